@@ -1,0 +1,9 @@
+"""taxiway: from the first dataset to a monitored production service, with evidence for every checklist item."""
+
+from taxiway.charter import Charter
+from taxiway.errors import TaxiwayError
+from taxiway.project import Project
+from taxiway.store import Evidence, Store
+
+__all__ = ["Charter", "Evidence", "Project", "Store", "TaxiwayError", "__version__"]
+__version__ = "0.1.0"

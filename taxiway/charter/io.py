@@ -1,0 +1,141 @@
+"""Reading, validating and writing taxiway.toml, with errors that name the field and the fix."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ValidationError
+
+from taxiway.charter.model import Charter
+from taxiway.charter.questions import questions_for
+from taxiway.errors import CharterError
+from taxiway.evaluate.metrics import Task
+
+CHARTER_FILE = "taxiway.toml"
+
+
+def load_charter(path: Path) -> Charter:
+    """Load and validate a charter file.
+
+    Raises:
+        CharterError: the file is missing, is not TOML, or fails validation.
+    """
+    if not path.is_file():
+        raise CharterError(
+            f"no charter at {path}", hint="run 'taxiway init' to write one, or pass --project DIR"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CharterError(f"{path} is not UTF-8 text ({exc.reason})", hint="save it as UTF-8") from None
+    return parse_charter(text, source=str(path))
+
+
+def parse_charter(text: str, *, source: str = CHARTER_FILE) -> Charter:
+    """Validate charter TOML text.
+
+    Example:
+        >>> parse_charter('[project]\\nname = "x"\\n[problem]\\ntarget = "y"\\n').problem.target
+        'y'
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CharterError(f"{source} is not valid TOML: {exc}", hint="fix the syntax at the line shown") from None
+    try:
+        return Charter.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(error) for error in exc.errors()]
+        message = f"{source} has {len(problems)} problem{'s' if len(problems) > 1 else ''}:\n" + "\n".join(
+            f"  {path}: {what}" for path, what, _ in problems
+        )
+        hints = [hint for _, _, hint in problems if hint]
+        raise CharterError(message, hint=hints[0] if hints else "see docs/charter.md for every key") from None
+
+
+def _describe(error: Any) -> tuple[str, str, str]:
+    """Turn one pydantic error into (field path, what is wrong, hint)."""
+    loc = tuple(str(part) for part in error["loc"])
+    path = ".".join(loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        section, key = loc[:-1], loc[-1]
+        known = _known_keys(section)
+        guess = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        where = f"[{'.'.join(section)}]" if section else "the top level"
+        hint = f"did you mean '{guess[0]}'? " if guess else ""
+        return path, f"unknown key '{key}' in {where}", f"{hint}known keys there: {', '.join(known)}"
+    if kind == "missing":
+        return path, "is required but missing", f"add {loc[-1]} = ... under [{'.'.join(loc[:-1])}]"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    got = error.get("input")
+    expected = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+    hint = message.split("; ", 1)[1] if "; " in message else ""
+    return path, message.split("; ", 1)[0] + expected, hint
+
+
+def _known_keys(section: tuple[str, ...]) -> list[str]:
+    model: type[BaseModel] = Charter
+    for part in section:
+        annotation = model.model_fields[part].annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
+    return list(model.model_fields)
+
+
+def render_charter(*, name: str, task: Task, target: str, answers: dict[str, Any]) -> str:
+    """Write charter TOML: answered questions as keys, unanswered ones commented out with their default.
+
+    An unanswered question is written as a comment so that the file shows every question and the value
+    taxiway falls back to, while the checklist still counts it as unanswered.
+
+    Example:
+        >>> text = render_charter(name="x", task="classification", target="y", answers={"project.owner": "Ana"})
+        >>> 'owner = "Ana"' in text and "# team_sync" in text
+        True
+    """
+    lines = [
+        "# taxiway project charter: the answers to the checklist's 'Before modelling' questions.",
+        "# Commented-out keys are unanswered: taxiway uses the default shown, and `taxiway check` lists them as ✗.",
+        "",
+        "[project]",
+        _line("name", name),
+    ]
+    sections: dict[str, list[str]] = {"project": lines, "problem": [], "serving": [], "data": []}
+    sections["problem"] += ["", "[problem]", _line("task", task), _line("target", target)]
+    sections["serving"] += ["", "[serving]"]
+    sections["data"] += ["", "[data]"]
+    costs: list[str] = []
+    for q in questions_for(task):
+        value = answers.get(q.path)
+        bucket = costs if q.key.startswith("costs.") else sections[q.section]
+        key = q.key.removeprefix("costs.")
+        if value is not None:
+            bucket.append(_line(key, value))
+        else:
+            default = q.default_value(task)
+            shown = _line(key, default) if default is not None else f"{key} = ..."
+            note = "default in use" if default is not None else "no default"
+            bucket.append(f"# {shown}  # UNANSWERED ({note}): {q.prompt}")
+    out = sections["project"] + sections["problem"] + ["", "[problem.costs]", *costs]
+    out += sections["serving"] + sections["data"]
+    out += [
+        "",
+        "[store]",
+        "# uri = \"sqlite:///.taxiway/taxiway.db\"  # or postgresql+psycopg://user@host/db; env TAXIWAY_STORE_URI",
+        "# artifacts = \".taxiway/artifacts\"        # or s3://bucket/prefix; env TAXIWAY_ARTIFACTS_URI",
+        "",
+        "[attest]",
+        "# ML Test Score checks done by hand, with a link to the record (0.5 points at most), e.g.",
+        "# D6 = \"https://wiki.example.com/feature-onboarding-time\"",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _line(key: str, value: Any) -> str:
+    return tomli_w.dumps({key: value}).strip()

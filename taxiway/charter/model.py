@@ -1,0 +1,161 @@
+"""Charter: the pydantic v2 model of taxiway.toml.
+
+Every question of the seed checklist's "Before modelling" part is a field. A field that is ``None`` was
+not answered: the checklist shows it as missing, and the stage that needs a value uses the clearly marked
+default from :mod:`taxiway.charter.questions` instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from taxiway.evaluate.metrics import METRICS, Task, closest_metric, metrics_for
+
+ServingMode = Literal["online", "batch"]
+DeploymentTarget = Literal["server", "client", "browser", "device"]
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo must not silently drop an answer.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectSection(_Section):
+    """Who the project is for and who answers for it."""
+
+    name: str = Field(min_length=1, description="short name of the project")
+    business_goal: str | None = Field(None, description="what the business wants to achieve")
+    business_metric: str | None = Field(None, description="the business number that shows the goal is met")
+    owner: str | None = Field(None, description="the person ultimately responsible for success or failure")
+    first_deployment_plan: str | None = Field(None, description="how to reach a first deployed product fast")
+    first_deployment_date: dt.date | None = Field(None, description="target date of the first deployment")
+    team_sync: str | None = Field(None, description="how and when the team keeps in sync")
+
+
+class Costs(_Section):
+    """What each kind of wrong prediction costs, in any one unit (money, minutes, ...)."""
+
+    false_positive: float | None = Field(None, ge=0)
+    false_negative: float | None = Field(None, ge=0)
+    over_prediction: float | None = Field(None, ge=0, description="cost per unit predicted too high")
+    under_prediction: float | None = Field(None, ge=0, description="cost per unit predicted too low")
+
+
+class ProblemSection(_Section):
+    """The learning problem and how models are ranked."""
+
+    task: Task = "classification"
+    target: str = Field(min_length=1, description="the column to predict")
+    ranking_metric: str | None = Field(None, description="the one metric models are ranked by")
+    costs: Costs | None = None
+    good_enough: float | None = Field(None, description="value of the ranking metric that is good enough")
+    smallest_improvement: float | None = Field(
+        None, gt=0, description="the smallest gain in the ranking metric that matters"
+    )
+    state_of_the_art: str | None = Field(None, description="what ML achieves on this problem elsewhere")
+    domain_experts: list[str] | None = Field(None, description="people who know the problem and its error modes")
+
+    @field_validator("ranking_metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        if value is None or value in METRICS:
+            return value
+        guess = closest_metric(value)
+        suggestion = f"did you mean '{guess}'? " if guess else ""
+        raise ValueError(f"unknown metric '{value}'; {suggestion}known metrics: {', '.join(METRICS)}")
+
+    @model_validator(mode="after")
+    def _fits_task(self) -> ProblemSection:
+        if self.ranking_metric is not None and self.task not in METRICS[self.ranking_metric].tasks:
+            raise ValueError(
+                f"ranking_metric '{self.ranking_metric}' does not fit task '{self.task}'; "
+                f"choose one of {', '.join(metrics_for(self.task))}"
+            )
+        if self.costs is not None:
+            wrong = ("over_prediction", "under_prediction") if self.task == "classification" else (
+                "false_positive", "false_negative")
+            given = [name for name in wrong if getattr(self.costs, name) is not None]
+            if given:
+                raise ValueError(
+                    f"costs.{given[0]} does not apply to task '{self.task}'; "
+                    + ("use false_positive and false_negative" if self.task == "classification"
+                       else "use over_prediction and under_prediction")
+                )
+        return self
+
+
+class ServingSection(_Section):
+    """Constraints the served model must meet."""
+
+    mode: ServingMode | None = Field(None, description="online (streaming) or batch prediction")
+    target: DeploymentTarget | None = Field(None, description="where the model runs")
+    max_memory_mb: float | None = Field(None, gt=0, description="memory a serving process may use")
+    p99_latency_ms: float | None = Field(None, gt=0, description="99th percentile latency of one prediction")
+    min_throughput_rps: float | None = Field(None, gt=0, description="requests per second to sustain")
+    freshness_days: int | None = Field(None, gt=0, description="retrain at least every N days")
+
+
+class DataSection(_Section):
+    """How data is collected, stored and split."""
+
+    storage_plan: str | None = Field(None, description="how data, splits, models and annotations are stored")
+    annotation_cost: str | None = Field(None, description="how hard and costly collecting and labelling is")
+    time_column: str | None = Field(None, description="column that orders rows in time (time split)")
+    group_column: str | None = Field(None, description="column whose values must not span splits")
+
+
+class StoreSection(_Section):
+    """Where taxiway keeps its records; environment variables override these."""
+
+    uri: str | None = Field(None, description="metadata database, e.g. postgresql+psycopg://host/db")
+    artifacts: str | None = Field(None, description="artifact store, a folder or e.g. s3://bucket/prefix")
+
+
+class Charter(_Section):
+    """The whole taxiway.toml.
+
+    Example:
+        >>> c = Charter.model_validate({"project": {"name": "churn"}, "problem": {"target": "churned"}})
+        >>> c.problem.task, c.problem.ranking_metric is None
+        ('classification', True)
+    """
+
+    project: ProjectSection
+    problem: ProblemSection
+    serving: ServingSection = ServingSection()
+    data: DataSection = DataSection()
+    store: StoreSection = StoreSection()
+    attest: dict[str, str] = Field(
+        default_factory=dict,
+        description="ML Test Score id -> link to a written record of a check done by hand (0.5 points at most)",
+    )
+
+    @field_validator("attest")
+    @classmethod
+    def _known_tests(cls, value: dict[str, str]) -> dict[str, str]:
+        valid = {f"{t}{n}" for t in "DMIO" for n in range(1, 8)}
+        for key, link in value.items():
+            if key not in valid:
+                raise ValueError(f"'{key}' is not an ML Test Score id; use D1..D7, M1..M7, I1..I7 or O1..O7")
+            if not link.strip():
+                raise ValueError(f"attest.{key} needs a link to the written record")
+        return value
+
+
+def answer(charter: Charter, path: str) -> object | None:
+    """Read a dotted charter path such as ``"problem.costs.false_positive"``; None when unanswered.
+
+    Example:
+        >>> c = Charter.model_validate({"project": {"name": "x", "owner": "Ana"}, "problem": {"target": "y"}})
+        >>> answer(c, "project.owner"), answer(c, "problem.costs.false_positive")
+        ('Ana', None)
+    """
+    node: object | None = charter
+    for part in path.split("."):
+        if node is None:
+            return None
+        node = getattr(node, part)
+    return node

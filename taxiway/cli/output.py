@@ -1,0 +1,51 @@
+"""How commands print: Rich for people, exactly one JSON document for machines, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import StrEnum
+from typing import Any
+
+import typer
+from rich.console import Console
+
+
+class Format(StrEnum):
+    """Output formats every reporting command offers."""
+
+    text = "text"
+    md = "md"
+    json = "json"
+
+
+FORMAT_OPTION = typer.Option(Format.text, "--format", "-f", help="text for people, md for docs, json for scripts")
+
+
+def stdout() -> Console:
+    """A console for results: colour only on a terminal and never with NO_COLOR."""
+    return Console(no_color="NO_COLOR" in os.environ, soft_wrap=not sys.stdout.isatty())
+
+
+def stderr() -> Console:
+    """A console for progress bars and messages, so stdout carries only the result."""
+    return Console(stderr=True, no_color="NO_COLOR" in os.environ)
+
+
+def emit_json(document: Any) -> None:
+    """Print one JSON document with stable key order (as built) and ISO 8601 times."""
+    sys.stdout.write(json.dumps(document, indent=2, default=_jsonable, ensure_ascii=False) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def short(identifier: str, length: int = 12) -> str:
+    """The short form of a content hash shown to people (full ids stay in JSON)."""
+    return identifier[:length]

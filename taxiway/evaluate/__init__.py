@@ -1,0 +1,1 @@
+"""Evaluation: metrics, costs, and (in later stages) slices, calibration, bootstrap and gates."""

@@ -1,0 +1,119 @@
+"""The metadata database: an SQLAlchemy engine chosen by URI, kept at the newest schema by Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from taxiway.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SUPPORTED = ("sqlite", "postgresql")
+# How long a writer waits for another process's lock before giving up; the CLI, the server and the
+# dashboard share one SQLite file, and a training run's batched flush can hold the lock for a moment.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def open_database(uri: str) -> Engine:
+    """Connect to the metadata database at ``uri`` and bring its schema up to date.
+
+    Example:
+        >>> import tempfile, os
+        >>> engine = open_database("sqlite:///" + os.path.join(tempfile.mkdtemp(), "t.db"))
+        >>> engine.dialect.name
+        'sqlite'
+    """
+    try:
+        url = make_url(uri)
+    except ArgumentError:
+        raise StoreError(
+            f"store uri '{uri}' is not a database URL", hint="use sqlite:///path/to.db or postgresql+psycopg://host/db"
+        ) from None
+    if url.get_backend_name() not in SUPPORTED:
+        raise StoreError(
+            f"store uri '{uri}': unknown scheme '{url.drivername}'",
+            hint="use sqlite:///path/to.db or postgresql+psycopg://user@host/db",
+        )
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except NoSuchModuleError:
+        raise StoreError(
+            f"store uri '{uri}': no driver for '{url.drivername}'",
+            hint="install the team extras: pip install 'taxiway[team]'",
+        ) from None
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"store uri '{uri}' needs the Python package '{exc.name}'",
+            hint="install the team extras: pip install 'taxiway[team]'",
+        ) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        upgrade_schema(engine)
+    except DBAPIError as exc:
+        raise StoreError(
+            f"cannot open the metadata database at {engine.url.render_as_string(hide_password=True)}: "
+            f"{str(exc.orig).strip().splitlines()[0]}",
+            hint="check that the database server runs and the URI (set in taxiway.toml [store] or "
+            "TAXIWAY_STORE_URI) is right",
+        ) from None
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (dashboard, server) run while one writer (CLI, training) commits.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses at most the last commit
+    cursor.close()
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration that ships with this version of taxiway."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None  # the package always ships at least the first migration
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at; None for an empty database."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Run the migrations the database lacks; safe when several processes open a new store at once."""
+    head = head_revision()
+    if current_revision(engine) == head:
+        return
+    config = _alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError:
+        # Another process may have migrated between our check and our upgrade; that is fine.
+        if current_revision(engine) != head:
+            raise

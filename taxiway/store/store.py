@@ -1,0 +1,53 @@
+"""Store: one handle on the metadata database, the artifact store and the evidence log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from taxiway.store.artifacts import ArtifactStore, Progress, sha256_file
+from taxiway.store.database import open_database
+from taxiway.store.evidence import EvidenceLog
+from taxiway.store.tables import ArtifactRow
+from taxiway.store.uris import StoreLocation
+
+
+class Store:
+    """Everything taxiway records, reachable from one object.
+
+    Example:
+        >>> import tempfile, os
+        >>> root = tempfile.mkdtemp()
+        >>> store = Store.open(StoreLocation(f"sqlite:///{root}/t.db", os.path.join(root, "artifacts")))
+        >>> store.evidence.count()
+        0
+    """
+
+    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+        self.engine = engine
+        self.artifacts = artifacts
+        self.evidence = EvidenceLog(engine)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, location: StoreLocation) -> Store:
+        """Open (and create or migrate, when needed) the store at ``location``."""
+        return cls(open_database(location.database), ArtifactStore(location.artifacts))
+
+    def session(self) -> Session:
+        """A new ORM session; use ``with store.session() as s, s.begin():`` for one transaction."""
+        return self._sessions()
+
+    def save_file(self, path: Path, *, session: Session, media_type: str, digest: str | None = None,
+                  progress: Progress | None = None) -> str:
+        """Put a local file in the artifact store and record it in ``session``'s transaction."""
+        digest = digest or sha256_file(path)
+        self.artifacts.put_file(path, digest=digest, progress=progress)
+        if session.get(ArtifactRow, digest) is None:
+            session.add(ArtifactRow(digest=digest, size_bytes=path.stat().st_size, media_type=media_type))
+        return digest
+
+    def close(self) -> None:
+        self.engine.dispose()
