@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -69,7 +69,7 @@ def _write_project(root: Path, *, target: str = "label", task: str = "classifica
 
 
 @pytest.fixture
-def make_project() -> object:
+def make_project() -> Callable[..., Path]:
     """``make_project(root, target=..., task=..., answers={"project.owner": "Ana"})`` writes a charter."""
     return _write_project
 

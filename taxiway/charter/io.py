@@ -87,7 +87,9 @@ def _known_keys(section: tuple[str, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def render_charter(*, name: str, task: Task, target: str, answers: dict[str, Any]) -> str:
+def render_charter(
+    *, name: str, task: Task, target: str, answers: dict[str, Any], settings: dict[str, Any] | None = None
+) -> str:
     """Write charter TOML: answered questions as keys, unanswered ones commented out with their default.
 
     An unanswered question is written as a comment so that the file shows every question and the value
@@ -121,6 +123,9 @@ def render_charter(*, name: str, task: Task, target: str, answers: dict[str, Any
             shown = _line(key, default) if default is not None else f"{key} = ..."
             note = "default in use" if default is not None else "no default"
             bucket.append(f"# {shown}  # UNANSWERED ({note}): {q.prompt}")
+    for path, value in (settings or {}).items():
+        section, key = path.split(".", 1)
+        sections[section].append(_line(key, value))
     out = sections["project"] + sections["problem"] + ["", "[problem.costs]", *costs]
     out += sections["serving"] + sections["data"]
     out += [

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -14,43 +13,29 @@ from taxiway.errors import TaxiwayError
 from taxiway.project import PROJECT_ENV
 
 
-class _ShownError(click.ClickException):
-    """A TaxiwayError as Click shows it: `error: …` and `hint: …` on stderr, exit code 2."""
-
-    def __init__(self, error: TaxiwayError) -> None:
-        super().__init__(error.message)
-        self.exit_code = error.exit_code
-        self.hint = error.hint
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-        if self.hint:
-            click.echo(f"hint: {self.hint}", err=True)
-
-
-class _InternalError(click.ClickException):
-    exit_code = 1
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: internal error: {self.message}", err=True)
-        click.echo("hint: this is a bug in taxiway; set TAXIWAY_DEBUG=1 to see the traceback and report it",
-                   err=True)
+def _show(message: str, hint: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    if hint:
+        typer.echo(f"hint: {hint}", err=True)
 
 
 class _Group(TyperGroup):
-    """Turns the errors users are meant to read into clean messages, and hides tracebacks."""
+    """Turns the errors users are meant to read into `error: …` / `hint: …` on stderr, with no traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except TaxiwayError as error:
-            raise _ShownError(error) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
-            raise
+            _show(error.message, error.hint)
+            raise typer.Exit(error.exit_code) from None
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
+            raise  # Typer's own exits and usage errors (exit 2) already read well
         except Exception as error:  # noqa: BLE001 - the last line of defence against a raw traceback
             if os.environ.get("TAXIWAY_DEBUG"):
                 raise
-            raise _InternalError(f"{type(error).__name__}: {error}") from None
+            _show(f"internal error: {type(error).__name__}: {error}",
+                  "this is a bug in taxiway; set TAXIWAY_DEBUG=1 to see the traceback and report it")
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(

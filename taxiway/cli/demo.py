@@ -1,0 +1,38 @@
+"""`taxiway demo`: the whole pipeline on real flights data, printed stage by stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from taxiway.checklist import to_rich
+from taxiway.cli.app import app
+from taxiway.cli.output import stdout
+from taxiway.demo.run import run_demo
+
+
+@app.command("demo")
+def demo(
+    directory: Path = typer.Option(Path("demo-project"), "--dir", help="where to build the demo project",
+                                   file_okay=False),
+    quick: bool = typer.Option(False, "--quick", help="use a 20,000-flight sample so it finishes fast"),
+    fresh: bool = typer.Option(False, "--fresh", help="delete the demo project first"),
+) -> None:
+    """Build a project from the NYC flights of 2013: charter, dataset version, checklist."""
+    console = stdout()
+    result = run_demo(directory.resolve(), quick=quick, fresh=fresh, console=console)
+    console.print(to_rich(result.report))
+    summary = result.report.summary
+    console.rule("what the demo did")
+    console.print(f"project folder   {result.root}")
+    console.print(f"charter          {result.root / 'taxiway.toml'}")
+    console.print(f"dataset version  {result.added.version.id[:12]} ({result.added.version.n_rows:,} rows)")
+    console.print(f"store            {result.root / '.taxiway'}")
+    console.print(
+        f"checklist        {summary['proven']} proven, {summary['answered']} answered in the charter, "
+        f"{summary['missing'] + summary['failed']} still to do; ML Test Score {result.report.score.final:g} "
+        f"({result.report.score.band})"
+    )
+    console.print(f"checklist page   {result.checklist_file} (the dashboard, `taxiway ui`, is not built yet)")
+    console.print(f"next             cd {result.root} && taxiway check")

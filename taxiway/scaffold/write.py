@@ -1,0 +1,57 @@
+"""The starter files `taxiway init` writes next to the charter: pipeline.py, its tests and a .gitignore entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from taxiway.evaluate.metrics import Task
+
+GITIGNORE_ENTRY = ".taxiway/"
+_ESTIMATORS = {"classification": "HistGradientBoostingClassifier", "regression": "HistGradientBoostingRegressor"}
+_TARGETS = {  # a learnable target for the starter unit test, per task
+    "classification": '(rows["number"] > 0).astype(int)',
+    "regression": 'rows["number"] * 3.0',
+}
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    """What `write_scaffold` wrote (paths) and left alone because it existed."""
+
+    written: tuple[Path, ...]
+    kept: tuple[Path, ...]
+
+
+def write_scaffold(root: Path, *, name: str, task: Task) -> Scaffold:
+    """Write pipeline.py, tests/test_pipeline.py and the .gitignore entry, never overwriting a user's file.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> sorted(p.name for p in write_scaffold(root, name="x", task="regression").written)
+        ['.gitignore', 'pipeline.py', 'test_pipeline.py']
+    """
+    written: list[Path] = []
+    kept: list[Path] = []
+    templates = files("taxiway.scaffold")
+    for relative, template, values in (
+        ("pipeline.py", "pipeline.py.tmpl", {"name": name, "estimator": _ESTIMATORS[task]}),
+        ("tests/test_pipeline.py", "test_pipeline.py.tmpl", {"target_expression": _TARGETS[task]}),
+    ):
+        path = root / relative
+        if path.exists():
+            kept.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(templates.joinpath(template).read_text(encoding="utf-8").format(**values), encoding="utf-8")
+        written.append(path)
+    gitignore = root / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if GITIGNORE_ENTRY not in lines:
+        gitignore.write_text("\n".join([*lines, GITIGNORE_ENTRY]) + "\n", encoding="utf-8")
+        written.append(gitignore)
+    else:
+        kept.append(gitignore)
+    return Scaffold(written=tuple(written), kept=tuple(kept))
