@@ -47,7 +47,7 @@ class Costs(_Section):
 class ProblemSection(_Section):
     """The learning problem and how models are ranked."""
 
-    task: Task = "classification"
+    task: Task = Field("classification", description="classification or regression")
     target: str = Field(min_length=1, description="the column to predict")
     ranking_metric: str | None = Field(None, description="the one metric models are ranked by")
     costs: Costs | None = None

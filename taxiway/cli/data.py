@@ -30,7 +30,6 @@ PROGRESS_MIN_BYTES = 20 * 1024 * 1024
 _SHOWN_CATEGORIES = 6  # a table cell, not the whole list: `--format json` has all of them
 _PHASE_LABELS: dict[Phase, str] = {"hash": "hashing", "read": "reading", "copy": "storing"}
 _UNBROKEN = frozenset({"version", "added (UTC)", "parent", "kind", "nullable"})  # never cut or folded
-_PIPE_WIDTH = 400
 _LIST_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
     ("version", "left"), ("name", "left"), ("rows", "right"), ("columns", "right"), ("size", "right"),
     ("added (UTC)", "left"), ("parent", "left"),
@@ -164,9 +163,6 @@ def _add_row(table: Table, *cells: str) -> None:
 
 def _print(*tables: Table) -> None:
     console = stdout()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        # A pipe or a file has no width: print whole ids and times instead of cutting them at 80 columns.
-        console.width = _PIPE_WIDTH
     for table in tables:
         console.print(table)
 

@@ -52,6 +52,7 @@ def init(
     if interactive:
         task = task or _ask_choice("Is this a classification or a regression problem?", ("classification", "regression"))
         target = target or _ask_required("Which column holds the target to predict?")
+    task = task or "classification"
     if target is None:
         raise TaxiwayError("--target is required with --yes", hint="e.g. taxiway init DIR --yes --target churned")
     if task not in ("classification", "regression"):

@@ -23,14 +23,25 @@ class Format(StrEnum):
 FORMAT_OPTION = typer.Option(Format.text, "--format", "-f", help="text for people, md for docs, json for scripts")
 
 
+# A pipe or a file has no width; Rich would assume 80 columns and cut ids and times with "…".
+PIPE_WIDTH = 400
+
+
 def stdout() -> Console:
-    """A console for results: colour only on a terminal and never with NO_COLOR."""
-    return Console(no_color="NO_COLOR" in os.environ, soft_wrap=not sys.stdout.isatty())
+    """A console for results: colour only on a terminal and never with NO_COLOR; full width in a pipe."""
+    return _console(stderr=False)
 
 
 def stderr() -> Console:
     """A console for progress bars and messages, so stdout carries only the result."""
-    return Console(stderr=True, no_color="NO_COLOR" in os.environ)
+    return _console(stderr=True)
+
+
+def _console(*, stderr: bool) -> Console:
+    console = Console(stderr=stderr, no_color="NO_COLOR" in os.environ)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH
+    return console
 
 
 def emit_json(document: Any) -> None:

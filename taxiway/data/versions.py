@@ -81,8 +81,6 @@ class DatasetVersion:
     @classmethod
     def _from_row(cls, row: DatasetVersionRow) -> DatasetVersion:
         created = row.created_at
-        if created.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
-            created = created.replace(tzinfo=dt.UTC)
         return cls(
             id=row.id,
             name=row.name,

@@ -78,37 +78,50 @@ class ArtifactStore:
         """Store bytes, return their digest."""
         digest = hashlib.sha256(data).hexdigest()
         if not self.exists(digest):
-            self._write(digest, lambda handle: handle.write(data))
+            self._write(digest, lambda handle: handle.write(data) and digest)
         return digest
 
     def put_file(self, path: Path, *, digest: str | None = None, progress: Progress | None = None) -> str:
-        """Store a local file, return its digest (pass ``digest`` when already computed)."""
+        """Store a local file, return its digest (pass ``digest`` when already computed, to skip a pass).
+
+        The bytes are hashed again as they are copied, so a file that changes in between is refused
+        instead of being stored under a digest that is not its own.
+        """
         digest = digest or sha256_file(path)
         if self.exists(digest):
             return digest
 
-        def copy(handle: IO[bytes]) -> None:
+        def copy(handle: IO[bytes]) -> str:
+            hasher = hashlib.sha256()
             with path.open("rb") as source:
                 for chunk in iter(lambda: source.read(CHUNK_BYTES), b""):
+                    hasher.update(chunk)
                     handle.write(chunk)
                     if progress:
                         progress(len(chunk))
+            return hasher.hexdigest()
 
-        self._write(digest, copy)
+        self._write(digest, copy, source=str(path))
         return digest
 
-    def _write(self, digest: str, write: Callable[[IO[bytes]], object]) -> None:
+    def _write(self, digest: str, write: Callable[[IO[bytes]], str], *, source: str = "bytes") -> None:
+        """Write a blob at its address; ``write`` returns the digest of what it wrote."""
         target = self.path_of(digest)
         if not self._is_local:
             with self._fs.open(target, "wb") as handle:  # object stores make a put visible atomically
-                write(handle)
+                written = write(handle)
+            if written != digest:
+                self._fs.rm(target)
+                raise _changed_while_stored(source)
             return
         # Write beside the target and rename, so a crash never leaves a half-written blob at the address.
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         temporary = f"{target}.{uuid.uuid4().hex}.tmp"
         try:
             with open(temporary, "wb") as handle:
-                write(handle)
+                written = write(handle)
+            if written != digest:
+                raise _changed_while_stored(source)
             os.replace(temporary, target)
         finally:
             if os.path.exists(temporary):
@@ -157,3 +170,10 @@ class ArtifactStore:
         """Write a verified copy of a blob to ``destination``."""
         temporary = self.get_file(digest)
         shutil.move(temporary, destination)
+
+
+def _changed_while_stored(source: str) -> StoreError:
+    return StoreError(
+        f"'{source}' changed while it was being stored; nothing was kept",
+        hint="wait until the program writing it has finished, then run the command again",
+    )

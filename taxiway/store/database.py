@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +11,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from taxiway.errors import StoreError
 
@@ -20,6 +22,7 @@ SUPPORTED = ("sqlite", "postgresql")
 # How long a writer waits for another process's lock before giving up; the CLI, the server and the
 # dashboard share one SQLite file, and a training run's batched flush can hold the lock for a moment.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATION_LOCK_KEY = 0x7A1_3A7  # any constant: PostgreSQL advisory lock that serialises migrations
 
 
 def open_database(uri: str) -> Engine:
@@ -62,6 +65,7 @@ def open_database(uri: str) -> Engine:
         ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     try:
         upgrade_schema(engine)
     except DBAPIError as exc:
@@ -75,13 +79,39 @@ def open_database(uri: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers (dashboard, server) run while one writer (CLI, training) commits.
+    # The driver's own transaction handling skips BEGIN before DDL, so a migration would commit table by
+    # table; taking BEGIN over (SQLAlchemy's documented pysqlite recipe) makes every transaction real.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    _ensure_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses at most the last commit
     cursor.close()
+
+
+def _ensure_wal(cursor: Any) -> None:
+    """Switch the file to WAL, so readers (dashboard, server) run while one writer (CLI, training) commits.
+
+    WAL is a property of the file, set once. Switching needs an exclusive lock and SQLite answers
+    "database is locked" at once, without waiting, when another process holds any lock, so wait here.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A migration asks for BEGIN IMMEDIATE: it takes the write lock first, so two processes opening a
+    # new store do not both start creating tables.
+    connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
 def _alembic_config() -> Config:
@@ -109,11 +139,13 @@ def upgrade_schema(engine: Engine) -> None:
     if current_revision(engine) == head:
         return
     config = _alembic_config()
-    try:
-        with engine.begin() as connection:
+    with engine.connect() as connection:
+        connection = connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            # Another process may have migrated while this one waited for the lock.
+            if MigrationContext.configure(connection).get_current_revision() == head:
+                return
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-    except SQLAlchemyError:
-        # Another process may have migrated between our check and our upgrade; that is fine.
-        if current_revision(engine) != head:
-            raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,15 +20,15 @@ ORIGINS: tuple[Origin, ...] = ("manual", "ci", "ct", "server")
 AUTOMATIC_ORIGINS: frozenset[str] = frozenset({"ci", "ct", "server"})
 
 
-def default_origin() -> Origin:
+def default_origin(environ: Mapping[str, str] | None = None) -> Origin:
     """``ci`` when the ``CI`` environment variable is set (as every CI service does), else ``manual``.
 
     Example:
-        >>> import os; os.environ.pop("CI", None) and None
-        >>> default_origin()
-        'manual'
+        >>> default_origin({"CI": "true"}), default_origin({"CI": "false"}), default_origin({})
+        ('ci', 'manual', 'manual')
     """
-    return "ci" if os.environ.get("CI", "").lower() not in ("", "0", "false", "no") else "manual"
+    env = os.environ if environ is None else environ
+    return "ci" if env.get("CI", "").lower() not in ("", "0", "false", "no") else "manual"
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,6 @@ class Evidence:
     @classmethod
     def _from_row(cls, row: EvidenceRow) -> Evidence:
         recorded = row.recorded_at
-        if recorded.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
-            recorded = recorded.replace(tzinfo=dt.UTC)
         return cls(
             check_id=row.check_id,
             subject_kind=row.subject_kind,  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from taxiway.errors import ArtifactCorruptError, NotFoundError
+from taxiway.errors import ArtifactCorruptError, NotFoundError, StoreError
 from taxiway.store import ArtifactStore
 
 
@@ -61,3 +61,14 @@ def test_other_fsspec_filesystems_work_by_uri() -> None:
     store = ArtifactStore("memory://taxiway-test")
     digest = store.put_bytes(b"in memory")
     assert store.get_bytes(digest) == b"in memory"
+
+
+def test_a_file_that_does_not_match_its_given_digest_is_not_stored(tmp_path: Path) -> None:
+    source = tmp_path / "data.csv"
+    source.write_bytes(b"a,b\n1,2\n")
+    stale_digest = hashlib.sha256(b"what the file held when it was hashed").hexdigest()
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    with pytest.raises(StoreError, match="changed while it was being stored"):
+        store.put_file(source, digest=stale_digest)
+    assert not store.exists(stale_digest)
+    assert not list((tmp_path / "artifacts").rglob("*.tmp"))
