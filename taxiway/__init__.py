@@ -1,4 +1,4 @@
-"""taxiway: from the first dataset to a monitored production service, with evidence for every checklist item."""
+"""taxiway: from the first dataset to a monitored service, with evidence for every checklist item."""
 
 from taxiway.charter import Charter
 from taxiway.errors import TaxiwayError

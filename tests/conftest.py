@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from taxiway.charter import render_charter
 from taxiway.store import Store, StoreLocation
 
-POSTGRES_ADMIN_URI = os.environ.get("TAXIWAY_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URI = os.environ.get(
+    "TAXIWAY_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -59,8 +61,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def _write_project(root: Path, *, target: str = "label", task: str = "classification",
-                  answers: dict[str, object] | None = None) -> Path:
+def _write_project(
+    root: Path,
+    *,
+    target: str = "label",
+    task: str = "classification",
+    answers: dict[str, object] | None = None,
+) -> Path:
     """Write a charter into ``root`` (created if needed) and return the folder."""
     root.mkdir(parents=True, exist_ok=True)
     text = render_charter(name="test-project", task=task, target=target, answers=answers or {})  # type: ignore[arg-type]

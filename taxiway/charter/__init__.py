@@ -4,4 +4,12 @@ from taxiway.charter.io import CHARTER_FILE, load_charter, parse_charter, render
 from taxiway.charter.model import Charter
 from taxiway.charter.questions import QUESTIONS, Question
 
-__all__ = ["CHARTER_FILE", "Charter", "QUESTIONS", "Question", "load_charter", "parse_charter", "render_charter"]
+__all__ = [
+    "CHARTER_FILE",
+    "QUESTIONS",
+    "Charter",
+    "Question",
+    "load_charter",
+    "parse_charter",
+    "render_charter",
+]

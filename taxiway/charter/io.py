@@ -45,7 +45,9 @@ def parse_charter(text: str, *, source: str = CHARTER_FILE) -> Charter:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise CharterError(f"{source} is not valid TOML: {exc}", hint="fix the syntax at the line shown") from None
+        raise CharterError(
+            f"{source} is not valid TOML: {exc}", hint="fix the syntax at the line shown"
+        ) from None
     try:
         return Charter.model_validate(raw)
     except ValidationError as exc:
@@ -96,13 +98,14 @@ def render_charter(
     taxiway falls back to, while the checklist still counts it as unanswered.
 
     Example:
-        >>> text = render_charter(name="x", task="classification", target="y", answers={"project.owner": "Ana"})
+        >>> answers = {"project.owner": "Ana"}
+        >>> text = render_charter(name="x", task="classification", target="y", answers=answers)
         >>> 'owner = "Ana"' in text and "# team_sync" in text
         True
     """
     lines = [
-        "# taxiway project charter: the answers to the checklist's 'Before modelling' questions.",
-        "# Commented-out keys are unanswered: taxiway uses the default shown, and `taxiway check` lists them as ✗.",
+        "# taxiway project charter: answers to the checklist's 'Before modelling' questions.",
+        "# Commented-out keys are unanswered: taxiway uses the default shown, `taxiway check` marks them ✗.",
         "",
         "[project]",
         _line("name", name),
@@ -131,12 +134,12 @@ def render_charter(
     out += [
         "",
         "[store]",
-        "# uri = \"sqlite:///.taxiway/taxiway.db\"  # or postgresql+psycopg://user@host/db; env TAXIWAY_STORE_URI",
-        "# artifacts = \".taxiway/artifacts\"        # or s3://bucket/prefix; env TAXIWAY_ARTIFACTS_URI",
+        '# uri = "sqlite:///.taxiway/taxiway.db"  # or postgresql+psycopg://user@host/db; TAXIWAY_STORE_URI',
+        '# artifacts = ".taxiway/artifacts"        # or s3://bucket/prefix; env TAXIWAY_ARTIFACTS_URI',
         "",
         "[attest]",
         "# ML Test Score checks done by hand, with a link to the record (0.5 points at most), e.g.",
-        "# D6 = \"https://wiki.example.com/feature-onboarding-time\"",
+        '# D6 = "https://wiki.example.com/feature-onboarding-time"',
         "",
     ]
     return "\n".join(out)

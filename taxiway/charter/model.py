@@ -56,7 +56,9 @@ class ProblemSection(_Section):
         None, gt=0, description="the smallest gain in the ranking metric that matters"
     )
     state_of_the_art: str | None = Field(None, description="what ML achieves on this problem elsewhere")
-    domain_experts: list[str] | None = Field(None, description="people who know the problem and its error modes")
+    domain_experts: list[str] | None = Field(
+        None, description="people who know the problem and its error modes"
+    )
 
     @field_validator("ranking_metric")
     @classmethod
@@ -75,14 +77,20 @@ class ProblemSection(_Section):
                 f"choose one of {', '.join(metrics_for(self.task))}"
             )
         if self.costs is not None:
-            wrong = ("over_prediction", "under_prediction") if self.task == "classification" else (
-                "false_positive", "false_negative")
+            wrong = (
+                ("over_prediction", "under_prediction")
+                if self.task == "classification"
+                else ("false_positive", "false_negative")
+            )
             given = [name for name in wrong if getattr(self.costs, name) is not None]
             if given:
                 raise ValueError(
                     f"costs.{given[0]} does not apply to task '{self.task}'; "
-                    + ("use false_positive and false_negative" if self.task == "classification"
-                       else "use over_prediction and under_prediction")
+                    + (
+                        "use false_positive and false_negative"
+                        if self.task == "classification"
+                        else "use over_prediction and under_prediction"
+                    )
                 )
         return self
 
@@ -130,7 +138,7 @@ class Charter(_Section):
     store: StoreSection = StoreSection()
     attest: dict[str, str] = Field(
         default_factory=dict,
-        description="ML Test Score id -> link to a written record of a check done by hand (0.5 points at most)",
+        description="ML Test Score id -> link to a record of a check done by hand (0.5 points at most)",
     )
 
     @field_validator("attest")

@@ -53,40 +53,109 @@ QUESTIONS: tuple[Question, ...] = (
     Question("project.business_goal", "What is the business goal of the project?", "text"),
     Question("project.business_metric", "Which business metric shows that the goal is met?", "text"),
     Question("project.owner", "Who is ultimately responsible for the project's success or failure?", "text"),
-    Question("project.first_deployment_plan", "What is the plan to reach a first deployed product fast?", "text"),
-    Question("project.first_deployment_date", "By which date (YYYY-MM-DD) should the first deployment be live?",
-             "date"),
-    Question("project.team_sync", "How and when does the team keep in sync (standups, retros, planning)?", "text"),
-    Question("problem.ranking_metric", "Which single metric ranks the models?", "metric",
-             default_for={"classification": "roc_auc", "regression": "rmse"}),
-    Question("problem.costs.false_positive", "What does one false positive cost (any unit)?", "float",
-             default=1.0, task="classification"),
-    Question("problem.costs.false_negative", "What does one false negative cost (same unit)?", "float",
-             default=1.0, task="classification"),
-    Question("problem.costs.over_prediction", "What does predicting one unit too high cost?", "float",
-             default=1.0, task="regression"),
-    Question("problem.costs.under_prediction", "What does predicting one unit too low cost?", "float",
-             default=1.0, task="regression"),
+    Question(
+        "project.first_deployment_plan", "What is the plan to reach a first deployed product fast?", "text"
+    ),
+    Question(
+        "project.first_deployment_date",
+        "By which date (YYYY-MM-DD) should the first deployment be live?",
+        "date",
+    ),
+    Question(
+        "project.team_sync", "How and when does the team keep in sync (standups, retros, planning)?", "text"
+    ),
+    Question(
+        "problem.ranking_metric",
+        "Which single metric ranks the models?",
+        "metric",
+        default_for={"classification": "roc_auc", "regression": "rmse"},
+    ),
+    Question(
+        "problem.costs.false_positive",
+        "What does one false positive cost (any unit)?",
+        "float",
+        default=1.0,
+        task="classification",
+    ),
+    Question(
+        "problem.costs.false_negative",
+        "What does one false negative cost (same unit)?",
+        "float",
+        default=1.0,
+        task="classification",
+    ),
+    Question(
+        "problem.costs.over_prediction",
+        "What does predicting one unit too high cost?",
+        "float",
+        default=1.0,
+        task="regression",
+    ),
+    Question(
+        "problem.costs.under_prediction",
+        "What does predicting one unit too low cost?",
+        "float",
+        default=1.0,
+        task="regression",
+    ),
     Question("problem.good_enough", "Which value of the ranking metric is good enough to ship?", "float"),
-    Question("problem.smallest_improvement", "What is the smallest gain in the ranking metric that matters?",
-             "float", default=0.005),
-    Question("serving.max_memory_mb", "How much memory (MB) may a serving process use?", "float", default=1024.0),
-    Question("serving.p99_latency_ms", "What p99 latency (ms) must one prediction meet?", "float", default=100.0),
-    Question("serving.min_throughput_rps", "How many requests per second must the service sustain?", "float",
-             default=10.0),
-    Question("serving.mode", "Online (streaming) or batch prediction?", "choice", default="online",
-             choices=("online", "batch")),
-    Question("problem.state_of_the_art", "What does ML achieve on this problem elsewhere (papers, products)?",
-             "text"),
-    Question("serving.freshness_days", "How often must the model be retrained, at least every N days?", "int",
-             default=30),
-    Question("problem.domain_experts", "Which domain experts help with the problem and its error modes "
-             "(comma-separated)?", "list"),
-    Question("serving.target", "Where will the model be deployed?", "choice", default="server",
-             choices=("server", "client", "browser", "device")),
-    Question("data.storage_plan", "How will data, splits, models and annotation changes be stored and versioned?",
-             "text", default="taxiway: content-hashed dataset versions, versioned splits and a model registry"),
-    Question("data.annotation_cost", "If data must be collected or labelled, how hard and costly is it?", "text"),
+    Question(
+        "problem.smallest_improvement",
+        "What is the smallest gain in the ranking metric that matters?",
+        "float",
+        default=0.005,
+    ),
+    Question(
+        "serving.max_memory_mb", "How much memory (MB) may a serving process use?", "float", default=1024.0
+    ),
+    Question(
+        "serving.p99_latency_ms", "What p99 latency (ms) must one prediction meet?", "float", default=100.0
+    ),
+    Question(
+        "serving.min_throughput_rps",
+        "How many requests per second must the service sustain?",
+        "float",
+        default=10.0,
+    ),
+    Question(
+        "serving.mode",
+        "Online (streaming) or batch prediction?",
+        "choice",
+        default="online",
+        choices=("online", "batch"),
+    ),
+    Question(
+        "problem.state_of_the_art",
+        "What does ML achieve on this problem elsewhere (papers, products)?",
+        "text",
+    ),
+    Question(
+        "serving.freshness_days",
+        "How often must the model be retrained, at least every N days?",
+        "int",
+        default=30,
+    ),
+    Question(
+        "problem.domain_experts",
+        "Which domain experts help with the problem and its error modes (comma-separated)?",
+        "list",
+    ),
+    Question(
+        "serving.target",
+        "Where will the model be deployed?",
+        "choice",
+        default="server",
+        choices=("server", "client", "browser", "device"),
+    ),
+    Question(
+        "data.storage_plan",
+        "How will data, splits, models and annotation changes be stored and versioned?",
+        "text",
+        default="taxiway: content-hashed dataset versions, versioned splits and a model registry",
+    ),
+    Question(
+        "data.annotation_cost", "If data must be collected or labelled, how hard and costly is it?", "text"
+    ),
 )
 
 

@@ -65,8 +65,9 @@ TESTS: tuple[MLTest, ...] = (
     MLTest("D6", "New features can be added quickly.", (Check.DATA_FEATURE_VELOCITY,)),
     MLTest("D7", "All input feature code is tested.", (Check.DATA_FEATURE_TESTS,)),
     MLTest("M1", "Model specs are reviewed and submitted.", (Check.MODEL_SPEC_REVIEWED,)),
-    MLTest("M2", "Offline proxy metrics correlate with online impact metrics.",
-           (Check.MODEL_ONLINE_CORRELATION,)),
+    MLTest(
+        "M2", "Offline proxy metrics correlate with online impact metrics.", (Check.MODEL_ONLINE_CORRELATION,)
+    ),
     MLTest("M3", "All hyperparameters have been tuned.", (Check.TRAIN_TUNED,)),
     MLTest("M4", "The impact of model staleness is known.", (Check.MODEL_STALENESS_IMPACT,)),
     MLTest("M5", "A simpler model is not better.", (Check.TRAIN_BASELINES,)),
@@ -76,21 +77,38 @@ TESTS: tuple[MLTest, ...] = (
     MLTest("I2", "Model specs are unit tested.", (Check.MODEL_UNIT_TESTS,)),
     MLTest("I3", "The full ML pipeline is integration tested.", (Check.PIPELINE_INTEGRATION,)),
     MLTest("I4", "Model quality is validated before attempting to serve it.", (Check.MODEL_VALIDATED,)),
-    MLTest("I5", "The model allows debugging by observing the step-by-step computation of training or "
-                 "inference on a single example.", (Check.MODEL_DEBUGGABLE,)),
-    MLTest("I6", "Models are tested via a canary (or shadow) process before they enter production serving.",
-           (Check.DEPLOY_CANARY, Check.DEPLOY_SHADOW)),
-    MLTest("I7", "Models can be quickly and safely rolled back to a previous serving version.",
-           (Check.DEPLOY_ROLLBACK,)),
+    MLTest(
+        "I5",
+        "The model allows debugging by observing the step-by-step computation of training or "
+        "inference on a single example.",
+        (Check.MODEL_DEBUGGABLE,),
+    ),
+    MLTest(
+        "I6",
+        "Models are tested via a canary (or shadow) process before they enter production serving.",
+        (Check.DEPLOY_CANARY, Check.DEPLOY_SHADOW),
+    ),
+    MLTest(
+        "I7",
+        "Models can be quickly and safely rolled back to a previous serving version.",
+        (Check.DEPLOY_ROLLBACK,),
+    ),
     MLTest("O1", "Dependency changes result in notification.", (Check.MONITOR_DEPENDENCIES,)),
     MLTest("O2", "Data invariants hold in training and serving inputs.", (Check.MONITOR_INPUT_SCHEMA,)),
     MLTest("O3", "Training and serving are not skewed.", (Check.MONITOR_SKEW,)),
     MLTest("O4", "Models are not too stale.", (Check.MONITOR_STALENESS,)),
     MLTest("O5", "The model is numerically stable.", (Check.MONITOR_NUMERICAL,)),
-    MLTest("O6", "The model has not experienced a dramatic or slow-leak regression in training speed, "
-                 "serving latency, throughput or RAM usage.", (Check.MONITOR_RESOURCE_REGRESSION,)),
-    MLTest("O7", "The model has not experienced a regression in prediction quality on served data.",
-           (Check.MONITOR_ONLINE_QUALITY,)),
+    MLTest(
+        "O6",
+        "The model has not experienced a dramatic or slow-leak regression in training speed, "
+        "serving latency, throughput or RAM usage.",
+        (Check.MONITOR_RESOURCE_REGRESSION,),
+    ),
+    MLTest(
+        "O7",
+        "The model has not experienced a regression in prediction quality on served data.",
+        (Check.MONITOR_ONLINE_QUALITY,),
+    ),
 )
 
 

@@ -22,7 +22,7 @@ def _show(message: str, hint: str) -> None:
 class _Group(TyperGroup):
     """Turns the errors users are meant to read into `error: …` / `hint: …` on stderr, with no traceback."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # Typer bundles its own click; its Context type is private
         try:
             return super().invoke(ctx)
         except TaxiwayError as error:
@@ -30,11 +30,13 @@ class _Group(TyperGroup):
             raise typer.Exit(error.exit_code) from None
         except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
             raise  # Typer's own exits and usage errors (exit 2) already read well
-        except Exception as error:  # noqa: BLE001 - the last line of defence against a raw traceback
+        except Exception as error:
             if os.environ.get("TAXIWAY_DEBUG"):
                 raise
-            _show(f"internal error: {type(error).__name__}: {error}",
-                  "this is a bug in taxiway; set TAXIWAY_DEBUG=1 to see the traceback and report it")
+            _show(
+                f"internal error: {type(error).__name__}: {error}",
+                "this is a bug in taxiway; set TAXIWAY_DEBUG=1 to see the traceback and report it",
+            )
             raise typer.Exit(1) from None
 
 
@@ -51,7 +53,10 @@ app = typer.Typer(
 @app.callback()
 def _root(
     project: Path = typer.Option(
-        None, "--project", "-C", help="the project folder (default: the nearest folder with taxiway.toml)",
+        None,
+        "--project",
+        "-C",
+        help="the project folder (default: the nearest folder with taxiway.toml)",
         file_okay=False,
     ),
 ) -> None:

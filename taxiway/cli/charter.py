@@ -19,7 +19,9 @@ app.add_typer(charter_app, name="charter")
 
 @charter_app.command("check")
 def check(
-    file: Path = typer.Argument(None, help=f"charter to check (default: the project's {CHARTER_FILE})", dir_okay=False),
+    file: Path = typer.Argument(
+        None, help=f"charter to check (default: the project's {CHARTER_FILE})", dir_okay=False
+    ),
     output: Format = FORMAT_OPTION,
 ) -> None:
     """Validate a charter; a bad one is answered with the field, what was expected and a hint."""
@@ -28,19 +30,27 @@ def check(
     questions = questions_for(charter.problem.task)
     unanswered = [q for q in questions if answer(charter, q.path) is None]
     if output is Format.json:
-        emit_json({
-            "file": str(path.resolve()),
-            "valid": True,
-            "questions": len(questions),
-            "answered": len(questions) - len(unanswered),
-            "unanswered": [
-                {"path": q.path, "question": q.prompt, "default_in_use": q.default_value(charter.problem.task)}
-                for q in unanswered
-            ],
-        })
+        emit_json(
+            {
+                "file": str(path.resolve()),
+                "valid": True,
+                "questions": len(questions),
+                "answered": len(questions) - len(unanswered),
+                "unanswered": [
+                    {
+                        "path": q.path,
+                        "question": q.prompt,
+                        "default_in_use": q.default_value(charter.problem.task),
+                    }
+                    for q in unanswered
+                ],
+            }
+        )
         return
     console = stdout()
-    console.print(f"{path} is valid: {len(questions) - len(unanswered)} of {len(questions)} questions answered")
+    console.print(
+        f"{path} is valid: {len(questions) - len(unanswered)} of {len(questions)} questions answered"
+    )
     for q in unanswered:
         default = q.default_value(charter.problem.task)
         note = f" (default in use: {default})" if default is not None else ""

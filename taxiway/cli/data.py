@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -31,12 +30,23 @@ _SHOWN_CATEGORIES = 6  # a table cell, not the whole list: `--format json` has a
 _PHASE_LABELS: dict[Phase, str] = {"hash": "hashing", "read": "reading", "copy": "storing"}
 _UNBROKEN = frozenset({"version", "added (UTC)", "parent", "kind", "nullable"})  # never cut or folded
 _LIST_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
-    ("version", "left"), ("name", "left"), ("rows", "right"), ("columns", "right"), ("size", "right"),
-    ("added (UTC)", "left"), ("parent", "left"),
+    ("version", "left"),
+    ("name", "left"),
+    ("rows", "right"),
+    ("columns", "right"),
+    ("size", "right"),
+    ("added (UTC)", "left"),
+    ("parent", "left"),
 )
 _SCHEMA_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
-    ("column", "left"), ("kind", "left"), ("nullable", "left"), ("nulls", "right"), ("distinct", "right"),
-    ("min", "right"), ("max", "right"), ("categories", "left"),
+    ("column", "left"),
+    ("kind", "left"),
+    ("nullable", "left"),
+    ("nulls", "right"),
+    ("distinct", "right"),
+    ("min", "right"),
+    ("max", "right"),
+    ("categories", "left"),
 )
 
 data_app = typer.Typer(
@@ -60,14 +70,22 @@ FormatOption = Annotated[
 
 @data_app.command("add")
 def add(
-    file: Annotated[Path, typer.Argument(
-        help="a CSV (.csv, .csv.gz, .csv.bz2, .csv.xz, .csv.zip) or Parquet (.parquet, .pq) file",
-        show_default=False,
-    )],
-    name: Annotated[str | None, typer.Option(
-        "--name", "-n", help="dataset name (default: the file name without its extensions)",
-        show_default=False,
-    )] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="a CSV (.csv, .csv.gz, .csv.bz2, .csv.xz, .csv.zip) or Parquet (.parquet, .pq) file",
+            show_default=False,
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            "-n",
+            help="dataset name (default: the file name without its extensions)",
+            show_default=False,
+        ),
+    ] = None,
     output: FormatOption = OutputFormat.text,
 ) -> None:
     """Store FILE as a new dataset version with its inferred schema (a no-op if it is already stored)."""
@@ -90,9 +108,15 @@ def add(
 
 @data_app.command("list")
 def list_(
-    name: Annotated[str | None, typer.Option(
-        "--name", "-n", help="only the versions of this dataset", show_default=False,
-    )] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            "-n",
+            help="only the versions of this dataset",
+            show_default=False,
+        ),
+    ] = None,
     output: FormatOption = OutputFormat.text,
 ) -> None:
     """List the stored dataset versions, newest first."""
@@ -108,23 +132,38 @@ def list_(
         return
     if not versions:
         which = f"of dataset '{name}' " if name is not None else ""
-        stdout().print(f"no dataset versions {which}stored yet; add one with `taxiway data add FILE`",
-                       highlight=False, markup=False)
+        stdout().print(
+            f"no dataset versions {which}stored yet; add one with `taxiway data add FILE`",
+            highlight=False,
+            markup=False,
+        )
         return
     table = Table(title="dataset versions")
     for header, justify in _LIST_COLUMNS:
         table.add_column(header, justify=justify, no_wrap=header in _UNBROKEN)
     for version in versions:
-        _add_row(table, version.short_id, version.name, f"{version.n_rows:,}", str(version.n_columns),
-                 decimal(version.size_bytes), _when(version.created_at), _short(version.parent_id))
+        _add_row(
+            table,
+            version.short_id,
+            version.name,
+            f"{version.n_rows:,}",
+            str(version.n_columns),
+            decimal(version.size_bytes),
+            _when(version.created_at),
+            _short(version.parent_id),
+        )
     _print(table)
 
 
 @data_app.command("show")
 def show(
-    version: Annotated[str, typer.Argument(
-        help="a version id, or a unique prefix of at least 4 characters", show_default=False,
-    )],
+    version: Annotated[
+        str,
+        typer.Argument(
+            help="a version id, or a unique prefix of at least 4 characters",
+            show_default=False,
+        ),
+    ],
     output: FormatOption = OutputFormat.text,
 ) -> None:
     """Show one dataset version: where it came from, its size and lineage, and its schema."""
@@ -142,9 +181,14 @@ def show(
     facts.add_column("field", style="bold")
     facts.add_column("value", overflow="fold")
     for field, value in (
-        ("id", found.id), ("name", found.name), ("format", found.format), ("rows", f"{found.n_rows:,}"),
-        ("columns", str(found.n_columns)), ("size", decimal(found.size_bytes)),
-        ("added (UTC)", _when(found.created_at)), ("parent", found.parent_id or "-"),
+        ("id", found.id),
+        ("name", found.name),
+        ("format", found.format),
+        ("rows", f"{found.n_rows:,}"),
+        ("columns", str(found.n_columns)),
+        ("size", decimal(found.size_bytes)),
+        ("added (UTC)", _when(found.created_at)),
+        ("parent", found.parent_id or "-"),
         ("source", found.source),
     ):
         _add_row(facts, field, value)
@@ -187,14 +231,18 @@ def _document(version: DatasetVersion) -> dict[str, Any]:
 def _added_line(result: AddResult) -> str:
     version = result.version
     if not result.is_new:
-        return (f"already stored as version {version.short_id} (name {version.name}, added "
-                f"{_when(version.created_at)}); nothing written")
+        return (
+            f"already stored as version {version.short_id} (name {version.name}, added "
+            f"{_when(version.created_at)}); nothing written"
+        )
     if version.parent_id:
         lineage = f"parent {_short(version.parent_id)}"
     else:
         lineage = f"first version of '{version.name}'"
-    return (f"added dataset version {version.short_id}: {version.name}, {version.n_rows:,} rows × "
-            f"{version.n_columns} columns, {decimal(version.size_bytes)} ({lineage})")
+    return (
+        f"added dataset version {version.short_id}: {version.name}, {version.n_rows:,} rows × "
+        f"{version.n_columns} columns, {decimal(version.size_bytes)} ({lineage})"
+    )
 
 
 def _schema_cells(column: ColumnSchema) -> tuple[str, ...]:
@@ -206,8 +254,16 @@ def _schema_cells(column: ColumnSchema) -> tuple[str, ...]:
         if len(categories) > _SHOWN_CATEGORIES:
             shown += f", ... ({len(categories) - _SHOWN_CATEGORIES} more)"
     nullable = "yes" if column["nullable"] else "no"
-    return (column["name"], column["kind"], nullable, f"{column['null_count']:,}",
-            f"{column['distinct_count']:,}", _cell(column["min"]), _cell(column["max"]), shown)
+    return (
+        column["name"],
+        column["kind"],
+        nullable,
+        f"{column['null_count']:,}",
+        f"{column['distinct_count']:,}",
+        _cell(column["min"]),
+        _cell(column["max"]),
+        shown,
+    )
 
 
 def _cell(value: Scalar) -> str:

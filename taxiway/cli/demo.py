@@ -14,8 +14,9 @@ from taxiway.demo.run import run_demo
 
 @app.command("demo")
 def demo(
-    directory: Path = typer.Option(Path("demo-project"), "--dir", help="where to build the demo project",
-                                   file_okay=False),
+    directory: Path = typer.Option(
+        Path("demo-project"), "--dir", help="where to build the demo project", file_okay=False
+    ),
     quick: bool = typer.Option(False, "--quick", help="use a 20,000-flight sample so it finishes fast"),
     fresh: bool = typer.Option(False, "--fresh", help="delete the demo project first"),
 ) -> None:

@@ -21,7 +21,9 @@ from taxiway.scaffold.write import write_scaffold
 @app.command("init")
 def init(
     directory: Path = typer.Argument(Path("."), help="project folder (created if missing)", file_okay=False),
-    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask; unanswered questions keep marked defaults"),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="do not ask; unanswered questions keep marked defaults"
+    ),
     ask: bool = typer.Option(None, "--ask/--no-ask", help="ask the questions (default: when on a terminal)"),
     name: str = typer.Option(None, help="project name (default: the folder's name)"),
     task: str = typer.Option(None, help="classification or regression"),
@@ -29,7 +31,10 @@ def init(
     metric: str = typer.Option(None, help="the one ranking metric, e.g. roc_auc, rmse"),
     owner: str = typer.Option(None, help="the person responsible for the project"),
     answer: list[str] = typer.Option(
-        [], "--answer", "-a", help="answer any question unattended: PATH=VALUE, e.g. serving.p99_latency_ms=50"
+        [],
+        "--answer",
+        "-a",
+        help="answer any question unattended: PATH=VALUE, e.g. serving.p99_latency_ms=50",
     ),
     force: bool = typer.Option(False, help=f"overwrite an existing {CHARTER_FILE}"),
 ) -> None:
@@ -37,7 +42,9 @@ def init(
     root = directory.resolve()
     charter_path = root / CHARTER_FILE
     if charter_path.exists() and not force:
-        raise CharterError(f"{charter_path} already exists", hint="pass --force to overwrite it, or edit it by hand")
+        raise CharterError(
+            f"{charter_path} already exists", hint="pass --force to overwrite it, or edit it by hand"
+        )
     interactive = ask if ask is not None else (not yes and sys.stdin.isatty())
     if not interactive and not yes:
         raise TaxiwayError(
@@ -50,13 +57,19 @@ def init(
     if owner is not None:
         answers["project.owner"] = owner
     if interactive:
-        task = task or _ask_choice("Is this a classification or a regression problem?", ("classification", "regression"))
+        task = task or _ask_choice(
+            "Is this a classification or a regression problem?", ("classification", "regression")
+        )
         target = target or _ask_required("Which column holds the target to predict?")
     task = task or "classification"
     if target is None:
-        raise TaxiwayError("--target is required with --yes", hint="e.g. taxiway init DIR --yes --target churned")
+        raise TaxiwayError(
+            "--target is required with --yes", hint="e.g. taxiway init DIR --yes --target churned"
+        )
     if task not in ("classification", "regression"):
-        raise TaxiwayError(f"--task '{task}' is not a task taxiway knows", hint="use classification or regression")
+        raise TaxiwayError(
+            f"--task '{task}' is not a task taxiway knows", hint="use classification or regression"
+        )
     chosen_task: Task = task  # type: ignore[assignment]
     if interactive:
         for q in questions_for(chosen_task):
@@ -78,7 +91,10 @@ def init(
     for path in scaffold.kept:
         console.print(f"kept {path} (already there)")
     if answered < total:
-        console.print(f"{total - answered} questions are unanswered: edit {CHARTER_FILE} (they stay ✗ in `taxiway check`)")
+        console.print(
+            f"{total - answered} questions are unanswered: edit {CHARTER_FILE} "
+            "(they stay ✗ in `taxiway check`)"
+        )
 
 
 def _flag_answers(pairs: list[str]) -> dict[str, Any]:
@@ -86,12 +102,16 @@ def _flag_answers(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         path, sep, raw = pair.partition("=")
         if not sep:
-            raise TaxiwayError(f"--answer '{pair}' is not PATH=VALUE", hint="e.g. --answer serving.mode=batch")
+            raise TaxiwayError(
+                f"--answer '{pair}' is not PATH=VALUE", hint="e.g. --answer serving.mode=batch"
+            )
         try:
             q = question(path.strip())
         except KeyError:
             known = ", ".join(q.path for q in questions_for("classification") + questions_for("regression"))
-            raise TaxiwayError(f"--answer: '{path}' is not a charter question", hint=f"known: {known}") from None
+            raise TaxiwayError(
+                f"--answer: '{path}' is not a charter question", hint=f"known: {known}"
+            ) from None
         try:
             answers[q.path] = parse_answer(q, raw)
         except ValueError as exc:
@@ -102,8 +122,11 @@ def _flag_answers(pairs: list[str]) -> dict[str, Any]:
 def _ask(q: Question, task: Task) -> Any:
     """Ask one question until the answer parses; an empty answer leaves it unanswered."""
     default = q.default_value(task)
-    suffix = f" [dim](Enter: leave unanswered, default in use {default})[/]" if default is not None else (
-        " [dim](Enter: leave unanswered)[/]")
+    suffix = (
+        f" [dim](Enter: leave unanswered, default in use {default})[/]"
+        if default is not None
+        else (" [dim](Enter: leave unanswered)[/]")
+    )
     if q.kind == "metric":
         suffix += f" [dim]one of {', '.join(metrics_for(task))}[/]"
     if q.kind == "choice":
@@ -116,7 +139,9 @@ def _ask(q: Question, task: Task) -> Any:
             if text in METRICS and task in METRICS[text].tasks:
                 return text
             guess = closest_metric(text)
-            stderr().print(f"[red]'{text}' is not a {task} metric[/]" + (f"; did you mean '{guess}'?" if guess else ""))
+            stderr().print(
+                f"[red]'{text}' is not a {task} metric[/]" + (f"; did you mean '{guess}'?" if guess else "")
+            )
             continue
         try:
             return parse_answer(q, text)

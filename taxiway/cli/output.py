@@ -20,11 +20,13 @@ class Format(StrEnum):
     json = "json"
 
 
-FORMAT_OPTION = typer.Option(Format.text, "--format", "-f", help="text for people, md for docs, json for scripts")
+FORMAT_OPTION = typer.Option(
+    Format.text, "--format", "-f", help="text for people, md for docs, json for scripts"
+)
 
 
 # A pipe or a file has no width; Rich would assume 80 columns and cut ids and times with "…".
-PIPE_WIDTH = 400
+PIPE_WIDTH = 200
 
 
 def stdout() -> Console:

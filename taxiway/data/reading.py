@@ -149,7 +149,8 @@ def _read_csv(path: Path, kind: FileKind) -> pd.DataFrame:
         reason = str(exc).strip().splitlines()[0]
         raise DataError(
             f"data file '{path}' cannot be read as CSV: {reason}",
-            hint="a .csv.zip must hold exactly one CSV file" if kind.compression == "zip"
+            hint="a .csv.zip must hold exactly one CSV file"
+            if kind.compression == "zip"
             else "check that the file is CSV text with a header row",
         ) from None
     except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
@@ -223,4 +224,3 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             hint="the file may be truncated or not Parquet at all; export it again "
             "(e.g. DataFrame.to_parquet)",
         ) from None
-

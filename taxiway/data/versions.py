@@ -165,8 +165,17 @@ def add_dataset(
 
     try:
         with store.session() as session, session.begin():
-            version = _insert(store, session, source, kind, name=name, digest=digest, schema=schema,
-                              size_bytes=after.st_size, progress=progress)
+            version = _insert(
+                store,
+                session,
+                source,
+                kind,
+                name=name,
+                digest=digest,
+                schema=schema,
+                size_bytes=after.st_size,
+                progress=progress,
+            )
     except IntegrityError:
         # Another process stored the same content between our lookup and our commit: theirs stands.
         stored = _find(store, digest)
@@ -176,12 +185,23 @@ def add_dataset(
     return AddResult(version, is_new=True)
 
 
-def _insert(store: Store, session: Session, source: Path, kind: FileKind, *, name: str, digest: str,
-            schema: Schema, size_bytes: int, progress: AddProgress | None) -> DatasetVersion:
+def _insert(
+    store: Store,
+    session: Session,
+    source: Path,
+    kind: FileKind,
+    *,
+    name: str,
+    digest: str,
+    schema: Schema,
+    size_bytes: int,
+    progress: AddProgress | None,
+) -> DatasetVersion:
     parent = session.scalars(_newest(name).limit(1)).first()
     media_type = _PARQUET_MEDIA_TYPE if kind.format == "parquet" else _MEDIA_TYPES[kind.compression]
-    store.save_file(source, session=session, media_type=media_type, digest=digest,
-                    progress=_in_phase(progress, "copy"))
+    store.save_file(
+        source, session=session, media_type=media_type, digest=digest, progress=_in_phase(progress, "copy")
+    )
     row = DatasetVersionRow(
         id=digest,
         name=name,
@@ -198,12 +218,20 @@ def _insert(store: Store, session: Session, source: Path, kind: FileKind, *, nam
     session.add(row)
     session.flush()
     store.evidence.record(
-        Check.DATA_VERSION, subject_kind="dataset", subject_id=digest, status="pass",
-        details={"name": name, "n_rows": schema["n_rows"], "n_columns": schema["n_columns"]}, session=session,
+        Check.DATA_VERSION,
+        subject_kind="dataset",
+        subject_id=digest,
+        status="pass",
+        details={"name": name, "n_rows": schema["n_rows"], "n_columns": schema["n_columns"]},
+        session=session,
     )
     store.evidence.record(
-        Check.DATA_SCHEMA, subject_kind="dataset", subject_id=digest, status="pass",
-        details={"columns": schema["n_columns"], "inferred": True}, session=session,
+        Check.DATA_SCHEMA,
+        subject_kind="dataset",
+        subject_id=digest,
+        status="pass",
+        details={"columns": schema["n_columns"], "inferred": True},
+        session=session,
     )
     return DatasetVersion._from_row(row)
 

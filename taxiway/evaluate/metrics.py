@@ -42,7 +42,12 @@ _ALL: tuple[Metric, ...] = (
     Metric("rmse", ("regression",), False, "root mean squared error"),
     Metric("r2", ("regression",), True, "coefficient of determination"),
     Metric("mape", ("regression",), False, "mean absolute percentage error"),
-    Metric("expected_cost", ("classification", "regression"), False, "mean cost of errors, from the charter's costs"),
+    Metric(
+        "expected_cost",
+        ("classification", "regression"),
+        False,
+        "mean cost of errors, from the charter's costs",
+    ),
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}

@@ -1,4 +1,4 @@
-"""The starter files `taxiway init` writes next to the charter: pipeline.py, its tests and a .gitignore entry."""
+"""The starter files `taxiway init` writes beside the charter: pipeline.py, its tests, a .gitignore entry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 from taxiway.evaluate.metrics import Task
 
 GITIGNORE_ENTRY = ".taxiway/"
-_ESTIMATORS = {"classification": "HistGradientBoostingClassifier", "regression": "HistGradientBoostingRegressor"}
+_ESTIMATORS = {
+    "classification": "HistGradientBoostingClassifier",
+    "regression": "HistGradientBoostingRegressor",
+}
 _TARGETS = {  # a learnable target for the starter unit test, per task
     "classification": '(rows["number"] > 0).astype(int)',
     "regression": 'rows["number"] * 3.0',
@@ -45,7 +48,9 @@ def write_scaffold(root: Path, *, name: str, task: Task) -> Scaffold:
             kept.append(path)
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(templates.joinpath(template).read_text(encoding="utf-8").format(**values), encoding="utf-8")
+        path.write_text(
+            templates.joinpath(template).read_text(encoding="utf-8").format(**values), encoding="utf-8"
+        )
         written.append(path)
     gitignore = root / ".gitignore"
     lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []

@@ -78,7 +78,12 @@ class ArtifactStore:
         """Store bytes, return their digest."""
         digest = hashlib.sha256(data).hexdigest()
         if not self.exists(digest):
-            self._write(digest, lambda handle: handle.write(data) and digest)
+
+            def write(handle: IO[bytes]) -> str:
+                handle.write(data)
+                return digest
+
+            self._write(digest, write)
         return digest
 
     def put_file(self, path: Path, *, digest: str | None = None, progress: Progress | None = None) -> str:
@@ -155,7 +160,7 @@ class ArtifactStore:
         except FileNotFoundError:
             raise NotFoundError(
                 f"artifact {digest[:12]} is missing from {self.uri}",
-                hint="the artifact store may have been moved or pruned; point [store] artifacts at the right place",
+                hint="the artifact store may have been moved or pruned; point [store] artifacts at its place",
             ) from None
 
     def _verify(self, digest: str, actual: str) -> None:

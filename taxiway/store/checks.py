@@ -35,7 +35,9 @@ class Check(StrEnum):
     MODEL_INCLUSION = "model.inclusion"  # gaps across sensitive groups within limits (M7)
     MODEL_REPRODUCED = "model.reproduced"  # retraining from lineage gives the same model (I1)
     MODEL_UNIT_TESTS = "model.unit_tests"  # the model spec's unit tests pass (I2)
-    PIPELINE_INTEGRATION = "pipeline.integration"  # data → train → evaluate → package → serve on a sample (I3)
+    PIPELINE_INTEGRATION = (
+        "pipeline.integration"  # data → train → evaluate → package → serve on a sample (I3)
+    )
     MODEL_VALIDATED = "model.validated"  # validation gates passed before serving (I4)
     MODEL_DEBUGGABLE = "model.debuggable"  # step-by-step computation shown for one example (I5)
     MODEL_BEHAVIOUR = "model.behaviour"  # functionality (behaviour) tests pass
@@ -61,5 +63,7 @@ class Check(StrEnum):
     MONITOR_SKEW = "monitor.skew"  # training/serving skew (O3)
     MONITOR_STALENESS = "monitor.staleness"  # model age vs the charter's freshness (O4)
     MONITOR_NUMERICAL = "monitor.numerical"  # NaN / inf in training or predictions (O5)
-    MONITOR_RESOURCE_REGRESSION = "monitor.resource_regression"  # speed, latency, throughput, RAM regressions (O6)
+    MONITOR_RESOURCE_REGRESSION = (
+        "monitor.resource_regression"  # speed, latency, throughput, RAM regressions (O6)
+    )
     MONITOR_ONLINE_QUALITY = "monitor.online_quality"  # quality on served data (O7)

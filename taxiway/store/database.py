@@ -38,7 +38,8 @@ def open_database(uri: str) -> Engine:
         url = make_url(uri)
     except ArgumentError:
         raise StoreError(
-            f"store uri '{uri}' is not a database URL", hint="use sqlite:///path/to.db or postgresql+psycopg://host/db"
+            f"store uri '{uri}' is not a database URL",
+            hint="use sqlite:///path/to.db or postgresql+psycopg://host/db",
         ) from None
     if url.get_backend_name() not in SUPPORTED:
         raise StoreError(

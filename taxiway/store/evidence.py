@@ -115,7 +115,9 @@ class EvidenceLog:
 
     def latest(self, check_ids: Iterable[str] | None = None) -> dict[str, Evidence]:
         """The newest record of each check (of the given ones, or of all)."""
-        newest = select(EvidenceRow.check_id, func.max(EvidenceRow.id).label("id")).group_by(EvidenceRow.check_id)
+        newest = select(EvidenceRow.check_id, func.max(EvidenceRow.id).label("id")).group_by(
+            EvidenceRow.check_id
+        )
         if check_ids is not None:
             newest = newest.where(EvidenceRow.check_id.in_(list(check_ids)))
         sub = newest.subquery()
@@ -126,7 +128,10 @@ class EvidenceLog:
     def history(self, check_id: str, *, limit: int = 100) -> list[Evidence]:
         """Records of one check, newest first."""
         query = (
-            select(EvidenceRow).where(EvidenceRow.check_id == check_id).order_by(EvidenceRow.id.desc()).limit(limit)
+            select(EvidenceRow)
+            .where(EvidenceRow.check_id == check_id)
+            .order_by(EvidenceRow.id.desc())
+            .limit(limit)
         )
         with Session(self._engine) as session:
             return [Evidence._from_row(row) for row in session.scalars(query)]

@@ -40,8 +40,15 @@ class Store:
         """A new ORM session; use ``with store.session() as s, s.begin():`` for one transaction."""
         return self._sessions()
 
-    def save_file(self, path: Path, *, session: Session, media_type: str, digest: str | None = None,
-                  progress: Progress | None = None) -> str:
+    def save_file(
+        self,
+        path: Path,
+        *,
+        session: Session,
+        media_type: str,
+        digest: str | None = None,
+        progress: Progress | None = None,
+    ) -> str:
         """Put a local file in the artifact store and record it in ``session``'s transaction."""
         digest = digest or sha256_file(path)
         self.artifacts.put_file(path, digest=digest, progress=progress)

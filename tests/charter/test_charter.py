@@ -53,17 +53,34 @@ def test_every_question_path_exists_in_the_model() -> None:
 @pytest.mark.parametrize(
     ("text", "message", "hint"),
     [
-        (MINIMAL.replace('target = "y"', 'target = "y"\nranking_metric = "roc-auc"'),
-         r"problem.ranking_metric: unknown metric 'roc-auc'", "did you mean 'roc_auc'?"),
-        (MINIMAL.replace('target = "y"', 'target = "y"\nranking_metrc = "roc_auc"'),
-         r"problem.ranking_metrc: unknown key 'ranking_metrc' in \[problem\]", "did you mean 'ranking_metric'?"),
-        (MINIMAL + '[servng]\nmode = "online"\n', r"servng: unknown key 'servng' in the top level", "serving"),
-        (MINIMAL.replace('target = "y"', 'target = "y"\ntask = "regression"\nranking_metric = "roc_auc"'),
-         r"ranking_metric 'roc_auc' does not fit task 'regression'", "rmse"),
-        (MINIMAL + '[serving]\nmode = "streaming"\n', r"serving.mode: .*'online' or 'batch'.*got 'streaming'", ""),
+        (
+            MINIMAL.replace('target = "y"', 'target = "y"\nranking_metric = "roc-auc"'),
+            r"problem.ranking_metric: unknown metric 'roc-auc'",
+            "did you mean 'roc_auc'?",
+        ),
+        (
+            MINIMAL.replace('target = "y"', 'target = "y"\nranking_metrc = "roc_auc"'),
+            r"problem.ranking_metrc: unknown key 'ranking_metrc' in \[problem\]",
+            "did you mean 'ranking_metric'?",
+        ),
+        (
+            MINIMAL + '[servng]\nmode = "online"\n',
+            r"servng: unknown key 'servng' in the top level",
+            "serving",
+        ),
+        (
+            MINIMAL.replace('target = "y"', 'target = "y"\ntask = "regression"\nranking_metric = "roc_auc"'),
+            r"ranking_metric 'roc_auc' does not fit task 'regression'",
+            "rmse",
+        ),
+        (
+            MINIMAL + '[serving]\nmode = "streaming"\n',
+            r"serving.mode: .*'online' or 'batch'.*got 'streaming'",
+            "",
+        ),
         (MINIMAL + "[serving]\np99_latency_ms = -5\n", r"serving.p99_latency_ms: .*greater than 0", ""),
         ('[project]\nname = "p"\n', r"problem: is required but missing", "add problem"),
-        (MINIMAL + "[attest]\nZ9 = \"x\"\n", r"'Z9' is not an ML Test Score id", "D1..D7"),
+        (MINIMAL + '[attest]\nZ9 = "x"\n', r"'Z9' is not an ML Test Score id", "D1..D7"),
         ('[project\nname = "p"', r"is not valid TOML", "fix the syntax"),
     ],
 )

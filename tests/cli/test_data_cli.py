@@ -20,8 +20,19 @@ from taxiway.cli import app
 from taxiway.project import Project
 from taxiway.store.tables import ArtifactRow, DatasetVersionRow, EvidenceRow
 
-VERSION_KEYS = ["id", "short_id", "name", "format", "source", "n_rows", "n_columns", "size_bytes", "artifact",
-                "parent_id", "created_at"]
+VERSION_KEYS = [
+    "id",
+    "short_id",
+    "name",
+    "format",
+    "source",
+    "n_rows",
+    "n_columns",
+    "size_bytes",
+    "artifact",
+    "parent_id",
+    "created_at",
+]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -55,8 +66,10 @@ def _counts(project: Path) -> tuple[int, int, int, int]:
     store = Project.load(project).store
     try:
         with store.session() as session:
-            rows = [session.scalar(select(func.count()).select_from(table)) or 0
-                    for table in (DatasetVersionRow, ArtifactRow, EvidenceRow)]
+            rows = [
+                session.scalar(select(func.count()).select_from(table)) or 0
+                for table in (DatasetVersionRow, ArtifactRow, EvidenceRow)
+            ]
     finally:
         store.close()
     root = project / ".taxiway" / "artifacts"
@@ -93,8 +106,9 @@ def test_add_parquet_as_json(runner: CliRunner, project_dir: Path, iris_csv: Pat
     assert version["created_at"].endswith("+00:00")
 
 
-def test_same_content_twice_is_a_no_op(runner: CliRunner, project_dir: Path, iris_csv: Path,
-                                        backend: str) -> None:
+def test_same_content_twice_is_a_no_op(
+    runner: CliRunner, project_dir: Path, iris_csv: Path, backend: str
+) -> None:
     first = _json(_run(runner, project_dir, "add", str(iris_csv), "-f", "json"))["version"]
     before = _counts(project_dir)
     again = _run(runner, project_dir, "add", str(iris_csv), "--name", "other")
@@ -141,8 +155,15 @@ def test_list_and_show(runner: CliRunner, project_dir: Path, iris_csv: Path, bac
 
     text = _run(runner, project_dir, "show", v1["short_id"])
     assert text.exit_code == 0, text.output
-    for expected in (v1["id"], f"dataset version {v1['short_id']}", "schema (6 columns)", "sepal length (cm)",
-                     "setosa, versicolor, virginica", "integer", str(iris_csv)):
+    for expected in (
+        v1["id"],
+        f"dataset version {v1['short_id']}",
+        "schema (6 columns)",
+        "sepal length (cm)",
+        "setosa, versicolor, virginica",
+        "integer",
+        str(iris_csv),
+    ):
         assert expected in text.stdout, expected
 
 
@@ -180,25 +201,46 @@ def _write(text: str) -> Callable[[Path], object]:
 BAD_FILES: dict[str, tuple[str, Callable[[Path], object] | None, str, str]] = {
     "missing": ("nope.csv", None, "data file '{path}' does not exist", "check the path"),
     "empty": ("t.csv", _write(""), "data file '{path}' is empty (0 bytes)", "header and rows"),
-    "header only": ("t.csv", _write("a,label\n"), "data file '{path}' has no rows (columns: a, label)",
-                    "at least one row"),
-    "latin-1": ("t.csv", _latin1,
-                "data file '{path}' is not UTF-8 text at byte offset 16 (line 2): byte 0xe1",
-                "iconv -f latin1 -t utf-8 't.csv' > 't.utf8.csv'"),
-    "unknown format": ("t.xlsx", _write("PK"), "data file '{path}' has an unknown format: extension .xlsx",
-                       ".csv, .csv.gz, .csv.bz2, .csv.xz, .csv.zip, .parquet, .pq"),
-    "corrupt parquet": ("t.parquet", _write("PAR1 nope"), "data file '{path}' is not a valid Parquet file: ",
-                        "export it again"),
-    "no target": ("t.csv", _write("a,lable\n1,2\n"),
-                  ("target column 'label' (problem.target in taxiway.toml) is not in 't.csv'; "
-                   "its columns are: a, lable"),
-                  "did you mean 'lable'?"),
+    "header only": (
+        "t.csv",
+        _write("a,label\n"),
+        "data file '{path}' has no rows (columns: a, label)",
+        "at least one row",
+    ),
+    "latin-1": (
+        "t.csv",
+        _latin1,
+        "data file '{path}' is not UTF-8 text at byte offset 16 (line 2): byte 0xe1",
+        "iconv -f latin1 -t utf-8 't.csv' > 't.utf8.csv'",
+    ),
+    "unknown format": (
+        "t.xlsx",
+        _write("PK"),
+        "data file '{path}' has an unknown format: extension .xlsx",
+        ".csv, .csv.gz, .csv.bz2, .csv.xz, .csv.zip, .parquet, .pq",
+    ),
+    "corrupt parquet": (
+        "t.parquet",
+        _write("PAR1 nope"),
+        "data file '{path}' is not a valid Parquet file: ",
+        "export it again",
+    ),
+    "no target": (
+        "t.csv",
+        _write("a,lable\n1,2\n"),
+        (
+            "target column 'label' (problem.target in taxiway.toml) is not in 't.csv'; "
+            "its columns are: a, lable"
+        ),
+        "did you mean 'lable'?",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_FILES))
-def test_bad_input_exits_2_and_writes_nothing(runner: CliRunner, project_dir: Path, tmp_path: Path,
-                                              case: str) -> None:
+def test_bad_input_exits_2_and_writes_nothing(
+    runner: CliRunner, project_dir: Path, tmp_path: Path, case: str
+) -> None:
     name, write, message, hint = BAD_FILES[case]
     path = tmp_path / name
     if write is not None:
@@ -212,8 +254,9 @@ def test_bad_input_exits_2_and_writes_nothing(runner: CliRunner, project_dir: Pa
     assert _counts(project_dir) == (0, 0, 0, 0)
 
 
-def test_relative_path_is_stored_absolute(runner: CliRunner, project_dir: Path, iris_csv: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_path_is_stored_absolute(
+    runner: CliRunner, project_dir: Path, iris_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(iris_csv.parent)
     version = _json(_run(runner, project_dir, "add", iris_csv.name, "-f", "json"))["version"]
     assert version["source"] == str(iris_csv)
@@ -229,8 +272,9 @@ def test_without_a_charter(runner: CliRunner, tmp_path: Path, iris_csv: Path) ->
     assert not (bare / ".taxiway").exists()
 
 
-def test_progress_stays_off_stdout(runner: CliRunner, project_dir: Path, iris_csv: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_stays_off_stdout(
+    runner: CliRunner, project_dir: Path, iris_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(data_cli, "PROGRESS_MIN_BYTES", 0)  # show the bar even for a small file
     document = _json(_run(runner, project_dir, "add", str(iris_csv), "-f", "json"))
     assert document["is_new"] is True

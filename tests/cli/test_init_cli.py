@@ -21,8 +21,22 @@ TAXIWAY = str(Path(sys.executable).parent / "taxiway")
 
 def test_unattended_init_writes_charter_scaffold_and_gitignore(runner: CliRunner, tmp_path: Path) -> None:
     root = tmp_path / "churn"
-    result = runner.invoke(app, ["init", str(root), "--yes", "--target", "churned", "--metric", "pr_auc",
-                                 "--answer", "serving.p99_latency_ms=40", "--owner", "Ana"])
+    result = runner.invoke(
+        app,
+        [
+            "init",
+            str(root),
+            "--yes",
+            "--target",
+            "churned",
+            "--metric",
+            "pr_auc",
+            "--answer",
+            "serving.p99_latency_ms=40",
+            "--owner",
+            "Ana",
+        ],
+    )
     assert result.exit_code == 0, result.output
     charter = load_charter(root / "taxiway.toml")
     assert charter.project.name == "churn"
@@ -38,13 +52,20 @@ def test_the_starter_unit_tests_pass_on_the_starter_pipeline(runner: CliRunner, 
     for task in ("classification", "regression"):
         root = tmp_path / task
         runner.invoke(app, ["init", str(root), "--yes", "--target", "y", "--task", task])
-        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=root,
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "3 passed" in run.stdout
 
 
-def test_init_keeps_existing_files_and_refuses_to_overwrite_a_charter(runner: CliRunner, tmp_path: Path) -> None:
+def test_init_keeps_existing_files_and_refuses_to_overwrite_a_charter(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     (tmp_path / "pipeline.py").write_text("# mine\n")
     (tmp_path / ".gitignore").write_text("*.pyc\n")
     assert runner.invoke(app, ["init", str(tmp_path), "--yes", "--target", "y"]).exit_code == 0
@@ -61,7 +82,10 @@ def test_init_keeps_existing_files_and_refuses_to_overwrite_a_charter(runner: Cl
         (["--yes"], "--target is required with --yes"),
         (["--yes", "--target", "y", "--metric", "auc"], "unknown metric 'auc'"),
         (["--yes", "--target", "y", "--task", "ranking"], "--task 'ranking' is not a task"),
-        (["--yes", "--target", "y", "--task", "regression", "--metric", "roc_auc"], "does not fit task 'regression'"),
+        (
+            ["--yes", "--target", "y", "--task", "regression", "--metric", "roc_auc"],
+            "does not fit task 'regression'",
+        ),
         (["--yes", "--target", "y", "--answer", "serving.p99=5"], "'serving.p99' is not a charter question"),
         (["--yes", "--target", "y", "--answer", "serving.freshness_days=weekly"], "'weekly' is not valid"),
         (["--target", "y"], "no terminal to ask"),
@@ -79,8 +103,13 @@ def test_bad_init_input_exits_2_and_writes_nothing(
 
 def test_init_asks_every_question_on_a_real_terminal(tmp_path: Path) -> None:
     root = tmp_path / "asked"
-    child = pexpect.spawn(TAXIWAY, ["init", str(root)], encoding="utf-8", timeout=30,
-                          env={"PATH": str(Path(sys.executable).parent), "NO_COLOR": "1", "COLUMNS": "200"})
+    child = pexpect.spawn(
+        TAXIWAY,
+        ["init", str(root)],
+        encoding="utf-8",
+        timeout=30,
+        env={"PATH": str(Path(sys.executable).parent), "NO_COLOR": "1", "COLUMNS": "200"},
+    )
     child.expect("classification or a regression")
     child.sendline("regression")
     child.expect("target to predict")
@@ -124,8 +153,11 @@ def test_charter_check_reports_unanswered_questions(runner: CliRunner, project_d
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["valid"] is True and report["answered"] == 0
-    assert {"path": "serving.freshness_days", "question": question("serving.freshness_days").prompt,
-            "default_in_use": 30} in report["unanswered"]
+    assert {
+        "path": "serving.freshness_days",
+        "question": question("serving.freshness_days").prompt,
+        "default_in_use": 30,
+    } in report["unanswered"]
     text = runner.invoke(app, ["--project", str(project_dir), "charter", "check"])
     assert "is valid: 0 of 21 questions answered" in text.stdout
     assert "✗ project.owner" in text.stdout

@@ -36,27 +36,37 @@ def _assert_plain_json(value: Any) -> None:
 
 @pytest.fixture
 def mixed() -> pd.DataFrame:
-    return pd.DataFrame({
-        "count": [3, 1, 2, 5],
-        "nullable_count": pd.array([3, None, 7, 1], dtype="Int64"),
-        "price": [1.5, np.nan, -np.inf, 2.25],
-        "flag": [True, False, True, True],
-        "maybe": [True, None, False, True],  # a CSV column of booleans with a gap arrives as objects
-        "city": ["Oslo", "Lyon", None, "Oslo"],
-        "size": pd.Categorical(["M", "S", "L", "M"], categories=["S", "M", "L"], ordered=True),
-        "seen": pd.to_datetime(pd.Series(["2024-05-02", "2024-05-01", None, "2024-06-30 12:00"]),
-                               format="ISO8601"),
-        "seen_utc": pd.to_datetime(["2024-05-02T00:00Z"] * 4, utc=True),
-        "empty": [None, None, None, None],
-    })
+    return pd.DataFrame(
+        {
+            "count": [3, 1, 2, 5],
+            "nullable_count": pd.array([3, None, 7, 1], dtype="Int64"),
+            "price": [1.5, np.nan, -np.inf, 2.25],
+            "flag": [True, False, True, True],
+            "maybe": [True, None, False, True],  # a CSV column of booleans with a gap arrives as objects
+            "city": ["Oslo", "Lyon", None, "Oslo"],
+            "size": pd.Categorical(["M", "S", "L", "M"], categories=["S", "M", "L"], ordered=True),
+            "seen": pd.to_datetime(
+                pd.Series(["2024-05-02", "2024-05-01", None, "2024-06-30 12:00"]), format="ISO8601"
+            ),
+            "seen_utc": pd.to_datetime(["2024-05-02T00:00Z"] * 4, utc=True),
+            "empty": [None, None, None, None],
+        }
+    )
 
 
 def test_kinds(mixed: pd.DataFrame) -> None:
     kinds = {name: column["kind"] for name, column in _columns(profile_frame(mixed)).items()}
     assert kinds == {
-        "count": "integer", "nullable_count": "integer", "price": "float", "flag": "boolean",
-        "maybe": "boolean", "city": "string", "size": "category", "seen": "datetime",
-        "seen_utc": "datetime", "empty": "string",
+        "count": "integer",
+        "nullable_count": "integer",
+        "price": "float",
+        "flag": "boolean",
+        "maybe": "boolean",
+        "city": "string",
+        "size": "category",
+        "seen": "datetime",
+        "seen_utc": "datetime",
+        "empty": "string",
     }
 
 
@@ -65,7 +75,16 @@ def test_shape_and_column_order(mixed: pd.DataFrame) -> None:
     assert (schema["schema_version"], schema["n_rows"], schema["n_columns"]) == (1, 4, 10)
     assert [column["name"] for column in schema["columns"]] == list(mixed.columns)
     assert list(schema["columns"][0]) == [
-        "name", "kind", "dtype", "nullable", "null_count", "distinct_count", "min", "max", "categories"]
+        "name",
+        "kind",
+        "dtype",
+        "nullable",
+        "null_count",
+        "distinct_count",
+        "min",
+        "max",
+        "categories",
+    ]
 
 
 def test_nulls(mixed: pd.DataFrame) -> None:

@@ -53,12 +53,14 @@ def test_csv_plain_and_compressed_read_the_same(tmp_path: Path, suffix: str) -> 
 
 
 def test_parquet_round_trips_dtypes(tmp_path: Path) -> None:
-    frame = pd.DataFrame({
-        "n": pd.array([1, None, 3], dtype="Int64"),
-        "flag": [True, False, True],
-        "when": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"], utc=True),
-        "color": pd.Categorical(["red", "blue", "red"]),
-    })
+    frame = pd.DataFrame(
+        {
+            "n": pd.array([1, None, 3], dtype="Int64"),
+            "flag": [True, False, True],
+            "when": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"], utc=True),
+            "color": pd.Categorical(["red", "blue", "red"]),
+        }
+    )
     frame.to_parquet(tmp_path / "t.parquet")
     pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet"), frame)
 

@@ -33,8 +33,10 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
 def _counts(store: Store) -> tuple[int, int, int, int]:
     """(dataset rows, artifact rows, evidence rows, blob files): all zero means nothing was written."""
     with store.session() as session:
-        rows = [session.scalar(select(func.count()).select_from(table)) or 0
-                for table in (DatasetVersionRow, ArtifactRow, EvidenceRow)]
+        rows = [
+            session.scalar(select(func.count()).select_from(table)) or 0
+            for table in (DatasetVersionRow, ArtifactRow, EvidenceRow)
+        ]
     root = Path(store.artifacts.uri)
     blobs = [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
     return rows[0], rows[1], rows[2], len(blobs)
@@ -54,8 +56,14 @@ def test_add_csv_stores_file_row_schema_and_evidence(store: Store, tmp_path: Pat
     assert version.created_at.tzinfo is not None
     assert abs(version.created_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
     kinds = {column["name"]: column["kind"] for column in version.schema["columns"]}
-    assert kinds == {"sepal length (cm)": "float", "sepal width (cm)": "float", "petal length (cm)": "float",
-                     "petal width (cm)": "float", "label": "integer", "species": "string"}
+    assert kinds == {
+        "sepal length (cm)": "float",
+        "sepal width (cm)": "float",
+        "petal length (cm)": "float",
+        "petal width (cm)": "float",
+        "label": "integer",
+        "species": "string",
+    }
     assert store.artifacts.get_bytes(version.artifact) == path.read_bytes()
     assert _counts(store) == (1, 1, 2, 1)
 

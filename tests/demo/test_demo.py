@@ -27,26 +27,41 @@ def test_flights_have_the_target_and_no_column_known_only_after_departure() -> N
 def test_quick_demo_builds_a_project_and_prints_the_checklist(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     env = {"PATH": str(Path(sys.executable).parent), "NO_COLOR": "1", "HOME": str(tmp_path)}
-    run = subprocess.run([TAXIWAY, "demo", "--quick", "--dir", str(root)], capture_output=True, text=True,
-                         timeout=300, env=env)
+    run = subprocess.run(
+        [TAXIWAY, "demo", "--quick", "--dir", str(root)], capture_output=True, text=True, timeout=300, env=env
+    )
     assert run.returncode == 0, run.stderr
     assert "ML Test Score" in run.stdout and "what the demo did" in run.stdout
     assert "20,000 rows" in run.stdout
     assert (root / "taxiway.toml").is_file() and (root / "checklist.md").is_file()
     assert len(pd.read_parquet(root / "data" / "flights.parquet")) == 20_000
 
-    check = subprocess.run([TAXIWAY, "--project", str(root), "check", "--format", "json"], capture_output=True,
-                           text=True, timeout=120, env=env)
+    check = subprocess.run(
+        [TAXIWAY, "--project", str(root), "check", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     report = json.loads(check.stdout)
     states = {item["id"]: item["state"] for section in report["sections"] for item in section["items"]}
-    assert all(state == "answered" for item_id, state in states.items()
-               if item_id.startswith(("project.", "problem."))), states
+    assert all(
+        state == "answered"
+        for item_id, state in states.items()
+        if item_id.startswith(("project.", "problem."))
+    ), states
     assert states["data.storage_plan"] == "proven"
 
-    again = subprocess.run([TAXIWAY, "demo", "--quick", "--dir", str(root)], capture_output=True, text=True,
-                           timeout=300, env=env)
+    again = subprocess.run(
+        [TAXIWAY, "demo", "--quick", "--dir", str(root)], capture_output=True, text=True, timeout=300, env=env
+    )
     assert again.returncode == 0, again.stderr
     assert "already stored (same content)" in again.stdout
-    listed = subprocess.run([TAXIWAY, "--project", str(root), "data", "list", "--format", "json"],
-                            capture_output=True, text=True, timeout=120, env=env)
+    listed = subprocess.run(
+        [TAXIWAY, "--project", str(root), "data", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert len(json.loads(listed.stdout)["versions"]) == 1

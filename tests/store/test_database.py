@@ -29,7 +29,9 @@ def test_empty_database_is_migrated_to_head_and_matches_the_tables(empty_databas
     engine = open_database(empty_database)
 
     assert current_revision(engine) == head_revision()
-    assert {"artifacts", "dataset_versions", "evidence", "alembic_version"} <= set(inspect(engine).get_table_names())
+    assert {"artifacts", "dataset_versions", "evidence", "alembic_version"} <= set(
+        inspect(engine).get_table_names()
+    )
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == [], "tables.py and the migrations disagree: write a migration"
@@ -39,10 +41,12 @@ def test_empty_database_is_migrated_to_head_and_matches_the_tables(empty_databas
 def test_opening_twice_does_not_migrate_again(empty_database: str) -> None:
     engine = open_database(empty_database)
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO artifacts (digest, size_bytes, media_type, created_at) "
-            "VALUES ('ab', 1, 'x', CURRENT_TIMESTAMP)"
-        ))
+        connection.execute(
+            text(
+                "INSERT INTO artifacts (digest, size_bytes, media_type, created_at) "
+                "VALUES ('ab', 1, 'x', CURRENT_TIMESTAMP)"
+            )
+        )
     upgrade_schema(engine)
     again = open_database(empty_database)
     with again.connect() as connection:

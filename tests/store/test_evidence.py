@@ -14,7 +14,12 @@ from taxiway.store.checks import Check
 
 def test_records_keep_every_field(store: Store) -> None:
     recorded = store.evidence.record(
-        Check.DATA_LEAKAGE, subject_kind="split", subject_id="s1", status="fail", value=3.0, threshold=0.0,
+        Check.DATA_LEAKAGE,
+        subject_kind="split",
+        subject_id="s1",
+        status="fail",
+        value=3.0,
+        threshold=0.0,
         details={"duplicates": [1, 2, 3]},
     )
     latest = store.evidence.latest([Check.DATA_LEAKAGE])[Check.DATA_LEAKAGE]
@@ -38,13 +43,17 @@ def test_origin_is_ci_when_ci_is_set(store: Store, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CI", "true")
     recorded = store.evidence.record(Check.CI_CHECK, subject_kind="project", subject_id="p", status="pass")
     assert recorded.origin == "ci" and recorded.is_automatic
-    explicit = store.evidence.record(Check.CT_RETRAIN, subject_kind="run", subject_id="r", status="pass", origin="ct")
+    explicit = store.evidence.record(
+        Check.CT_RETRAIN, subject_kind="run", subject_id="r", status="pass", origin="ct"
+    )
     assert explicit.origin == "ct"
 
 
 def test_a_failed_transaction_leaves_no_record(store: Store) -> None:
     with pytest.raises(RuntimeError), store.session() as session, session.begin():
-        store.evidence.record(Check.DATA_SPLIT, subject_kind="split", subject_id="x", status="pass", session=session)
+        store.evidence.record(
+            Check.DATA_SPLIT, subject_kind="split", subject_id="x", status="pass", session=session
+        )
         raise RuntimeError("the work failed half-way")
     assert store.evidence.count() == 0
 
@@ -56,7 +65,9 @@ from taxiway.store.checks import Check
 database, artifacts, worker, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 store = Store.open(StoreLocation(database, artifacts))
 for i in range(count):
-    store.evidence.record(Check.MONITOR_REQUESTS, subject_kind="deployment", subject_id=worker, status="pass", value=i)
+    store.evidence.record(
+        Check.MONITOR_REQUESTS, subject_kind="deployment", subject_id=worker, status="pass", value=i
+    )
     store.evidence.latest()
 print(store.evidence.count())
 """
@@ -67,8 +78,12 @@ def test_two_processes_write_and_read_one_sqlite_file_at_once(tmp_path: Path) ->
     count = 150
     # Both processes also open (and may both try to create) the brand-new database at the same moment.
     writers = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, database, artifacts, f"worker-{n}", str(count)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, database, artifacts, f"worker-{n}", str(count)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in range(2)
     ]
     outputs = [writer.communicate(timeout=120) for writer in writers]
@@ -76,6 +91,8 @@ def test_two_processes_write_and_read_one_sqlite_file_at_once(tmp_path: Path) ->
     assert all(int(out) >= count for out, _ in outputs)
     store = Store.open(StoreLocation(database, artifacts))
     assert store.evidence.count() == 2 * count
-    values = sorted(e.value for e in store.evidence.history(Check.MONITOR_REQUESTS, limit=1000) if e.value is not None)
+    values = sorted(
+        e.value for e in store.evidence.history(Check.MONITOR_REQUESTS, limit=1000) if e.value is not None
+    )
     assert values == sorted([float(i) for i in range(count)] * 2)
     store.close()
