@@ -128,9 +128,11 @@ def render_charter(
             bucket.append(f"# {shown}  # UNANSWERED ({note}): {q.prompt}")
     for path, value in (settings or {}).items():
         section, key = path.split(".", 1)
-        sections[section].append(_line(key, value))
+        sections.setdefault(section, ["", f"[{section}]"]).append(_line(key, value))
     out = sections["project"] + sections["problem"] + ["", "[problem.costs]", *costs]
     out += sections["serving"] + sections["data"]
+    for extra in sorted(sections.keys() - {"project", "problem", "serving", "data"}):
+        out += sections[extra]
     out += [
         "",
         "[store]",

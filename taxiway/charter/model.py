@@ -8,7 +8,7 @@ default from :mod:`taxiway.charter.questions` instead.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -107,12 +107,67 @@ class ServingSection(_Section):
 
 
 class DataSection(_Section):
-    """How data is collected, stored and split."""
+    """How data is collected, stored and split, and which columns may reach the model."""
 
     storage_plan: str | None = Field(None, description="how data, splits, models and annotations are stored")
     annotation_cost: str | None = Field(None, description="how hard and costly collecting and labelling is")
+    key_column: str | None = Field(
+        None, description="column that identifies a row (default: a hash of the row)"
+    )
     time_column: str | None = Field(None, description="column that orders rows in time (time split)")
     group_column: str | None = Field(None, description="column whose values must not span splits")
+    drop_columns: list[str] = Field(default_factory=list, description="columns never used as model inputs")
+    protected_columns: list[str] = Field(
+        default_factory=list, description="forbidden or protected attributes: training refuses them as inputs"
+    )
+    allowed_pii: list[str] = Field(
+        default_factory=list, description="columns flagged as personal data that the team allows, with care"
+    )
+    slice_columns: list[str] = Field(
+        default_factory=list, description="columns whose values are important slices"
+    )
+
+
+SplitStrategy = Literal["random", "group", "time"]
+
+
+class SplitSection(_Section):
+    """How rows are assigned to train, validation and test."""
+
+    strategy: SplitStrategy | None = Field(
+        None,
+        description="random (stratified), group or time; default: time with a time column, else group "
+        "with a group column, else random",
+    )
+    valid_fraction: float = Field(0.15, gt=0, lt=1, description="share of rows for validation (the dev set)")
+    test_fraction: float = Field(0.15, gt=0, lt=1, description="share of rows for the held-out test set")
+    gap_days: float = Field(
+        0, ge=0, description="time split: days left out between train and validation/test"
+    )
+    seed: int = Field(0, description="salt of the row hash that assigns random and group splits")
+
+    @model_validator(mode="after")
+    def _leaves_rows_to_train(self) -> SplitSection:
+        if self.valid_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"valid_fraction + test_fraction is {self.valid_fraction + self.test_fraction:g}, leaving "
+                "too little to train on; keep their sum below 0.9 (e.g. 0.15 and 0.15)"
+            )
+        return self
+
+
+class TrainSection(_Section):
+    """The candidate model, when pipeline.py does not define model(params)."""
+
+    estimator: str | None = Field(
+        None,
+        description="module:Class of a scikit-learn-API estimator, "
+        "e.g. sklearn.ensemble:HistGradientBoostingClassifier",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="parameters passed to model(params) or the estimator"
+    )
+    seed: int = Field(0, description="random seed for training")
 
 
 class StoreSection(_Section):
@@ -135,6 +190,8 @@ class Charter(_Section):
     problem: ProblemSection
     serving: ServingSection = ServingSection()
     data: DataSection = DataSection()
+    split: SplitSection = SplitSection()
+    train: TrainSection = TrainSection()
     store: StoreSection = StoreSection()
     attest: dict[str, str] = Field(
         default_factory=dict,

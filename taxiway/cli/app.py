@@ -66,7 +66,7 @@ def _root(
 
 def _register() -> None:
     # Each verb group lives in its own module; importing it adds its commands to `app`.
-    from taxiway.cli import charter, check, data, demo, init  # noqa: F401
+    from taxiway.cli import charter, check, data, data_checks, data_schema, demo, init, runs, train  # noqa: F401
 
 
 _register()

@@ -106,3 +106,66 @@ class EvidenceRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     origin: Mapped[str] = mapped_column(String(10))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SplitRow(Base):
+    """A versioned train/validation/test assignment of one dataset version's rows."""
+
+    __tablename__ = "splits"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # hash of dataset + strategy + settings
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"), index=True)
+    strategy: Mapped[str] = mapped_column(String(20))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    manifest: Mapped[str] = mapped_column(ForeignKey("artifacts.digest"))  # Parquet: row key -> split name
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RunRow(Base):
+    """One training run: a baseline, a candidate, a tuning trial, or custom code using the tracking API."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # r-<12 hex>
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), index=True)  # baseline | candidate | trial | custom
+    status: Mapped[str] = mapped_column(String(10), index=True)  # running | finished | failed
+    parent_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    dataset_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    split_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # latest value of each metric key
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    model_artifact: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    predictions_artifact: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class MetricPointRow(Base):
+    """One logged value of a metric at a step (a training curve); appended in batches."""
+
+    __tablename__ = "metric_points"
+    __table_args__ = (Index("ix_metric_points_run_key_step", "run_id", "key", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    step: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float] = mapped_column(Float)
+    timestamp: Mapped[float] = mapped_column(Float)  # seconds since the epoch (UTC), as logged
+
+
+class RunArtifactRow(Base):
+    """A file attached to a run under a name (model, predictions, diff, user files)."""
+
+    __tablename__ = "run_artifacts"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(500), primary_key=True)
+    digest: Mapped[str] = mapped_column(ForeignKey("artifacts.digest"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

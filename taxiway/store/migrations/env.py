@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
-from taxiway.store.tables import Base
+from taxiway.store.tables import Base, UTCDateTime
+
+
+def _render_item(kind: str, item: Any, autogen_context: Any) -> str | bool:
+    # Migrations must not import taxiway's column types: they outlive them. UTCDateTime is a DateTime.
+    if kind == "type" and isinstance(item, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=Base.metadata,
-    render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table instead
+    render_as_batch=True,
+    render_item=_render_item,  # SQLite cannot ALTER most things; batch mode copies the table instead
 )
 with context.begin_transaction():
     context.run_migrations()

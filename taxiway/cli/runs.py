@@ -1,0 +1,1 @@
+"""Placeholder: commands arrive with their issue."""

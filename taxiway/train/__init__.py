@@ -1,0 +1,1 @@
+"""Training: baselines, the candidate, tracking, tuning, reproduction."""
