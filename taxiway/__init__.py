@@ -4,6 +4,7 @@ from taxiway.charter import Charter
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.store import Evidence, Store
+from taxiway.train.tracking import start_run
 
-__all__ = ["Charter", "Evidence", "Project", "Store", "TaxiwayError", "__version__"]
+__all__ = ["Charter", "Evidence", "Project", "Store", "TaxiwayError", "__version__", "start_run"]
 __version__ = "0.1.0"

@@ -168,6 +168,11 @@ class TrainSection(_Section):
         default_factory=dict, description="parameters passed to model(params) or the estimator"
     )
     seed: int = Field(0, description="random seed for training")
+    threads: int = Field(
+        1,
+        ge=1,
+        description="threads per model fit (OpenMP/BLAS); more than the free cores slows tree models badly",
+    )
 
 
 class StoreSection(_Section):

@@ -88,22 +88,51 @@ def add(
     ] = None,
     output: FormatOption = OutputFormat.text,
 ) -> None:
-    """Store FILE as a new dataset version with its inferred schema (a no-op if it is already stored)."""
+    """Store FILE as a new dataset version with its inferred schema (a no-op if it is already stored).
+
+    A new version is screened for personal data (warnings on stderr, `data.pii` evidence), and the first
+    one writes schema.yaml when the project has none.
+    """
     # taxiway.data loads pandas and pyarrow (~0.4 s): only the data commands pay for it, not every command.
+    from taxiway.cli.data_schema import after_add
     from taxiway.data.versions import add_dataset
 
     project = Project.load()
     store = project.store
+    privacy = project.charter.data
     try:
         with _progress_bar(file) as progress:
             target = project.charter.problem.target
-            result = add_dataset(store, file, name=name, target=target, progress=progress)
+            result = add_dataset(
+                store,
+                file,
+                name=name,
+                target=target,
+                progress=progress,
+                allowed_pii=privacy.allowed_pii,
+                drop_columns=privacy.drop_columns,
+            )
     finally:
         store.close()
+    schema_file = after_add(project, result)
     if output is OutputFormat.json:
-        emit_json({"is_new": result.is_new, "version": _document(result.version)})
+        emit_json(
+            {
+                "is_new": result.is_new,
+                "version": _document(result.version),
+                "schema_written": str(schema_file) if schema_file is not None else None,
+                "pii": result.pii.details() if result.pii is not None else None,
+            }
+        )
         return
     stdout().print(_added_line(result), highlight=False, markup=False)
+    if schema_file is not None:
+        stdout().print(
+            f"wrote {schema_file.name} from this version: the expectations every version is validated "
+            "against; edit it by hand and commit it",
+            highlight=False,
+            markup=False,
+        )
 
 
 @data_app.command("list")

@@ -9,6 +9,7 @@ import typer
 from taxiway.checklist import to_rich
 from taxiway.cli.app import app
 from taxiway.cli.output import stdout
+from taxiway.cli.train import render_training
 from taxiway.demo.run import run_demo
 
 
@@ -23,12 +24,15 @@ def demo(
     """Build a project from the NYC flights of 2013: charter, dataset version, checklist."""
     console = stdout()
     result = run_demo(directory.resolve(), quick=quick, fresh=fresh, console=console)
+    render_training(result.training, console)
     console.print(to_rich(result.report))
     summary = result.report.summary
     console.rule("what the demo did")
     console.print(f"project folder   {result.root}")
     console.print(f"charter          {result.root / 'taxiway.toml'}")
     console.print(f"dataset version  {result.added.version.id[:12]} ({result.added.version.n_rows:,} rows)")
+    console.print(f"runs             {len(result.training.runs)} trained: `taxiway runs` lists them")
+    console.print(f"verdict          {result.training.verdict.sentence()}", highlight=False)
     console.print(f"store            {result.root / '.taxiway'}")
     console.print(
         f"checklist        {summary['proven']} proven, {summary['answered']} answered in the charter, "

@@ -1,1 +1,158 @@
-"""Placeholder: commands arrive with their issue."""
+"""`taxiway train`: baselines and the candidate on the current split, ranked, with a plain verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from taxiway.cli.app import app
+from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, stderr, stdout
+from taxiway.evaluate.metrics import METRICS
+from taxiway.project import Project
+
+
+@app.command("train")
+def train(output: Format = FORMAT_OPTION) -> None:
+    """Train the baselines and the candidate; exit 1 when the candidate does not beat the best baseline."""
+    from taxiway.train.runner import ModelSpec, TrainedRun, TrainProgress, train_project
+
+    project = Project.load()
+
+    class _Bar(TrainProgress):
+        def __init__(self, bar: Progress) -> None:
+            self.bar = bar
+            self.task = bar.add_task("training", total=None)
+
+        def started(self, spec: ModelSpec, index: int, total: int) -> None:
+            self.bar.update(self.task, total=total, description=f"fitting {spec.name} ({spec.kind})")
+
+        def finished(self, spec: ModelSpec, run: TrainedRun) -> None:
+            self.bar.advance(self.task)
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=stderr(), transient=True) as bar:
+            report = train_project(project, progress=_Bar(bar))
+    finally:
+        project.store.close()
+    verdict = report.verdict
+    if output is Format.json:
+        emit_json(_document(report))
+    else:
+        render_training(report, stdout())
+    if not verdict.beats_baselines:
+        raise typer.Exit(1)
+
+
+def _ranked(report: Any) -> list[Any]:
+    direction = 1 if METRICS[report.metric].greater_is_better else -1
+    return sorted(report.runs, key=lambda r: -direction * _metric(r, report.metric))
+
+
+def _metric(run: Any, metric: str) -> float:
+    return float(
+        run.cost.expected_cost if metric == "expected_cost" else run.metrics.get(metric, float("nan"))
+    )
+
+
+def render_training(report: Any, console: Console) -> None:
+    """Print the ranked runs table with the good-enough line, then the verdict."""
+    verdict = report.verdict
+    table = Table(
+        title=f"Runs on dataset {report.dataset.id[:12]}, split {report.split.id[:12]} "
+        f"({report.split.strategy}), ranked by {report.metric} on validation"
+    )
+    for name, justify in (
+        ("run", "left"),
+        ("name", "left"),
+        ("kind", "left"),
+        (report.metric, "right"),
+        ("expected cost", "right"),
+        ("threshold", "right"),
+        ("fit", "right"),
+        ("predict p99", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    line_drawn = verdict.good_enough is None
+    for run in _ranked(report):
+        value = _metric(run, report.metric)
+        if not line_drawn and not _reaches(report.metric, value, verdict.good_enough):
+            table.add_row(
+                "", f"── good enough: {verdict.good_enough:g} ──", "", "", "", "", "", "", style="yellow"
+            )
+            line_drawn = True
+        threshold = f"{run.cost.threshold:.3f}" if run.cost.threshold is not None else "-"
+        table.add_row(
+            run.run_id,
+            run.name,
+            run.kind + (" ◆" if run.kind == "baseline" else ""),
+            f"{value:.4f}",
+            f"{run.cost.expected_cost:.4f}",
+            threshold,
+            f"{run.resources['fit_seconds']:.2f} s",
+            f"{run.resources['predict_row_p99_ms']:.2f} ms",
+            style="bold" if run.run_id == verdict.best_candidate.run_id else None,
+        )
+    if not line_drawn:
+        table.add_row(
+            "", f"── good enough: {verdict.good_enough:g} ──", "", "", "", "", "", "", style="yellow"
+        )
+    console.print(table)
+    mark = "[green]✓[/]" if verdict.beats_baselines else "[red]✗[/]"
+    console.print(f"{mark} {verdict.sentence()}", markup=True, highlight=False)
+
+
+def _reaches(metric: str, value: float, bar: float | None) -> bool:
+    if bar is None:
+        return True
+    return value >= bar if METRICS[metric].greater_is_better else value <= bar
+
+
+def _document(report: Any) -> dict[str, Any]:
+    verdict = report.verdict
+    return {
+        "dataset_id": report.dataset.id,
+        "split_id": report.split.id,
+        "metric": report.metric,
+        "runs": [
+            {
+                "run_id": run.run_id,
+                "name": run.name,
+                "kind": run.kind,
+                "value": _metric(run, report.metric),
+                "metrics": run.metrics,
+                "expected_cost": run.cost.expected_cost,
+                "threshold": run.cost.threshold,
+                "resources": run.resources,
+            }
+            for run in _ranked(report)
+        ],
+        "verdict": {
+            "best_baseline": verdict.best_baseline.run_id,
+            "best_candidate": verdict.best_candidate.run_id,
+            "improvement": verdict.improvement,
+            "smallest_improvement": verdict.smallest_improvement,
+            "beats_baselines": verdict.beats_baselines,
+            "good_enough": verdict.good_enough,
+            "is_good_enough": verdict.is_good_enough,
+            "baselines_good_enough": verdict.baselines_good_enough,
+            "sentence": verdict.sentence(),
+        },
+    }

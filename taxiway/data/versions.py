@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from taxiway.data.pii import PiiReport, assess_pii
 from taxiway.data.profile import Schema, profile_frame
 from taxiway.data.reading import DataFormat, FileKind, check_file, detect_kind, read_table
 from taxiway.errors import DataError, NotFoundError
@@ -98,10 +99,14 @@ class DatasetVersion:
 
 @dataclass(frozen=True)
 class AddResult:
-    """What :func:`add_dataset` did: the version, and whether this call stored it (False: it was there)."""
+    """What :func:`add_dataset` did: the version, and whether this call stored it (False: it was there).
+
+    ``pii`` is what the personal-data screen found in a new version (None when nothing was stored).
+    """
 
     version: DatasetVersion
     is_new: bool
+    pii: PiiReport | None = None
 
 
 def add_dataset(
@@ -111,17 +116,22 @@ def add_dataset(
     name: str | None = None,
     target: str | None = None,
     progress: AddProgress | None = None,
+    allowed_pii: Iterable[str] = (),
+    drop_columns: Iterable[str] = (),
 ) -> AddResult:
     """Store a CSV or Parquet file as a dataset version, with its inferred schema and evidence.
 
     The file is checked completely (read, profiled, ``target`` looked up) before anything is written;
-    then the blob, the version row and the ``data.version`` / ``data.schema`` evidence commit together.
+    then the blob, the version row and the ``data.version`` / ``data.schema`` / ``data.pii`` evidence
+    commit together.
     Adding content that is already stored writes nothing and returns the stored version.
 
     Args:
         name: the dataset's name; defaults to the file name without its extensions (``train.csv.gz``: train).
         target: a column the file must have (the charter's ``problem.target``).
         progress: called as bytes are hashed and copied, for a progress bar.
+        allowed_pii, drop_columns: the charter's ``data.allowed_pii`` and ``data.drop_columns``: columns
+            flagged as personal data pass the ``data.pii`` check only when listed in one of them.
 
     Example:
         >>> import tempfile, pathlib
@@ -155,6 +165,7 @@ def add_dataset(
     schema = profile_frame(frame)
     if target is not None:
         _check_target(source, target, [str(column) for column in frame.columns])
+    pii = assess_pii(frame, allowed_pii=allowed_pii, drop_columns=drop_columns)
     del frame  # the copy below may be large; do not hold the table meanwhile
     after = source.stat()
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
@@ -175,6 +186,7 @@ def add_dataset(
                 schema=schema,
                 size_bytes=after.st_size,
                 progress=progress,
+                pii=pii,
             )
     except IntegrityError:
         # Another process stored the same content between our lookup and our commit: theirs stands.
@@ -182,7 +194,7 @@ def add_dataset(
         if stored is None:
             raise
         return AddResult(stored, is_new=False)
-    return AddResult(version, is_new=True)
+    return AddResult(version, is_new=True, pii=pii)
 
 
 def _insert(
@@ -196,6 +208,7 @@ def _insert(
     schema: Schema,
     size_bytes: int,
     progress: AddProgress | None,
+    pii: PiiReport,
 ) -> DatasetVersion:
     parent = session.scalars(_newest(name).limit(1)).first()
     media_type = _PARQUET_MEDIA_TYPE if kind.format == "parquet" else _MEDIA_TYPES[kind.compression]
@@ -231,6 +244,16 @@ def _insert(
         subject_id=digest,
         status="pass",
         details={"columns": schema["n_columns"], "inferred": True},
+        session=session,
+    )
+    store.evidence.record(
+        Check.DATA_PII,
+        subject_kind="dataset",
+        subject_id=digest,
+        status=pii.status,
+        value=float(len(pii.unhandled)),
+        threshold=0.0,
+        details=pii.details(),
         session=session,
     )
     return DatasetVersion._from_row(row)

@@ -12,10 +12,13 @@ from rich.console import Console
 
 from taxiway.charter import CHARTER_FILE, render_charter
 from taxiway.checklist import ChecklistReport, evaluate_checklist, to_markdown
+from taxiway.data.checks import check_split
+from taxiway.data.split import split_dataset
 from taxiway.data.versions import AddResult, add_dataset
 from taxiway.demo.flights import TARGET, flights_frame
 from taxiway.project import Project
 from taxiway.scaffold.write import write_scaffold
+from taxiway.train.runner import TrainingReport, train_project
 
 QUICK_ROWS = 20_000  # enough for every stage to mean something, small enough for CI
 
@@ -43,7 +46,14 @@ FLIGHTS_ANSWERS: dict[str, Any] = {
     "data.storage_plan": "taxiway: content-hashed dataset versions, versioned splits and a model registry",
     "data.annotation_cost": "None: the label is the recorded arrival delay, known the day after the flight",
 }
-FLIGHTS_SETTINGS = {"data.time_column": "time_hour", "data.group_column": "tailnum"}
+FLIGHTS_SETTINGS = {
+    "data.time_column": "time_hour",
+    "data.group_column": "tailnum",
+    # The calendar and the aircraft identify *when* and *which plane*; validation and test lie after every
+    # training day, so a model that learns them learns the past. Measured on all 2013 flights (time
+    # split): boosted trees 0.645 ROC AUC without them vs 0.629 with them.
+    "data.drop_columns": ["year", "month", "day", "minute", "time_hour", "flight", "tailnum"],
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class DemoResult:
     added: AddResult
     report: ChecklistReport
     checklist_file: Path
+    training: TrainingReport
 
 
 def run_demo(root: Path, *, quick: bool, fresh: bool, console: Console) -> DemoResult:
@@ -97,12 +108,32 @@ def run_demo(root: Path, *, quick: bool, fresh: bool, console: Console) -> DemoR
         state = "stored as new version" if added.is_new else "already stored (same content): version"
         console.print(f"dataset {state} {added.version.id[:12]} with its inferred schema")
 
-        console.rule("3. checklist")
+        console.rule("3. split and data checks")
+        split = split_dataset(project.store, added.version, project.charter).split
+        console.print(
+            f"{split.strategy} split {split.id[:12]} by {project.charter.data.time_column}: "
+            + ", ".join(f"{name} {split.counts[name]:,}" for name in ("train", "valid", "test"))
+        )
+        with console.status("checking leakage, dev/test distribution and dev-set power ..."):
+            checks = check_split(project.store, split, project.charter)
+        for check in checks.reports:
+            console.print(f"  {check.verdict:>8}  {check.check}: {check.summary}", highlight=False)
+
+        console.rule("4. training: baselines and the candidate")
+        with console.status("training the constant and linear baselines and the boosted-tree candidate ..."):
+            training = train_project(project)
+
+        console.rule("5. checklist")
         report = evaluate_checklist(project.charter, project.store.evidence.latest())
     finally:
         project.store.close()
     checklist_file = root / "checklist.md"
     checklist_file.write_text(to_markdown(report), encoding="utf-8")
     return DemoResult(
-        root=root, data_file=data_file, added=added, report=report, checklist_file=checklist_file
+        root=root,
+        data_file=data_file,
+        added=added,
+        report=report,
+        checklist_file=checklist_file,
+        training=training,
     )

@@ -30,6 +30,12 @@ class Store:
         self.artifacts = artifacts
         self.evidence = EvidenceLog(engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # SQLite: a transaction that reads before it writes cannot wait for another writer (SQLite answers
+        # "database is locked" at once to avoid a deadlock); BEGIN IMMEDIATE takes the write lock up front,
+        # so the busy timeout applies. PostgreSQL ignores the option.
+        self._write_sessions = sessionmaker(
+            engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"), expire_on_commit=False
+        )
 
     @classmethod
     def open(cls, location: StoreLocation) -> Store:
@@ -39,6 +45,10 @@ class Store:
     def session(self) -> Session:
         """A new ORM session; use ``with store.session() as s, s.begin():`` for one transaction."""
         return self._sessions()
+
+    def write_session(self) -> Session:
+        """A session for a transaction that writes: ``with store.write_session() as s, s.begin():``."""
+        return self._write_sessions()
 
     def save_file(
         self,

@@ -84,16 +84,18 @@ def test_add_csv(runner: CliRunner, project_dir: Path, iris_csv: Path, backend: 
     size = decimal(iris_csv.stat().st_size)
     assert result.stdout == (
         f"added dataset version {short_id}: iris, 150 rows × 6 columns, {size} (first version of 'iris')\n"
+        "wrote schema.yaml from this version: the expectations every version is validated against; "
+        "edit it by hand and commit it\n"
     )
     assert result.stderr == ""
-    assert _counts(project_dir) == (1, 1, 2, 1)
+    assert _counts(project_dir) == (1, 1, 3, 1)  # evidence: data.version, data.schema, data.pii
 
 
 def test_add_parquet_as_json(runner: CliRunner, project_dir: Path, iris_csv: Path, backend: str) -> None:
     parquet = iris_csv.with_suffix(".parquet")
     pd.read_csv(iris_csv).to_parquet(parquet)
     document = _json(_run(runner, project_dir, "add", str(parquet), "--name", "flowers", "--format", "json"))
-    assert list(document) == ["is_new", "version"]
+    assert list(document) == ["is_new", "version", "schema_written", "pii"]
     assert document["is_new"] is True
     version = document["version"]
     assert list(version) == VERSION_KEYS

@@ -65,7 +65,7 @@ def test_add_csv_stores_file_row_schema_and_evidence(store: Store, tmp_path: Pat
         "species": "string",
     }
     assert store.artifacts.get_bytes(version.artifact) == path.read_bytes()
-    assert _counts(store) == (1, 1, 2, 1)
+    assert _counts(store) == (1, 1, 3, 1)  # data.version, data.schema, data.pii
 
     evidence = store.evidence.latest([Check.DATA_VERSION, Check.DATA_SCHEMA])
     recorded = evidence[Check.DATA_VERSION]

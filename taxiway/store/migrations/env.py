@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 
 from taxiway.store.tables import Base, UTCDateTime
 
 
-def _render_item(kind: str, item: Any, autogen_context: Any) -> str | bool:
+def _render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Migrations must not import taxiway's column types: they outlive them. UTCDateTime is a DateTime.
     if kind == "type" and isinstance(item, UTCDateTime):
         return "sa.DateTime(timezone=True)"
