@@ -266,12 +266,14 @@ _MONITOR = "taxiway monitor"
 _SERVING = "taxiway serve (its monitor records this while it runs)"
 CHECKS: Mapping[Check, CheckInfo] = {
     Check.DATA_VERSION: CheckInfo("dataset version stored with its content hash", "taxiway data add FILE"),
-    Check.DATA_SCHEMA: CheckInfo("feature schema inferred or validated", "taxiway data add FILE"),
+    Check.DATA_SCHEMA: CheckInfo(
+        "feature schema inferred or validated", "taxiway data add FILE, then taxiway data validate"
+    ),
     Check.DATA_SPLIT: CheckInfo("leakage-safe train/dev/test split made", "taxiway data split"),
     Check.DATA_LEAKAGE: CheckInfo("duplicates, group/time overlap and target leakage checked", _DATA_CHECK),
     Check.DATA_SAME_DISTRIBUTION: CheckInfo("dev and test sets compared for distribution shift", _DATA_CHECK),
     Check.DATA_DEV_POWER: CheckInfo("dev set size vs the smallest improvement that matters", _DATA_CHECK),
-    Check.DATA_PII: CheckInfo("personal data detected and handled", _DATA_CHECK),
+    Check.DATA_PII: CheckInfo("personal data detected and handled", "taxiway data add FILE (or taxiway data pii)"),
     Check.DATA_META_REQUIREMENTS: CheckInfo("forbidden / protected columns not used as inputs", _DATA_CHECK),
     Check.DATA_FEATURE_VALUE: CheckInfo("each feature's contribution measured", _FEATURES),
     Check.DATA_FEATURE_COST: CheckInfo("each feature's serving cost measured", _FEATURES),

@@ -6,11 +6,8 @@ from pathlib import Path
 
 import typer
 
-from taxiway.checklist import to_rich
 from taxiway.cli.app import app
 from taxiway.cli.output import stdout
-from taxiway.cli.train import render_training
-from taxiway.demo.run import run_demo
 
 
 @app.command("demo")
@@ -22,6 +19,10 @@ def demo(
     fresh: bool = typer.Option(False, "--fresh", help="delete the demo project first"),
 ) -> None:
     """Build a project from the NYC flights of 2013: charter, dataset version, checklist."""
+    from taxiway.checklist import to_rich
+    from taxiway.cli.train import render_training
+    from taxiway.demo.run import run_demo  # pandas, scikit-learn: loaded only when the demo runs
+
     console = stdout()
     result = run_demo(directory.resolve(), quick=quick, fresh=fresh, console=console)
     render_training(result.training, console)

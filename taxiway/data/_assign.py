@@ -115,15 +115,19 @@ def base_settings(
 
 
 def assign(
-    rows: pd.DataFrame, version: DatasetVersion, base: dict[str, Any], inherited: dict[str, Any] | None
+    rows: pd.DataFrame,
+    keys: pd.Series,
+    version: DatasetVersion,
+    base: dict[str, Any],
+    inherited: dict[str, Any] | None,
 ) -> tuple[dict[str, Any], Labels]:
-    """Each row's split, and the full settings (a time split adds its cuts)."""
+    """Each row's split (``keys``: from :func:`row_keys`), and the full settings (time splits add cuts)."""
     valid, test = base["valid_fraction"], base["test_fraction"]
     if "time_column" not in base:
         if "group_column" in base:
             values = rows[base["group_column"]]
         else:
-            values = row_keys(rows, base["key_column"])
+            values = keys
         uniform = _uniform([str(value) for value in values.tolist()], base["seed"])
         labels = np.full(len(rows), "train", dtype=object)
         labels[uniform >= 1 - valid - test] = "valid"

@@ -7,8 +7,8 @@ rows, a group or a time that spans a split the strategy does not keep apart, and
 warnings: the evidence still passes (the checklist counts only "pass" as proof, and a warning is not proof
 of leakage), and its details list them.
 
-Preprocessing cannot leak by construction: :func:`fit_on_train` is the one way taxiway fits anything on a
-split, and it sees only the train rows.
+Preprocessing is fit on the training split only, by construction: feature code lives inside the estimator
+pipeline (DESIGN.md, "Contracts"), and :func:`fit_on_train` hands that pipeline the train rows alone.
 """
 
 from __future__ import annotations

@@ -188,7 +188,8 @@ def split_dataset(
     inherited = None
     if chosen == "time" and not recut:
         inherited = _inherited_cuts(store, version, base)
-    settings, labels = _assign.assign(rows, version, base, inherited)
+    keys = row_keys(rows, base["key_column"])
+    settings, labels = _assign.assign(rows, keys, version, base, inherited)
     _assign.check_assignment(rows, labels, settings, version)
     split_id = _split_id(version.id, chosen, settings)
     existing = _find(store, split_id)
@@ -196,7 +197,6 @@ def split_dataset(
         return SplitResult(existing, is_new=False)
 
     counts = _assign.count(rows, labels, settings)
-    keys = row_keys(rows, settings["key_column"]).to_numpy()
     assigned = np.flatnonzero(labels != None)  # elementwise: None marks a dropped row
     implied = implied_strategy(charter)
     details = {
@@ -211,7 +211,7 @@ def split_dataset(
     try:
         with tempfile.TemporaryDirectory(prefix="taxiway-split-") as folder:
             path = Path(folder) / "manifest.parquet"
-            _write_manifest(path, keys[assigned], assigned, labels[assigned])
+            _write_manifest(path, keys.to_numpy()[assigned], assigned, labels[assigned])
             with store.session() as session, session.begin():
                 digest = store.save_file(path, session=session, media_type=_PARQUET)
                 row = SplitRow(

@@ -115,7 +115,7 @@ def test_an_id_column_is_a_warning(store: Store, tmp_path: Path) -> None:
 
 
 def test_group_overlap(store: Store, tmp_path: Path) -> None:
-    grouped = {"data": {"group_column": "user"}}
+    grouped: dict[str, Any] = {"data": {"group_column": "user"}}
     random = _check(store, tmp_path, events(1500), strategy="random", **grouped)
     part = _part(random, "group_overlap")
     assert random.verdict == part.verdict == "fail"
@@ -138,7 +138,7 @@ def test_group_overlap_on_a_constructed_split() -> None:
 
 
 def test_time_overlap(store: Store, tmp_path: Path) -> None:
-    timed = {"data": {"time_column": "when"}}
+    timed: dict[str, Any] = {"data": {"time_column": "when"}}
     ordered = _part(_check(store, tmp_path, events(1500), **timed), "time_overlap")
     assert ordered.verdict == "pass" and "valid starts 0.04 days after train ends" in ordered.summary
     mixed = _check(store, tmp_path, events(1500), strategy="random", **timed)
