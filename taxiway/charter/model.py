@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from taxiway.evaluate.metrics import METRICS, Task, closest_metric, metrics_for
 
 ServingMode = Literal["online", "batch"]
+FallbackKind = Literal["baseline", "constant", "abstain"]
 DeploymentTarget = Literal["server", "client", "browser", "device"]
 
 
@@ -104,6 +105,20 @@ class ServingSection(_Section):
     p99_latency_ms: float | None = Field(None, gt=0, description="99th percentile latency of one prediction")
     min_throughput_rps: float | None = Field(None, gt=0, description="requests per second to sustain")
     freshness_days: int | None = Field(None, gt=0, description="retrain at least every N days")
+    fallback: FallbackKind | None = Field(
+        None,
+        description="what answers a row the model is likely to get wrong: baseline (the best baseline "
+        "model), constant (the majority class or the mean), or abstain (no prediction); default baseline",
+    )
+    min_confidence: float | None = Field(
+        None, ge=0, le=1, description="a classification whose top probability is below this falls back"
+    )
+    range_margin: float = Field(
+        0.1,
+        ge=0,
+        description="how far past the training range a number may go, as a share of the range's width, "
+        "before its row falls back",
+    )
 
 
 class DataSection(_Section):
@@ -175,6 +190,38 @@ class TrainSection(_Section):
     )
 
 
+class ValidationSection(_Section):
+    """Thresholds of the validation gates that bless a run before it may be registered and served."""
+
+    slice_tolerance: float = Field(
+        0.05,
+        ge=0,
+        description="how much worse, in the ranking metric, any slice may be than the production model's "
+        "(else the best baseline's) on that slice",
+    )
+    min_slice_rows: int = Field(
+        30, ge=1, description="slices and groups with fewer validation rows are reported but not gated"
+    )
+    max_inclusion_gap: float = Field(
+        0.1,
+        ge=0,
+        description="largest equalised-odds difference (classification) or ranking-metric gap "
+        "(regression) allowed between groups of a protected column",
+    )
+    require_calibration: bool = Field(
+        False, description="gate on the expected calibration error (classification)"
+    )
+    max_calibration_error: float = Field(
+        0.05, gt=0, le=1, description="largest expected calibration error when calibration is required"
+    )
+    bootstrap_resamples: int = Field(
+        1000, ge=10, description="bootstrap resamples behind every interval and the baseline comparison"
+    )
+    significance: float = Field(
+        0.05, gt=0, lt=1, description="the baseline gate's improvement must be significant at this level"
+    )
+
+
 class StoreSection(_Section):
     """Where taxiway keeps its records; environment variables override these."""
 
@@ -197,6 +244,7 @@ class Charter(_Section):
     data: DataSection = DataSection()
     split: SplitSection = SplitSection()
     train: TrainSection = TrainSection()
+    validation: ValidationSection = ValidationSection()
     store: StoreSection = StoreSection()
     attest: dict[str, str] = Field(
         default_factory=dict,

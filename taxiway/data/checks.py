@@ -99,7 +99,7 @@ def check_split(
         ),
         dev_power=check_dev_power(frames, settings, charter, seed=seed),
     )
-    with store.session() as session, session.begin():
+    with store.write_session() as session, session.begin():
         for check in report.reports:
             details = {"split_id": split.id, "dataset_id": split.dataset_id, "strategy": split.strategy}
             details |= {"summary": check.summary, **check.details}

@@ -212,7 +212,7 @@ def split_dataset(
         with tempfile.TemporaryDirectory(prefix="taxiway-split-") as folder:
             path = Path(folder) / "manifest.parquet"
             _write_manifest(path, keys.to_numpy()[assigned], assigned, labels[assigned])
-            with store.session() as session, session.begin():
+            with store.write_session() as session, session.begin():
                 digest = store.save_file(path, session=session, media_type=_PARQUET)
                 row = SplitRow(
                     id=split_id,

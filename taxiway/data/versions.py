@@ -175,7 +175,7 @@ def add_dataset(
         )
 
     try:
-        with store.session() as session, session.begin():
+        with store.write_session() as session, session.begin():
             version = _insert(
                 store,
                 session,

@@ -14,9 +14,9 @@ With every weight 1 each metric equals what :func:`taxiway.evaluate.scores.score
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,8 +28,17 @@ Floats = NDArray[np.float64]
 Finish = Callable[[Floats, Floats], Floats]  # (weighted sums (B, k), total weight (B,)) -> values (B,)
 _PROBA_FLOOR = 1e-15  # as taxiway.evaluate.scores clips probabilities before the log loss
 _MAPE_FLOOR = float(np.finfo(np.float64).eps)  # sklearn's floor on |y| in MAPE
+K = TypeVar("K", bound=Hashable)
 
-__all__ = ["RankMetric", "RankedScores", "SumMetric", "WeightedMetric", "evaluate_block", "row_metrics"]
+__all__ = [
+    "MetricSet",
+    "RankMetric",
+    "RankedScores",
+    "SumMetric",
+    "WeightedMetric",
+    "evaluate_block",
+    "row_metrics",
+]
 
 
 @dataclass(frozen=True)
@@ -48,9 +57,11 @@ class SumMetric:
 
 @dataclass(frozen=True, eq=False)
 class RankedScores:
-    """One binary classifier's positive-class scores, sorted once, with groups of tied scores.
+    """One binary classifier's positive-class scores, sorted once, with the groups of tied scores.
 
-    ``evaluate`` gives ROC AUC and average precision for every row of a counts matrix.
+    Only groups holding a positive row add to ROC AUC and average precision, so only they are kept:
+    ``before`` is the last position below each such group (-1: none), ``end`` its last position.
+    ``evaluate`` gives both metrics for every row of a counts matrix.
 
     Example:
         >>> ranked = RankedScores.of(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True]))
@@ -61,48 +72,65 @@ class RankedScores:
 
     order: NDArray[np.intp]
     is_positive: NDArray[np.uint8]  # in score order
-    starts: NDArray[np.intp]  # first position of each group of equal scores, ascending
-    ends: NDArray[np.intp]  # last position of each group
+    before: NDArray[np.intp]
+    end: NDArray[np.intp]
+    has_ties: bool
 
     @classmethod
     def of(cls, score: Floats, is_positive: NDArray[np.bool_]) -> RankedScores:
         order = np.argsort(score, kind="stable")
-        ordered = score[order]
+        ordered, positive = score[order], is_positive[order]
         is_new = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+        group = np.cumsum(is_new) - 1
         starts = np.flatnonzero(is_new)
         ends = np.concatenate([starts[1:] - 1, [len(score) - 1]])
-        return cls(order, is_positive[order].astype(np.uint8), starts, ends)
+        kept = np.unique(group[positive])
+        return cls(order, positive.astype(np.uint8), starts[kept] - 1, ends[kept], len(starts) < len(score))
 
-    def evaluate(self, counts: NDArray[np.integer]) -> tuple[Floats, Floats]:
-        """ROC AUC and average precision of each row of ``counts`` (NaN where a class has no weight)."""
-        ordered = counts[:, self.order]
-        positives = ordered * self.is_positive
-        cum_pos = np.cumsum(positives, axis=1, dtype=np.int64)
-        cum_all = np.cumsum(ordered, axis=1, dtype=np.int64)
-        if len(self.starts) == counts.shape[1]:  # no ties: every row is its own group
-            group_pos = positives.astype(np.float64)
-            group_neg = ordered.astype(np.float64) - group_pos
-            pos_below = cum_pos - group_pos
-            neg_below = (cum_all - cum_pos) - group_neg
+    def evaluate(self, counts: NDArray[np.integer], *, exact: bool = True) -> tuple[Floats, Floats]:
+        """ROC AUC and average precision of each row of ``counts`` (NaN where a class has no weight).
+
+        In ascending score order, ROC AUC counts each positive against the negatives below its group plus
+        half those tied with it; average precision sums each group's positives times the precision at its
+        threshold (over the rows scored at least as high). Pair counts are exact integers; ``exact=False``
+        computes the precisions in float32 (relative error ~1e-7, far below a bootstrap's own noise).
+        """
+        real = np.float64 if exact else np.float32
+        whole = np.int64 if exact else np.int32
+        ordered = np.take(counts, self.order, axis=1)
+        cum_all = np.cumsum(ordered, axis=1, dtype=whole)
+        if not self.has_ties:  # each positive row is its own group: work on the positive columns only
+            group_pos = ordered[:, self.end]
+            end_pos = np.cumsum(group_pos, axis=1, dtype=whole)
+            end_all = cum_all[:, self.end]
+            below_pos, below_all = end_pos - group_pos, end_all - group_pos
+            total_pos = end_pos[:, -1:]
         else:
-            at_end_pos, at_end_all = cum_pos[:, self.ends], cum_all[:, self.ends]
-            before = self.starts - 1
-            pos_below = np.where(before >= 0, cum_pos[:, np.maximum(before, 0)], 0).astype(np.float64)
-            all_below = np.where(before >= 0, cum_all[:, np.maximum(before, 0)], 0).astype(np.float64)
-            group_pos = at_end_pos - pos_below
-            group_neg = (at_end_all - all_below) - group_pos
-            neg_below = all_below - pos_below
-        total_pos = cum_pos[:, -1].astype(np.float64)
-        total_neg = cum_all[:, -1] - total_pos
+            cum_pos = np.cumsum(ordered * self.is_positive, axis=1, dtype=whole)
+            below_all, below_pos = _at(cum_all, self.before), _at(cum_pos, self.before)
+            end_all, end_pos = cum_all[:, self.end], cum_pos[:, self.end]
+            group_pos = end_pos - below_pos
+            total_pos = cum_pos[:, -1:]
+        total_all = cum_all[:, -1:]
+        # Twice (the negatives below a group + half of those in it): integers, so exact.
+        negatives_twice = (below_all - below_pos) + (end_all - end_pos)
+        pairs_twice = np.einsum("ij,ij->i", group_pos, negatives_twice, dtype=np.float64)
+        above_all = np.maximum(total_all - below_all, 1)  # 1 where no weight: its group_pos is 0 then
+        precision = (total_pos - below_pos).astype(real) / above_all.astype(real)
+        found = np.einsum("ij,ij->i", group_pos.astype(real), precision, dtype=real).astype(np.float64)
+        positive = total_pos[:, 0].astype(np.float64)
+        negative = total_all[:, 0] - positive
         with np.errstate(divide="ignore", invalid="ignore"):
-            pairs = (group_pos * (neg_below + group_neg / 2)).sum(axis=1)
-            auc = pairs / (total_pos * total_neg)
-            at_or_above_pos = total_pos[:, None] - pos_below
-            at_or_above = at_or_above_pos + (total_neg[:, None] - neg_below)
-            precision = np.divide(at_or_above_pos, at_or_above, out=np.zeros_like(at_or_above), where=at_or_above > 0)
-            ap = (group_pos * precision).sum(axis=1) / total_pos
-        defined = (total_pos > 0) & (total_neg > 0)
-        return np.where(defined, auc, np.nan), np.where(total_pos > 0, ap, np.nan)
+            auc = pairs_twice / 2 / (positive * negative)
+            ap = found / positive
+        return np.where((positive > 0) & (negative > 0), auc, np.nan), np.where(positive > 0, ap, np.nan)
+
+
+def _at(cumulative: NDArray[np.integer], positions: NDArray[np.intp]) -> NDArray[np.integer]:
+    """Columns of a cumulative sum at ``positions``, 0 at position -1 (before the first row)."""
+    taken = cumulative[:, np.maximum(positions, 0)]
+    taken[:, positions < 0] = 0
+    return taken
 
 
 @dataclass(frozen=True)
@@ -116,35 +144,63 @@ class RankMetric:
 WeightedMetric = SumMetric | RankMetric
 
 
+class MetricSet(Generic[K]):
+    """Metrics evaluated together on blocks of counts: their per-row columns joined once, up front.
+
+    Example:
+        >>> mae = SumMetric(np.array([[1.0], [3.0]]), lambda sums, total: sums[:, 0] / total)
+        >>> MetricSet({"mae": mae})(np.array([[2, 0], [1, 1]]))["mae"].tolist()
+        [1.0, 2.0]
+    """
+
+    def __init__(self, metrics: Mapping[K, WeightedMetric]) -> None:
+        self._metrics = dict(metrics)
+        self._sums = [(key, metric) for key, metric in metrics.items() if isinstance(metric, SumMetric)]
+        rows = [metric.columns for _, metric in self._sums]
+        self._columns = np.concatenate(rows, axis=1) if rows else np.empty((0, 0))
+        self._columns32 = self._columns.astype(np.float32)
+
+    @property
+    def keys(self) -> list[K]:
+        return list(self._metrics)
+
+    def __call__(self, counts: NDArray[np.integer], *, exact: bool = True) -> dict[K, Floats]:
+        """Every metric for every row of ``counts`` (resamples × rows).
+
+        ``exact=False`` sums in float32 (relative error ~1e-6): for bootstrap resamples, whose spread
+        is far larger, at half the memory traffic.
+        """
+        out: dict[K, Floats] = {}
+        if self._sums:
+            weights = counts.astype(np.float64 if exact else np.float32)
+            total = weights.sum(axis=1, dtype=np.float64)
+            summed = (weights @ (self._columns if exact else self._columns32)).astype(np.float64)
+            start = 0
+            for key, metric in self._sums:
+                width = metric.columns.shape[1]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    out[key] = metric.finish(summed[:, start : start + width], total)
+                start += width
+        small = counts.astype(np.uint8) if counts.size and int(counts.max()) < 256 else counts
+        ranked: dict[int, tuple[Floats, Floats]] = {}
+        for key, metric in self._metrics.items():
+            if isinstance(metric, RankMetric):
+                pair = ranked.get(id(metric.scores))
+                if pair is None:
+                    pair = ranked[id(metric.scores)] = metric.scores.evaluate(small, exact=exact)
+                out[key] = pair[0] if metric.which == "roc_auc" else pair[1]
+        return {key: out[key] for key in self._metrics}
+
+
 def evaluate_block(metrics: Mapping[str, WeightedMetric], counts: NDArray[np.integer]) -> dict[str, Floats]:
-    """Every metric for every row of ``counts`` (resamples × rows): one matrix product for all sums.
+    """Every metric for every row of ``counts`` (resamples × rows), exactly; see :class:`MetricSet`.
 
     Example:
         >>> mae = SumMetric(np.array([[1.0], [3.0]]), lambda sums, total: sums[:, 0] / total)
         >>> evaluate_block({"mae": mae}, np.array([[2, 0], [1, 1]]))["mae"].tolist()
         [1.0, 2.0]
     """
-    out: dict[str, Floats] = {}
-    sums = [(key, metric) for key, metric in metrics.items() if isinstance(metric, SumMetric)]
-    if sums:
-        weights = counts.astype(np.float64)
-        total = weights.sum(axis=1)
-        summed = weights @ np.concatenate([metric.columns for _, metric in sums], axis=1)
-        start = 0
-        for key, metric in sums:
-            width = metric.columns.shape[1]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out[key] = metric.finish(summed[:, start : start + width], total)
-            start += width
-    small = counts.astype(np.uint8) if counts.size and int(counts.max()) < 256 else counts
-    ranked: dict[int, tuple[Floats, Floats]] = {}
-    for key, metric in metrics.items():
-        if isinstance(metric, RankMetric):
-            pair = ranked.get(id(metric.scores))
-            if pair is None:
-                pair = ranked[id(metric.scores)] = metric.scores.evaluate(small)
-            out[key] = pair[0] if metric.which == "roc_auc" else pair[1]
-    return {key: out[key] for key in metrics}
+    return MetricSet(metrics)(counts)
 
 
 def row_metrics(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -169,3 +170,59 @@ class RunArtifactRow(Base):
     name: Mapped[str] = mapped_column(String(500), primary_key=True)
     digest: Mapped[str] = mapped_column(ForeignKey("artifacts.digest"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BlessingRow(Base):
+    """The outcome of `taxiway validate` on one run: every gate with its value and threshold."""
+
+    __tablename__ = "blessings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    gates: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{gate, status, passed, value, ...}]
+    test_metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # held-out test, once
+    evaluation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # slices, inclusion, ...
+
+
+class ModelVersionRow(Base):
+    """A registered model: v1, v2, ... each one run's packaged model, its blessing and lineage."""
+
+    __tablename__ = "model_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(20), unique=True)  # "v<version>"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), unique=True)
+    blessing_id: Mapped[int | None] = mapped_column(ForeignKey("blessings.id"), nullable=True)
+    artifact: Mapped[str] = mapped_column(ForeignKey("artifacts.digest"))
+    model_format: Mapped[str] = mapped_column(String(20))
+    trusted_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelAliasRow(Base):
+    """A name (production, candidate, ...) that points at one model version."""
+
+    __tablename__ = "model_aliases"
+
+    alias: Mapped[str] = mapped_column(String(50), primary_key=True)
+    version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AliasHistoryRow(Base):
+    """Every move of an alias, so a rollback knows where production pointed before."""
+
+    __tablename__ = "alias_history"
+    __table_args__ = (Index("ix_alias_history_alias_id", "alias", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alias: Mapped[str] = mapped_column(String(50))
+    version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"))
+    previous_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

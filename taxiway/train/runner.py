@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from taxiway.train.resources import measure_peak_memory, predict_latency
 from taxiway.train.tracking import ActiveRun, start_run
 from taxiway.train.user_code import PIPELINE_FILE, check_estimator, load_user_code
 from taxiway.train.verdict import RunScore, Verdict, decide
+
+if TYPE_CHECKING:
+    from taxiway.train.tune import StudyReport
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class TrainingReport:
     metric: str
     runs: list[TrainedRun]
     verdict: Verdict
+    study: StudyReport | None = None  # the tuning study, with `taxiway train --tune N`
 
 
 class TrainProgress:
@@ -78,9 +82,21 @@ class TrainProgress:
 
     def finished(self, spec: ModelSpec, run: TrainedRun) -> None: ...
 
+    def trial(self, number: int, index: int, total: int) -> None:
+        """A tuning trial (Optuna's trial ``number``) starts: the ``index``-th of ``total`` in this process."""
 
-def train_project(project: Project, *, progress: TrainProgress | None = None) -> TrainingReport:
+
+def train_project(
+    project: Project,
+    *,
+    progress: TrainProgress | None = None,
+    tune: int | None = None,
+    study_name: str | None = None,
+) -> TrainingReport:
     """Train the baselines and the candidate on the project's current dataset and split.
+
+    With ``tune``, first run that many trials of the project's Optuna study (`taxiway.train.tune`); the
+    candidate is then trained with the best parameters the study has found.
 
     Raises:
         TaxiwayError: no data, a target the task cannot learn, broken model code, or a run that crashed
@@ -99,9 +115,17 @@ def train_project(project: Project, *, progress: TrainProgress | None = None) ->
     features = feature_columns(frames.train.columns, charter)
     _check_target(frames, target, task)
     user = load_user_code(project.root, charter, default_candidate(task))
-    specs = _model_specs(task, charter.train.seed, charter.train.params, user)
-
     code = code_state(project.root)
+    params = dict(charter.train.params)
+    study = None
+    if tune is not None:
+        from taxiway.train.tune import TuningSetup, tune_candidate
+
+        setup = TuningSetup(project, dataset, split, frames, features, metric, user, code)
+        study = tune_candidate(setup, n_trials=tune, study_name=study_name, progress=progress)
+        params.update(study.best_params)
+    specs = model_specs(task, charter.train.seed, params, user)
+
     costs = ErrorCosts.from_charter(charter)
     trained: list[TrainedRun] = []
     for index, spec in enumerate(specs):
@@ -114,7 +138,14 @@ def train_project(project: Project, *, progress: TrainProgress | None = None) ->
     smallest = charter.problem.smallest_improvement or question("problem.smallest_improvement").default
     verdict = decide(metric, scores, smallest, charter.problem.good_enough)
     _record_evidence(project, verdict, code)
-    return TrainingReport(dataset=dataset, split=split, metric=metric, runs=trained, verdict=verdict)
+    if study is not None:
+        from taxiway.train.tune import record_tuning
+
+        candidate = next(run for run in trained if run.kind == "candidate")
+        study = record_tuning(project, study, candidate_run_id=candidate.run_id)
+    return TrainingReport(
+        dataset=dataset, split=split, metric=metric, runs=trained, verdict=verdict, study=study
+    )
 
 
 def _value(run: TrainedRun, metric: str) -> float:
@@ -128,7 +159,8 @@ def _value(run: TrainedRun, metric: str) -> float:
     return run.metrics[metric]
 
 
-def _model_specs(task: Task, seed: int, params: dict[str, Any], user: Any) -> list[ModelSpec]:
+def model_specs(task: Task, seed: int, params: dict[str, Any], user: Any) -> list[ModelSpec]:
+    """What `taxiway train` trains: the baselines, then the candidate built by ``user.model(params)``."""
     specs = [
         ModelSpec("constant", "baseline", lambda: constant_baseline(task)),
         ModelSpec("linear", "baseline", lambda: linear_baseline(task, seed)),
@@ -184,7 +216,8 @@ def _train_one(
             seed_estimator(estimator, charter.train.seed)
             run.log_params(_json_params(estimator, spec.params))
             run.set_tags({"source": spec.source, "estimator": type(estimator).__name__})
-            run.set_lineage(_lineage(project, code, run, estimator, dataset, split, charter.train.seed))
+            lineage = _lineage(project, code, run, estimator, dataset, split, charter.train.seed)
+            run.set_lineage({**lineage, "model_params": spec.params})
             x_train, y_train = frames.train[features], frames.train[target]
             x_valid = frames.valid[features]
             # Thread pools are capped: on a shared 2-core machine a tree model's 2 OpenMP threads made one
@@ -194,7 +227,7 @@ def _train_one(
                 estimator.fit(x_train, y_train)
                 fit_seconds = time.perf_counter() - started
             with threadpool_limits(charter.train.threads):
-                predictions = _predict(estimator, x_valid, frames.valid[target], task)
+                predictions = predict_rows(estimator, x_valid, frames.valid[target], task)
             metrics = score_predictions(predictions)
             cost = expected_cost(predictions, costs)
             run.log_metrics({**metrics, "expected_cost": cost.expected_cost})
@@ -224,7 +257,8 @@ def _train_one(
         ) from error
 
 
-def _predict(estimator: Any, x: pd.DataFrame, y: pd.Series, task: Task) -> Predictions:
+def predict_rows(estimator: Any, x: pd.DataFrame, y: pd.Series, task: Task) -> Predictions:
+    """A fitted model's predictions on rows ``x`` (keyed by their index) with true values ``y``."""
     row_key = np.asarray(x.index)
     if task == "regression":
         return Predictions(row_key=row_key, y_true=y.to_numpy(), y_pred=np.asarray(estimator.predict(x)))

@@ -417,8 +417,7 @@ def _writing_orm(store: Store, run_id: str) -> Iterator[Session]:
     A deferred transaction that reads before it writes fails at once with "database is locked" when another
     process committed in between; BEGIN IMMEDIATE waits its turn instead.
     """
-    with _store_errors(run_id), store.session() as session, session.begin():
-        session.connection(execution_options={"sqlite_begin": _BEGIN_WRITE})
+    with _store_errors(run_id), store.write_session() as session, session.begin():
         yield session
 
 
