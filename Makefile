@@ -10,6 +10,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# htmx for the dashboard comes from the npm registry at build time (no minified JS in the repository)
+	@if command -v npm >/dev/null; then tmp=$$(mktemp -d) && (cd $$tmp && npm pack htmx.org@2 --silent >/dev/null) \
+	  && tar -xzf $$tmp/htmx.org-*.tgz -C $$tmp && mkdir -p taxiway/ui/static/vendor \
+	  && cp $$tmp/package/dist/htmx.min.js taxiway/ui/static/vendor/htmx.min.js; rm -rf $$tmp; \
+	else echo "npm not found: the dashboard runs without htmx (plain links and forms)" >&2; fi
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -17,7 +22,7 @@ demo: $(STAMP)
 
 # System packages the suite needs; installed only when running as root and missing.
 system-packages:
-	@bash scripts/system-packages.sh
+	@bash scripts/system-packages.sh chromium
 
 test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -66,7 +66,25 @@ def _root(
 
 def _register() -> None:
     # Each verb group lives in its own module; importing it adds its commands to `app`.
-    from taxiway.cli import charter, check, data, data_checks, data_schema, demo, init, runs, train  # noqa: F401
+    from taxiway.cli import (  # noqa: F401
+        charter,
+        check,
+        data,
+        data_checks,
+        data_schema,
+        demo,
+        deploy,
+        explain,
+        init,
+        models,
+        reproduce,
+        runs,
+        serve,
+        test,
+        train,
+        ui,
+        validate,
+    )
 
 
 _register()

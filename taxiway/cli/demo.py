@@ -21,11 +21,13 @@ def demo(
     """Build a project from the NYC flights of 2013: charter, dataset version, checklist."""
     from taxiway.checklist import to_rich
     from taxiway.cli.train import render_training
+    from taxiway.cli.validate import render_validation
     from taxiway.demo.run import run_demo  # pandas, scikit-learn: loaded only when the demo runs
 
     console = stdout()
     result = run_demo(directory.resolve(), quick=quick, fresh=fresh, console=console)
     render_training(result.training, console)
+    render_validation(result.validation, console)
     console.print(to_rich(result.report))
     summary = result.report.summary
     console.rule("what the demo did")
@@ -34,6 +36,8 @@ def demo(
     console.print(f"dataset version  {result.added.version.id[:12]} ({result.added.version.n_rows:,} rows)")
     console.print(f"runs             {len(result.training.runs)} trained: `taxiway runs` lists them")
     console.print(f"verdict          {result.training.verdict.sentence()}", highlight=False)
+    blessed = "blessed" if result.version.is_blessed else f"forced: {result.version.reason}"
+    console.print(f"model version    {result.version.name} (production; {blessed})", highlight=False)
     console.print(f"store            {result.root / '.taxiway'}")
     console.print(
         f"checklist        {summary['proven']} proven, {summary['answered']} answered in the charter, "

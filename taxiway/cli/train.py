@@ -23,7 +23,23 @@ from taxiway.project import Project
 
 
 @app.command("train")
-def train(output: Format = FORMAT_OPTION) -> None:
+def train(
+    output: Format = FORMAT_OPTION,
+    tune: int = typer.Option(
+        None,
+        "--tune",
+        min=1,
+        help="first run N trials of an Optuna study over search_space() in pipeline.py; the candidate "
+        "gets the best parameters (several processes may tune one study at once)",
+        show_default=False,
+    ),
+    study: str = typer.Option(
+        None,
+        "--study",
+        help="the study to tune (default: one per project, metric, split and model code)",
+        show_default=False,
+    ),
+) -> None:
     """Train the baselines and the candidate; exit 1 when the candidate does not beat the best baseline."""
     from taxiway.train.runner import ModelSpec, TrainedRun, TrainProgress, train_project
 
@@ -40,6 +56,9 @@ def train(output: Format = FORMAT_OPTION) -> None:
         def finished(self, spec: ModelSpec, run: TrainedRun) -> None:
             self.bar.advance(self.task)
 
+        def trial(self, number: int, index: int, total: int) -> None:
+            self.bar.update(self.task, total=total, completed=index, description=f"tuning: trial {number}")
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -49,7 +68,7 @@ def train(output: Format = FORMAT_OPTION) -> None:
     )
     try:
         with Progress(*columns, console=stderr(), transient=True) as bar:
-            report = train_project(project, progress=_Bar(bar))
+            report = train_project(project, progress=_Bar(bar), tune=tune, study_name=study)
     finally:
         project.store.close()
     verdict = report.verdict
@@ -115,8 +134,22 @@ def render_training(report: Any, console: Console) -> None:
             "", f"── good enough: {verdict.good_enough:g} ──", "", "", "", "", "", "", style="yellow"
         )
     console.print(table)
+    if report.study is not None:
+        console.print(_study_line(report.study), markup=False, highlight=False)
     mark = "[green]✓[/]" if verdict.beats_baselines else "[red]✗[/]"
     console.print(f"{mark} {verdict.sentence()}", markup=True, highlight=False)
+
+
+def _study_line(study: Any) -> str:
+    params = ", ".join(
+        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in study.best_params.items()
+    )
+    return (
+        f"tuned: study {study.name} (run {study.parent_run_id}), {study.n_trials} trials "
+        f"({study.n_complete} complete, {study.n_pruned} pruned, {study.n_failed} failed); best "
+        f"{study.metric} {study.best_value:.4f} at trial {study.best_trial}: {params or 'no parameters'}"
+    )
 
 
 def _reaches(metric: str, value: float, bar: float | None) -> bool:
@@ -155,4 +188,5 @@ def _document(report: Any) -> dict[str, Any]:
             "baselines_good_enough": verdict.baselines_good_enough,
             "sentence": verdict.sentence(),
         },
+        "study": report.study.to_dict() if report.study is not None else None,
     }

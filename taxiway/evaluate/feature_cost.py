@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -85,10 +86,9 @@ def feature_cost(
         if not names or (isinstance(fitted, str) and fitted == "drop"):
             continue
         part = batch[names]
-        if isinstance(fitted, str):  # "passthrough": the columns are copied out as they are
-            seconds = _median_seconds(lambda part=part: part.to_numpy(), repeats)
-        else:
-            seconds = _median_seconds(lambda fitted=fitted, part=part: fitted.transform(part), repeats)
+        # "passthrough" copies the columns out as they are; a fitted transformer computes them
+        work = part.to_numpy if isinstance(fitted, str) else partial(fitted.transform, part)
+        seconds = _median_seconds(work, repeats)
         found += [FeatureCost(name, seconds / len(names), 0.0, str(step)) for name in names]
     spent = sum(f.seconds for f in found)
     shared = tuple(
@@ -117,7 +117,7 @@ def _names(columns: Any, all_columns: pd.Index) -> list[str]:
     listed = list(columns)
     if listed and all(isinstance(c, bool | np.bool_) for c in listed):
         return [str(c) for c, keep in zip(all_columns, listed, strict=False) if keep]
-    return [str(all_columns[c]) if isinstance(c, int | np.integer) else str(c) for c in listed]
+    return [str(all_columns[int(c)]) if isinstance(c, int | np.integer) else str(c) for c in listed]
 
 
 def _median_seconds(call: Callable[[], Any], repeats: int) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 SUM_TOLERANCE = 1e-6  # float32 models sum to 1 within ~1e-7; a real error is far larger
+MAX_EXAMPLES = 5  # rows quoted per check: enough to find the pattern, short enough to read
 
 __all__ = ["SUM_TOLERANCE", "Stability", "check_outputs", "combine"]
 
@@ -36,9 +37,6 @@ class Stability:
     @property
     def bad_rows(self) -> int:
         return self.non_finite + self.out_of_range + self.not_summing
-
-
-MAX_EXAMPLES = 5
 
 
 def check_outputs(outputs: Any, *, source: str, row_keys: Any = None) -> Stability:

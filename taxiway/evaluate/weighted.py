@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +25,7 @@ from taxiway.evaluate.cost import ErrorCosts, cost_curve
 from taxiway.evaluate.predictions import Predictions
 
 Floats = NDArray[np.float64]
+Counts = NDArray[Any]  # integer weights per row: (resamples, rows)
 Finish = Callable[[Floats, Floats], Floats]  # (weighted sums (B, k), total weight (B,)) -> values (B,)
 _PROBA_FLOOR = 1e-15  # as taxiway.evaluate.scores clips probabilities before the log loss
 _MAPE_FLOOR = float(np.finfo(np.float64).eps)  # sklearn's floor on |y| in MAPE
@@ -87,7 +88,7 @@ class RankedScores:
         kept = np.unique(group[positive])
         return cls(order, positive.astype(np.uint8), starts[kept] - 1, ends[kept], len(starts) < len(score))
 
-    def evaluate(self, counts: NDArray[np.integer], *, exact: bool = True) -> tuple[Floats, Floats]:
+    def evaluate(self, counts: Counts, *, exact: bool = True) -> tuple[Floats, Floats]:
         """ROC AUC and average precision of each row of ``counts`` (NaN where a class has no weight).
 
         In ascending score order, ROC AUC counts each positive against the negatives below its group plus
@@ -97,36 +98,43 @@ class RankedScores:
         """
         real = np.float64 if exact else np.float32
         whole = np.int64 if exact else np.int32
-        ordered = np.take(counts, self.order, axis=1)
-        cum_all = np.cumsum(ordered, axis=1, dtype=whole)
+        ordered: Counts = np.take(counts, self.order, axis=1)
+        cum_all: Counts = np.cumsum(ordered, axis=1, dtype=whole)
+        total_all = cum_all[:, -1:]
         if not self.has_ties:  # each positive row is its own group: work on the positive columns only
-            group_pos = ordered[:, self.end]
-            end_pos = np.cumsum(group_pos, axis=1, dtype=whole)
-            end_all = cum_all[:, self.end]
-            below_pos, below_all = end_pos - group_pos, end_all - group_pos
-            total_pos = end_pos[:, -1:]
+            group_pos: Counts = ordered[:, self.end]
+            end_pos: Counts = np.cumsum(group_pos, axis=1, dtype=whole)
+            negatives_below: Counts = cum_all[:, self.end]
+            negatives_below -= end_pos  # in place: fewer passes over a (resamples × positives) array
+            pairs: Floats = np.einsum("ij,ij->i", group_pos, negatives_below, dtype=np.float64)
+            total_pos: Counts = end_pos[:, -1:]
+            above_pos: NDArray[Any] = (total_pos - end_pos).astype(real)
+            above_pos += group_pos
+            above_neg: NDArray[Any] = ((total_all - total_pos) - negatives_below).astype(real)
         else:
-            cum_pos = np.cumsum(ordered * self.is_positive, axis=1, dtype=whole)
+            cum_pos: Counts = np.cumsum(ordered * self.is_positive, axis=1, dtype=whole)
             below_all, below_pos = _at(cum_all, self.before), _at(cum_pos, self.before)
             end_all, end_pos = cum_all[:, self.end], cum_pos[:, self.end]
             group_pos = end_pos - below_pos
+            # The negatives below a group, plus half of those tied with it (integers until the halving).
+            twice: Counts = (below_all - below_pos) + (end_all - end_pos)
+            pairs = np.einsum("ij,ij->i", group_pos, twice, dtype=np.float64) / 2
             total_pos = cum_pos[:, -1:]
-        total_all = cum_all[:, -1:]
-        # Twice (the negatives below a group + half of those in it): integers, so exact.
-        negatives_twice = (below_all - below_pos) + (end_all - end_pos)
-        pairs_twice = np.einsum("ij,ij->i", group_pos, negatives_twice, dtype=np.float64)
-        above_all = np.maximum(total_all - below_all, 1)  # 1 where no weight: its group_pos is 0 then
-        precision = (total_pos - below_pos).astype(real) / above_all.astype(real)
-        found = np.einsum("ij,ij->i", group_pos.astype(real), precision, dtype=real).astype(np.float64)
+            above_pos = (total_pos - below_pos).astype(real)
+            above_neg = ((total_all - total_pos) - (below_all - below_pos)).astype(real)
+        scored: NDArray[Any] = above_pos + above_neg
+        np.maximum(scored, 1, out=scored)  # 1 where nothing is scored this high: that group's weight is 0
+        above_pos /= scored  # now the precision at each group's threshold
+        found = np.einsum("ij,ij->i", group_pos.astype(real), above_pos, dtype=real).astype(np.float64)
         positive = total_pos[:, 0].astype(np.float64)
-        negative = total_all[:, 0] - positive
+        negative = total_all[:, 0].astype(np.float64) - positive
         with np.errstate(divide="ignore", invalid="ignore"):
-            auc = pairs_twice / 2 / (positive * negative)
+            auc = pairs / (positive * negative)
             ap = found / positive
         return np.where((positive > 0) & (negative > 0), auc, np.nan), np.where(positive > 0, ap, np.nan)
 
 
-def _at(cumulative: NDArray[np.integer], positions: NDArray[np.intp]) -> NDArray[np.integer]:
+def _at(cumulative: Counts, positions: NDArray[np.intp]) -> Counts:
     """Columns of a cumulative sum at ``positions``, 0 at position -1 (before the first row)."""
     taken = cumulative[:, np.maximum(positions, 0)]
     taken[:, positions < 0] = 0
@@ -164,7 +172,7 @@ class MetricSet(Generic[K]):
     def keys(self) -> list[K]:
         return list(self._metrics)
 
-    def __call__(self, counts: NDArray[np.integer], *, exact: bool = True) -> dict[K, Floats]:
+    def __call__(self, counts: Counts, *, exact: bool = True) -> dict[K, Floats]:
         """Every metric for every row of ``counts`` (resamples × rows).
 
         ``exact=False`` sums in float32 (relative error ~1e-6): for bootstrap resamples, whose spread
@@ -172,7 +180,7 @@ class MetricSet(Generic[K]):
         """
         out: dict[K, Floats] = {}
         if self._sums:
-            weights = counts.astype(np.float64 if exact else np.float32)
+            weights: NDArray[Any] = counts.astype(np.float64 if exact else np.float32)
             total = weights.sum(axis=1, dtype=np.float64)
             summed = (weights @ (self._columns if exact else self._columns32)).astype(np.float64)
             start = 0
@@ -183,16 +191,16 @@ class MetricSet(Generic[K]):
                 start += width
         small = counts.astype(np.uint8) if counts.size and int(counts.max()) < 256 else counts
         ranked: dict[int, tuple[Floats, Floats]] = {}
-        for key, metric in self._metrics.items():
-            if isinstance(metric, RankMetric):
-                pair = ranked.get(id(metric.scores))
+        for key, each in self._metrics.items():
+            if isinstance(each, RankMetric):
+                pair = ranked.get(id(each.scores))
                 if pair is None:
-                    pair = ranked[id(metric.scores)] = metric.scores.evaluate(small, exact=exact)
-                out[key] = pair[0] if metric.which == "roc_auc" else pair[1]
+                    pair = ranked[id(each.scores)] = each.scores.evaluate(small, exact=exact)
+                out[key] = pair[0] if each.which == "roc_auc" else pair[1]
         return {key: out[key] for key in self._metrics}
 
 
-def evaluate_block(metrics: Mapping[str, WeightedMetric], counts: NDArray[np.integer]) -> dict[str, Floats]:
+def evaluate_block(metrics: Mapping[str, WeightedMetric], counts: Counts) -> dict[str, Floats]:
     """Every metric for every row of ``counts`` (resamples × rows), exactly; see :class:`MetricSet`.
 
     Example:
@@ -213,7 +221,8 @@ def row_metrics(
     Multi-class ROC AUC is left out.
 
     Example:
-        >>> p = Predictions(row_key=np.arange(3), y_true=np.array([1.0, 2.0, 4.0]), y_pred=np.array([1.0, 3.0, 2.0]))
+        >>> y = np.array([1.0, 2.0, 4.0])
+        >>> p = Predictions(row_key=np.arange(3), y_true=y, y_pred=np.array([1.0, 3.0, 2.0]))
         >>> sorted(row_metrics(p))
         ['expected_cost', 'mae', 'mape', 'r2', 'rmse']
     """
@@ -291,11 +300,10 @@ def _row_costs(p: Predictions, costs: ErrorCosts, threshold: float | None) -> Fl
             thresholds, cost = cost_curve(score, positive, costs)
             threshold = float(thresholds[int(np.argmin(cost))])
         predicted = score >= threshold
-        return np.where(predicted & ~positive, costs.false_positive, 0.0) + np.where(
-            ~predicted & positive, costs.false_negative, 0.0
-        )
-    wrong = (p.y_pred != p.y_true).astype(float)
-    return wrong * (costs.false_positive + costs.false_negative) / 2
+        cost = np.where(predicted & ~positive, costs.false_positive, 0.0)
+        return np.asarray(cost + np.where(~predicted & positive, costs.false_negative, 0.0), dtype=np.float64)
+    wrong = (p.y_pred != p.y_true).astype(np.float64)
+    return np.asarray(wrong * (costs.false_positive + costs.false_negative) / 2, dtype=np.float64)
 
 
 def _counts_metric(positive: NDArray[np.bool_], predicted: NDArray[np.bool_], finish: Finish) -> SumMetric:
@@ -347,7 +355,7 @@ def _balanced(per_class: NDArray[np.float64]) -> Floats:
     tp, fn = per_class[..., 0], per_class[..., 2]
     support = tp + fn
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    return recall.sum(axis=1) / (support > 0).sum(axis=1)
+    return np.asarray(recall.sum(axis=1) / (support > 0).sum(axis=1), dtype=np.float64)
 
 
 def _macro(finish: Finish) -> Callable[[NDArray[np.float64]], Floats]:
@@ -355,6 +363,6 @@ def _macro(finish: Finish) -> Callable[[NDArray[np.float64]], Floats]:
         resamples, labels, _ = per_class.shape
         flat = per_class.reshape(resamples * labels, 3)
         values = finish(flat, np.ones(len(flat))).reshape(resamples, labels)
-        return values.mean(axis=1)
+        return np.asarray(values.mean(axis=1), dtype=np.float64)
 
     return macro

@@ -1,4 +1,4 @@
-"""The starter files `taxiway init` writes beside the charter: pipeline.py, its tests, a .gitignore entry."""
+"""The starter files `taxiway init` writes: pipeline.py, unit tests, behaviour tests, a .gitignore entry."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ _TARGETS = {  # a learnable target for the starter unit test, per task
     "classification": '(rows["number"] > 0).astype(int)',
     "regression": 'rows["number"] * 3.0',
 }
+_MINIMUM_EXPECT = {  # the minimum functionality example's expectation, per task
+    "classification": "#    expect:\n#      label: 1\n#      score:\n#        min: 0.7",
+    "regression": "#    expect:\n#      score:\n#        min: 10\n#        max: 20",
+}
 
 
 @dataclass(frozen=True)
@@ -28,13 +32,15 @@ class Scaffold:
 
 
 def write_scaffold(root: Path, *, name: str, task: Task) -> Scaffold:
-    """Write pipeline.py, tests/test_pipeline.py and the .gitignore entry, never overwriting a user's file.
+    """Write pipeline.py, tests/test_pipeline.py, tests/behaviour.yaml and the .gitignore entry.
+
+    A file that exists is kept as it is, never overwritten.
 
     Example:
         >>> import tempfile, pathlib
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> sorted(p.name for p in write_scaffold(root, name="x", task="regression").written)
-        ['.gitignore', 'pipeline.py', 'test_pipeline.py']
+        ['.gitignore', 'behaviour.yaml', 'pipeline.py', 'test_pipeline.py']
     """
     written: list[Path] = []
     kept: list[Path] = []
@@ -42,6 +48,7 @@ def write_scaffold(root: Path, *, name: str, task: Task) -> Scaffold:
     for relative, template, values in (
         ("pipeline.py", "pipeline.py.tmpl", {"name": name, "estimator": _ESTIMATORS[task]}),
         ("tests/test_pipeline.py", "test_pipeline.py.tmpl", {"target_expression": _TARGETS[task]}),
+        ("tests/behaviour.yaml", "behaviour.yaml.tmpl", {"minimum_expect": _MINIMUM_EXPECT[task]}),
     ):
         path = root / relative
         if path.exists():

@@ -117,6 +117,8 @@ def combine(parts: Sequence[Rows], features: Sequence[str]) -> pd.DataFrame:
 def model_frame(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
     """The validated rows cast to the dtypes the model was trained on (JSON has no int/float/str dtypes).
 
+    A column that already has its training dtype (the usual case) is passed through untouched.
+
     Example:
         >>> raw = pd.DataFrame({"n": [1, "2"], "c": [7, "b"]}, dtype=object)
         >>> cast = model_frame(raw, {"n": "int64", "c": "str"})
@@ -124,27 +126,34 @@ def model_frame(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
         ('int64', ['7', 'b'])
     """
     cast: dict[str, Any] = {}
+    changed = False
     for name in frame.columns:
         column = frame[name]
         dtype = dtypes.get(str(name), "")
-        if dtype.startswith(("int", "uint", "float", "Int", "Float")):
-            numbers = pd.to_numeric(column, errors="coerce")
-            if dtype.startswith(("int", "uint")) and not numbers.isna().any():
-                numbers = numbers.astype(dtype)
-            elif not dtype.startswith(("int", "uint")) or numbers.dtype == object:
-                numbers = numbers.astype("float64")
-            cast[name] = numbers
-        elif dtype.startswith("bool"):
-            cast[name] = column.map(_boolean, na_action="ignore")
-        elif dtype.startswith("datetime"):
-            moments = pd.to_datetime(column, errors="coerce", utc=True, format="ISO8601")
-            cast[name] = moments if "UTC" in dtype or "tz" in dtype else moments.dt.tz_localize(None)
-        elif dtype in ("str", "string", "object", "category"):
-            is_text = pd.api.types.is_string_dtype(column.dtype) and column.dtype != object
-            cast[name] = column if is_text else column.astype("str").where(column.notna())
-        else:
-            cast[name] = column
-    return pd.DataFrame(cast, index=frame.index)
+        if str(column.dtype) != dtype:
+            column = _cast(column, dtype)
+            changed = True
+        cast[name] = column
+    return pd.DataFrame(cast, index=frame.index) if changed else frame
+
+
+def _cast(column: pd.Series, dtype: str) -> pd.Series:
+    types = pd.api.types
+    if dtype.startswith(("int", "uint", "float", "Int", "Float")):
+        numbers = column if types.is_numeric_dtype(column.dtype) else pd.to_numeric(column, errors="coerce")
+        if dtype.startswith(("int", "uint")) and not numbers.isna().any():
+            return numbers.astype(np.dtype(dtype))
+        return numbers.astype(np.float64)
+    if dtype.startswith("bool"):
+        return column.map(_boolean, na_action="ignore")
+    if dtype.startswith("datetime"):
+        moments = pd.to_datetime(column, errors="coerce", utc=True, format="ISO8601")
+        return moments if "UTC" in dtype or "tz" in dtype else moments.dt.tz_localize(None)
+    if dtype in ("str", "string", "object", "category"):
+        if types.is_string_dtype(column.dtype) and column.dtype != object:
+            return column
+        return column.astype(pd.StringDtype(na_value=np.nan)).where(column.notna())
+    return column
 
 
 def _boolean(value: Any) -> bool:

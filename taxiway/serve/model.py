@@ -11,20 +11,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import select
 
-from taxiway.charter import Charter
-from taxiway.data.profile import Schema
+from taxiway.data.profile import Schema, profile_frame
 from taxiway.data.schema import ColumnSpec, DatasetSchema, from_profile
 from taxiway.data.versions import get_dataset
 from taxiway.evaluate.metrics import METRICS, Task
+from taxiway.project import Project
 from taxiway.serve.fallback import Fallback, FallbackPolicy
 from taxiway.serve.source import ModelRef, read_model, resolve_model
 from taxiway.store import Store
 from taxiway.store.tables import RunRow
 from taxiway.train.runs import Run, get_run
-
-DEFAULT_FALLBACK = "baseline"
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,47 @@ class ServedModel:
         return self.ref.version
 
 
-def load_served_model(store: Store, charter: Charter, ref: str | ModelRef | None) -> ServedModel:
+def served_from_frame(
+    estimator: Any,
+    training: pd.DataFrame,
+    *,
+    target: str,
+    task: Task = "classification",
+    policy: FallbackPolicy | None = None,
+    fallback: Any | None = None,
+    margin: float = 0.1,
+    version: str = "local",
+) -> ServedModel:
+    """Serve an estimator fitted in this process on ``training`` (which still holds the target column).
+
+    Example:
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> frame = pd.DataFrame({"x": [0.0, 0.1, 0.9, 1.0], "y": [0, 0, 1, 1]})
+        >>> fitted = LogisticRegression().fit(frame[["x"]], frame["y"])
+        >>> served = served_from_frame(fitted, frame, target="y")
+        >>> served.features, served.schema.columns["x"].bounds()
+        (('x',), (-0.1, 1.1))
+    """
+    profile = profile_frame(training)
+    features = [str(name) for name in training.columns if name != target]
+    policy = policy or FallbackPolicy(kind="baseline" if fallback is not None else "abstain")
+    name = "baseline" if fallback is not None else "abstain"
+    return ServedModel(
+        ref=ModelRef(version=version, run_id=version, digest="", model_format="memory", trusted_types=[]),
+        task=task,
+        estimator=estimator,
+        features=tuple(features),
+        schema=request_schema(profile, features, target=target, margin=margin),
+        dtypes={c["name"]: c["dtype"] for c in profile["columns"] if c["name"] in features},
+        ignored=frozenset(),
+        key_column=None,
+        policy=policy,
+        fallback=Fallback(kind=policy.kind, estimator=fallback, run_id=None, name=name),
+        classes=np.asarray(estimator.classes_) if task == "classification" else None,
+    )
+
+
+def load_served_model(project: Project, ref: str | ModelRef | None) -> ServedModel:
     """Resolve, verify and load a model version with its request schema and fallback.
 
     Raises:
@@ -67,17 +106,18 @@ def load_served_model(store: Store, charter: Charter, ref: str | ModelRef | None
         ArtifactCorruptError: the model's artifact no longer matches its recorded hash.
     """
     started = time.perf_counter()
+    store, charter = project.store, project.charter
     resolved = ref if isinstance(ref, ModelRef) else resolve_model(store, ref)
     run = get_run(store, resolved.run_id)
-    estimator = read_model(store, resolved)
+    estimator = read_model(store, resolved, root=project.root)
     task: Task = charter.problem.task
     profile = _training_profile(store, run)
     features = _features(estimator, profile, charter)
     policy = FallbackPolicy(
-        kind=charter.serving.fallback or DEFAULT_FALLBACK,
+        kind=charter.serving.fallback or "baseline",
         min_confidence=charter.serving.min_confidence if task == "classification" else None,
     )
-    fallback = _fallback_for(store, charter, run, policy)
+    fallback = _fallback_for(project, run, policy)
     schema = request_schema(profile, features, target=charter.problem.target, margin=charter.serving.range_margin)
     dtypes = {c["name"]: c["dtype"] for c in profile["columns"] if c["name"] in features}
     data = charter.data
@@ -135,7 +175,7 @@ def _training_profile(store: Store, run: Run) -> Schema:
     return get_dataset(store, run.dataset_id).schema
 
 
-def _features(estimator: Any, profile: Schema, charter: Charter) -> list[str]:
+def _features(estimator: Any, profile: Schema, charter: Any) -> list[str]:
     fitted = getattr(estimator, "feature_names_in_", None)
     if fitted is not None:
         return [str(name) for name in fitted]
@@ -144,8 +184,9 @@ def _features(estimator: Any, profile: Schema, charter: Charter) -> list[str]:
     return feature_columns([column["name"] for column in profile["columns"]], charter)
 
 
-def _fallback_for(store: Store, charter: Charter, run: Run, policy: FallbackPolicy) -> Fallback:
+def _fallback_for(project: Project, run: Run, policy: FallbackPolicy) -> Fallback:
     """The model that answers a row the served model is likely to get wrong, as the charter asks."""
+    store, charter = project.store, project.charter
     if policy.kind == "abstain":
         return Fallback(kind="abstain", estimator=None, run_id=None, name="abstain")
     siblings = _baselines(store, run)
@@ -159,7 +200,7 @@ def _fallback_for(store: Store, charter: Charter, run: Run, policy: FallbackPoli
     if not chosen:
         return Fallback(kind="abstain", estimator=None, run_id=None, name="abstain (no baseline found)")
     best = chosen[0]
-    estimator = read_model(store, resolve_model(store, best.id))
+    estimator = read_model(store, resolve_model(store, best.id), root=project.root)
     return Fallback(kind=policy.kind, estimator=estimator, run_id=best.id, name=best.name)
 
 

@@ -1,25 +1,25 @@
-"""Where a served model comes from: a reference (``v3``, a run id, or nothing) resolved to verified bytes.
+"""Where a served model comes from: a reference (``v3``, an alias, a run id, or nothing) resolved to verified bytes.
 
-This is the one seam between serving and the model registry. When the registry (``taxiway.registry``) is
-installed, ``vN`` and aliases resolve through it and its recorded artifact hash is checked; a run id
-(``r-…``) resolves through the run's own model artifact, whose content address is its hash.
+Registered versions (``v3``, or an alias such as ``production``) resolve through the model registry, whose
+recorded artifact hash is checked when the bytes are read; a run id (``r-…``) resolves through the run's
+own model artifact, whose content address is its hash. With no reference, the registry's ``production``
+alias is served, else the newest training's best candidate.
 """
 
 from __future__ import annotations
 
-import importlib
-import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from taxiway.errors import ArtifactCorruptError, NotFoundError, TaxiwayError
+from taxiway import registry
+from taxiway.errors import NotFoundError, TaxiwayError
+from taxiway.evaluate.packaged import load_packaged
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.train.packaging import load_model
 from taxiway.train.runs import Run, get_run
 
-_VERSION = re.compile(r"v\d+")
-_REGISTRY_MODULE = "taxiway.registry"
+PRODUCTION_ALIAS = "production"
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class ModelRef:
     Example:
         >>> ref = ModelRef(version="v2", run_id="r-3f2a9c01b7de", digest="ab" * 32, model_format="skops",
         ...                trusted_types=[])
-        >>> ref.short_digest
-        'abababababab'
+        >>> ref.short_digest, ref.is_registered
+        ('abababababab', True)
     """
 
     version: str  # "v2" from the registry, or the run id when served straight from a run
@@ -38,65 +38,56 @@ class ModelRef:
     digest: str  # SHA-256 of the model artifact, checked again when the bytes are read
     model_format: str  # skops | pickle
     trusted_types: list[str]
+    is_blessed: bool = False  # registered after passing validation (not forced)
 
     @property
     def short_digest(self) -> str:
         return self.digest[:12]
 
+    @property
+    def is_registered(self) -> bool:
+        return not self.version.startswith("r-")
+
 
 def resolve_model(store: Store, ref: str | None) -> ModelRef:
-    """Resolve ``ref`` (``vN``, an alias, a run id or prefix; None: the newest training's best candidate).
+    """Resolve ``ref`` (``vN``, an alias, a run id or prefix; None: ``production``, else the best candidate).
 
     Raises:
         NotFoundError: nothing in the store matches ``ref``.
         TaxiwayError: the run has no model artifact, or it did not finish.
     """
-    registry = _registry()
-    if ref is not None and registry is not None and not ref.startswith("r-"):
-        return _from_registry(registry, store, ref)
-    if ref is not None and _VERSION.fullmatch(ref):
-        raise NotFoundError(
-            f"model version '{ref}' cannot be resolved: the model registry is not available",
-            hint="serve a run instead: taxiway serve --model r-… (see `taxiway runs`)",
-        )
-    run = get_run(store, ref) if ref is not None else _best_candidate(store)
-    return _from_run(run)
+    if ref is None:
+        try:
+            return _from_version(registry.get_version(store, PRODUCTION_ALIAS))
+        except NotFoundError:
+            return _from_run(_best_candidate(store))
+    if ref.strip().lower().startswith("r-"):
+        return _from_run(get_run(store, ref))
+    return _from_version(registry.get_version(store, ref))
 
 
-def read_model(store: Store, ref: ModelRef) -> Any:
+def read_model(store: Store, ref: ModelRef, *, root: Path | None = None) -> Any:
     """The estimator behind ``ref``: bytes read from the artifact store, hash checked, then loaded.
+
+    ``root`` is the project folder, whose ``pipeline.py`` defines any custom classes the model holds.
 
     Raises:
         ArtifactCorruptError: the artifact's bytes no longer hash to ``ref.digest``.
     """
-    registry = _registry()
-    if registry is not None and _VERSION.fullmatch(ref.version):
-        return registry.load_model_version(store, ref.version)
-    data = store.artifacts.get_bytes(ref.digest)  # re-hashes the bytes: a changed file is refused
-    return load_model(data, ref.model_format, ref.trusted_types)
+    return load_packaged(
+        store, artifact=ref.digest, model_format=ref.model_format, trusted_types=ref.trusted_types, root=root
+    )
 
 
-def _registry() -> Any | None:
-    try:
-        module = importlib.import_module(_REGISTRY_MODULE)
-    except ImportError:
-        return None
-    needed = ("get_model_version", "load_model_version")
-    return module if all(hasattr(module, name) for name in needed) else None
-
-
-def _from_registry(registry: Any, store: Store, ref: str) -> ModelRef:
-    version = registry.get_model_version(store, ref)
-    run = get_run(store, version.run_id)
-    resolved = _from_run(run)
-    digest = getattr(version, "artifact_digest", None) or getattr(version, "digest", None) or resolved.digest
-    if digest != resolved.digest:
-        raise ArtifactCorruptError(
-            f"model version {version.name} records artifact {digest[:12]} but its run {run.id} holds "
-            f"{resolved.digest[:12]}",
-            hint="the registry and the run disagree; register the run again",
-        )
-    return ModelRef(str(version.name), run.id, digest, resolved.model_format, resolved.trusted_types)
+def _from_version(version: registry.ModelVersion) -> ModelRef:
+    return ModelRef(
+        version=version.name,
+        run_id=version.run_id,
+        digest=version.artifact,
+        model_format=version.model_format,
+        trusted_types=list(version.trusted_types),
+        is_blessed=version.is_blessed,
+    )
 
 
 def _from_run(run: Run) -> ModelRef:
@@ -117,7 +108,5 @@ def _from_run(run: Run) -> ModelRef:
 def _best_candidate(store: Store) -> Run:
     trained = store.evidence.latest([Check.TRAIN_BASELINES]).get(Check.TRAIN_BASELINES)
     if trained is None:
-        raise NotFoundError(
-            "there is no trained model to serve", hint="train one first: taxiway train"
-        )
+        raise NotFoundError("there is no trained model to serve", hint="train one first: taxiway train")
     return get_run(store, str(trained.details["best_candidate"]["run_id"]))

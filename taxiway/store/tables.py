@@ -226,3 +226,90 @@ class AliasHistoryRow(Base):
     previous_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DeploymentRow(Base):
+    """The desired state of a deployment: what every replica must serve, and its generation counter.
+
+    Each change bumps ``generation``; a replica that has applied it reports the number back
+    (``serving_replicas.applied_generation``), which is how `taxiway deploy` knows when it took effect.
+    """
+
+    __tablename__ = "deployments"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    live_version: Mapped[str] = mapped_column(String(40))  # "v3", or a run id when forced
+    previous_version: Mapped[str | None] = mapped_column(String(40), nullable=True)  # what rollback restores
+    canary_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    canary_weight: Mapped[float] = mapped_column(Float, default=0.0)
+    shadow_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeploymentEventRow(Base):
+    """One change of a deployment's desired state: deploy, promote, rollback; forced ones say why."""
+
+    __tablename__ = "deployment_events"
+    __table_args__ = (Index("ix_deployment_events_deployment_id", "deployment", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment: Mapped[str] = mapped_column(String(50))
+    generation: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))  # live | shadow | canary | promote | rollback | stop_*
+    version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    previous_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    weight: Mapped[float | None] = mapped_column(Float, nullable=True)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServingReplicaRow(Base):
+    """One serving process: what it serves, the generation it applied, and its heartbeat."""
+
+    __tablename__ = "serving_replicas"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # host-pid-start
+    deployment: Mapped[str] = mapped_column(String(50), index=True)
+    host: Mapped[str] = mapped_column(String(100))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    applied_generation: Mapped[int] = mapped_column(Integer, default=0)
+    live_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    live_slot: Mapped[str | None] = mapped_column(String(10), nullable=True)  # blue | green
+    standby_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    canary_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    shadow_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # serving | stopped
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the last change was refused
+    error_generation: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ServingStatsRow(Base):
+    """One process's figures for one model version over a snapshot interval (about 10 s)."""
+
+    __tablename__ = "serving_stats"
+    __table_args__ = (Index("ix_serving_stats_recorded_at", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    replica_id: Mapped[str] = mapped_column(String(120), index=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    interval_s: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(10))  # live | canary | shadow
+    requests: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)  # answers with a 4xx or 5xx status
+    rows: Mapped[int] = mapped_column(Integer)
+    requests_per_s: Mapped[float] = mapped_column(Float)
+    error_rate: Mapped[float] = mapped_column(Float)
+    p50_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    p95_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    p99_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cpu_percent: Mapped[float] = mapped_column(Float)
+    rss_bytes: Mapped[int] = mapped_column(BigInteger)
+    fallback_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mean_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shadow_agreement: Mapped[float | None] = mapped_column(Float, nullable=True)  # share of rows agreeing
+    shadow_dropped: Mapped[int] = mapped_column(Integer, default=0)

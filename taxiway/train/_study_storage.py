@@ -13,7 +13,6 @@ and a second version row would break ``taxiway``'s migrations. So the study live
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import sys
 import time
@@ -44,12 +43,7 @@ class StudyStorage:
     url: str
     shown: str  # the URL without its password
     engine_kwargs: dict[str, Any] = field(default_factory=dict)
-    sqlite_path: Path | None = None
-
-    @property
-    def lock_path(self) -> Path | None:
-        """The lock file beside an SQLite study database (None on PostgreSQL)."""
-        return None if self.sqlite_path is None else self.sqlite_path.with_name(self.sqlite_path.name + ".lock")
+    sqlite_path: Path | None = None  # the study's database file, on SQLite
 
 
 def study_storage(database_uri: str) -> StudyStorage:
@@ -80,17 +74,26 @@ def study_storage(database_uri: str) -> StudyStorage:
 @contextmanager
 def study_lock(store: Store, storage: StudyStorage) -> Iterator[None]:
     """Hold a lock that every process working on studies of this store takes in turn."""
-    if storage.lock_path is None:
-        with store.engine.begin() as connection:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STUDY_LOCK_KEY})
-            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {OPTUNA_SCHEMA}"))
-            yield
+    if storage.sqlite_path is None:
+        # A session-level lock, not a transaction's: the schema must be committed before Optuna's own
+        # connections create tables in it.
+        with store.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STUDY_LOCK_KEY})
+            try:
+                connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {OPTUNA_SCHEMA}"))
+                connection.commit()
+                yield
+            finally:
+                connection.rollback()
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STUDY_LOCK_KEY})
+                connection.commit()
         return
-    storage.lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with storage.lock_path.open("a+b") as handle:
+    storage.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = storage.sqlite_path.with_name(storage.sqlite_path.name + ".lock")
+    with lock.open("a+b") as handle:
         _lock_file(handle)
         try:
-            _use_wal(storage.lock_path.with_suffix(""))
+            _use_wal(storage.sqlite_path)
             yield
         finally:
             _unlock_file(handle)
@@ -131,8 +134,3 @@ def _unlock_file(handle: IO[bytes]) -> None:
     import fcntl
 
     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def describe_location(storage: StudyStorage) -> str:
-    """Where the study is, for messages: ``sqlite:///…/taxiway.optuna.db`` or the PostgreSQL URL and schema."""
-    return storage.shown if storage.sqlite_path is None else os.fspath(storage.sqlite_path)

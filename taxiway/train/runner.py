@@ -29,11 +29,11 @@ from taxiway.train.baselines import (
     linear_baseline,
 )
 from taxiway.train.features import feature_columns, seed_estimator
-from taxiway.train.lineage import code_state, distribution_of, environment
+from taxiway.train.lineage import CodeState, code_state, distribution_of, environment
 from taxiway.train.packaging import save_model
 from taxiway.train.resources import measure_peak_memory, predict_latency
 from taxiway.train.tracking import ActiveRun, start_run
-from taxiway.train.user_code import PIPELINE_FILE, check_estimator, load_user_code
+from taxiway.train.user_code import PIPELINE_FILE, UserCode, check_estimator, load_user_code
 from taxiway.train.verdict import RunScore, Verdict, decide
 
 if TYPE_CHECKING:
@@ -49,6 +49,20 @@ class ModelSpec:
     build: Callable[[], Any]
     params: dict[str, Any] = field(default_factory=dict)
     source: str = "taxiway"
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """What a training (and a tuning study) starts from: see `prepare_training`."""
+
+    project: Project
+    dataset: DatasetVersion
+    split: Split
+    frames: SplitFrames
+    features: list[str]
+    metric: str
+    user: UserCode
+    code: CodeState
 
 
 @dataclass(frozen=True)
@@ -83,7 +97,7 @@ class TrainProgress:
     def finished(self, spec: ModelSpec, run: TrainedRun) -> None: ...
 
     def trial(self, number: int, index: int, total: int) -> None:
-        """A tuning trial (Optuna's trial ``number``) starts: the ``index``-th of ``total`` in this process."""
+        """Tuning trial ``number`` (Optuna's) starts, the ``index``-th of ``total`` in this process."""
 
 
 def train_project(
@@ -103,28 +117,24 @@ def train_project(
             (the run is then recorded as failed).
     """
     progress = progress or TrainProgress()
-    charter, store = project.charter, project.store
-    task: Task = charter.problem.task
-    metric = charter.problem.ranking_metric or question("problem.ranking_metric").default_value(task)
-    dataset = latest_dataset(store)
-    if dataset is None:
-        raise TaxiwayError("there is no dataset to train on", hint="add one first: taxiway data add FILE")
-    split = current_split(store, dataset.id) or split_dataset(store, dataset, charter).split
-    frames = split_frames(store, split)
-    target = charter.problem.target
-    features = feature_columns(frames.train.columns, charter)
-    _check_target(frames, target, task)
-    user = load_user_code(project.root, charter, default_candidate(task))
-    code = code_state(project.root)
+    charter = project.charter
+    setup = prepare_training(project)
+    dataset, split, frames, features, metric = (
+        setup.dataset,
+        setup.split,
+        setup.frames,
+        setup.features,
+        setup.metric,
+    )
+    task, target, code = charter.problem.task, charter.problem.target, setup.code
     params = dict(charter.train.params)
     study = None
     if tune is not None:
-        from taxiway.train.tune import TuningSetup, tune_candidate
+        from taxiway.train.tune import tune_candidate
 
-        setup = TuningSetup(project, dataset, split, frames, features, metric, user, code)
         study = tune_candidate(setup, n_trials=tune, study_name=study_name, progress=progress)
         params.update(study.best_params)
-    specs = model_specs(task, charter.train.seed, params, user)
+    specs = model_specs(task, charter.train.seed, params, setup.user)
 
     costs = ErrorCosts.from_charter(charter)
     trained: list[TrainedRun] = []
@@ -146,6 +156,28 @@ def train_project(
     return TrainingReport(
         dataset=dataset, split=split, metric=metric, runs=trained, verdict=verdict, study=study
     )
+
+
+def prepare_training(project: Project) -> TrainingSetup:
+    """The data, split, features, ranking metric, model code and code state a training starts from.
+
+    Makes the split the charter asks for when the newest dataset version has none yet.
+
+    Raises:
+        TaxiwayError: no data, a target the task cannot learn, or a pipeline.py that fails to import.
+    """
+    charter, store = project.charter, project.store
+    task: Task = charter.problem.task
+    metric = charter.problem.ranking_metric or question("problem.ranking_metric").default_value(task)
+    dataset = latest_dataset(store)
+    if dataset is None:
+        raise TaxiwayError("there is no dataset to train on", hint="add one first: taxiway data add FILE")
+    split = current_split(store, dataset.id) or split_dataset(store, dataset, charter).split
+    frames = split_frames(store, split)
+    features = feature_columns(frames.train.columns, charter)
+    _check_target(frames, charter.problem.target, task)
+    user = load_user_code(project.root, charter, default_candidate(task))
+    return TrainingSetup(project, dataset, split, frames, features, metric, user, code_state(project.root))
 
 
 def _value(run: TrainedRun, metric: str) -> float:

@@ -45,6 +45,8 @@ def test_unattended_init_writes_charter_scaffold_and_gitignore(runner: CliRunner
     assert charter.problem.good_enough is None, "unanswered questions stay unanswered"
     assert "3 of 21 questions answered" in result.output
     assert (root / "pipeline.py").is_file() and (root / "tests" / "test_pipeline.py").is_file()
+    assert "kind: directional" in (root / "tests" / "behaviour.yaml").read_text(), "behaviour test examples"
+    assert "# def search_space(trial)" in (root / "pipeline.py").read_text(), "a tuning example"
     assert ".taxiway/" in (root / ".gitignore").read_text().splitlines()
 
 

@@ -51,6 +51,19 @@ def test_quick_demo_builds_a_project_and_prints_the_checklist(tmp_path: Path) ->
         if item_id.startswith(("project.", "problem."))
     ), states
     assert states["data.storage_plan"] == "proven"
+    assert "Gates for run" in run.stdout and "model version    v1 (production" in run.stdout
+    models = subprocess.run(
+        [TAXIWAY, "--project", str(root), "models", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    registry = json.loads(models.stdout)
+    assert [v["name"] for v in registry["versions"]] == ["v1"] and registry["aliases"] == {"production": "v1"}
+    version = registry["versions"][0]
+    assert version["blessed"] or version["reason"].startswith("demo: ")
+    assert states["deployment.validation_tests"] in ("proven", "failed")
 
     again = subprocess.run(
         [TAXIWAY, "demo", "--quick", "--dir", str(root)], capture_output=True, text=True, timeout=300, env=env

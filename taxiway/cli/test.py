@@ -1,0 +1,125 @@
+"""`taxiway test unit` and `taxiway test behaviour`: the team's tests of the model spec and of the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from taxiway.cli.app import app
+from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, stderr, stdout
+from taxiway.project import Project
+
+test_app = typer.Typer(help="Run the team's tests: unit tests of pipeline.py, behaviour tests of a model.")
+app.add_typer(test_app, name="test")
+
+
+@test_app.command("unit")
+def unit(
+    path: str = typer.Option("tests", "--path", help="the tests, relative to the project folder"),
+    timeout: float = typer.Option(600.0, "--timeout", min=1, help="stop pytest after this many seconds"),
+    output: Format = FORMAT_OPTION,
+) -> None:
+    """Run the project's unit tests with pytest (ML Test Score I2); exit 1 when one fails."""
+    from taxiway.train.unit_tests import run_unit_tests
+
+    project = Project.load()
+    try:
+        with stderr().status(f"running pytest on {path}"):
+            report = run_unit_tests(project, path=path, timeout_s=timeout)
+    finally:
+        project.store.close()
+    document = report.to_dict()
+    if output is Format.json:
+        emit_json(document)
+    else:
+        render_unit_tests(document, stdout())
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@test_app.command("behaviour")
+def behaviour(
+    run: str = typer.Option(
+        None,
+        "--run",
+        help="the run whose model is tested (default: the best candidate of the newest training)",
+        show_default=False,
+    ),
+    file: Path = typer.Option(
+        None, "--file", help="the behaviour file (default: tests/behaviour.yaml)", show_default=False
+    ),
+    output: Format = FORMAT_OPTION,
+) -> None:
+    """Run the behaviour tests of tests/behaviour.yaml on a run's model; exit 1 when one fails."""
+    from taxiway.evaluate.behaviour import run_behaviour_tests
+
+    project = Project.load()
+    try:
+        report = run_behaviour_tests(project, run=run, path=file)
+    finally:
+        project.store.close()
+    document = report.to_dict()
+    if output is Format.json:
+        emit_json(document)
+    else:
+        render_behaviour(document, stdout())
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def render_unit_tests(document: dict[str, Any], console: Console) -> None:
+    """Print the counts, then each failed test with its message."""
+    table = Table(title=f"unit tests in {document['path']} ({document['duration_s']:.1f} s)")
+    for header in ("tests", "passed", "failed", "errors", "skipped"):
+        table.add_column(header, justify="right")
+    table.add_row(*(str(document[key]) for key in ("tests", "passed_count", "failed", "errors", "skipped")))
+    console.print(table)
+    for failure in document["failures"]:
+        first = failure["message"].splitlines()[0] if failure["message"] else "failed"
+        console.print(f"✗ {failure['test']}: {first}", highlight=False, markup=False)
+    mark = "✓ the unit tests pass" if document["passed"] else "✗ unit tests fail"
+    console.print(mark, highlight=False)
+
+
+def render_behaviour(document: dict[str, Any], console: Console) -> None:
+    """Print one line per test, then the failing examples: input, expected, actual."""
+    table = Table(
+        title=f"behaviour tests of run {document['run_id']} ({document['run_name']}), {document['file']}"
+    )
+    for header, justify in (
+        ("test", "left"),
+        ("kind", "left"),
+        ("examples", "right"),
+        ("failed", "right"),
+        ("result", "left"),
+    ):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for test in document["tests"]:
+        table.add_row(
+            test["name"],
+            test["kind"],
+            str(test["examples"]),
+            str(test["failed"]),
+            "pass" if test["passed"] else "FAIL",
+        )
+    console.print(table)
+    for test in document["tests"]:
+        for failure in test["failures"]:
+            console.print(
+                f"✗ {test['name']} ({failure['row']}): input {failure['input']}; "
+                f"expected {failure['expected']}; actual {failure['actual']}",
+                highlight=False,
+                markup=False,
+            )
+    failed = sum(1 for test in document["tests"] if not test["passed"])
+    total = len(document["tests"])
+    console.print(
+        f"✓ all {total} behaviour tests pass"
+        if failed == 0
+        else f"✗ {failed} of {total} behaviour tests fail",
+        highlight=False,
+    )

@@ -1,0 +1,151 @@
+"""`taxiway ui`: serve the dashboard, print its address and record it as the checklist's metrics page."""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import socket
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from taxiway.cli.app import app
+from taxiway.errors import TaxiwayError
+from taxiway.project import Project
+from taxiway.store.checks import Check
+
+if TYPE_CHECKING:
+    import uvicorn
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@app.command("ui")
+def ui(
+    host: Annotated[
+        str, typer.Option("--host", help="address to listen on; other than 127.0.0.1/localhost needs --token")
+    ] = DEFAULT_HOST,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="port to listen on; 0 picks a free one")
+    ] = DEFAULT_PORT,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="TAXIWAY_UI_TOKEN",
+            help="a secret every page asks for (from $TAXIWAY_UI_TOKEN too, which keeps it out of `ps`)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the metrics web page: runs, comparisons with intervals, data, the checklist. Ctrl+C stops it."""
+    import uvicorn
+
+    from taxiway.ui import create_app
+
+    if not is_loopback(host) and not token:
+        raise TaxiwayError(
+            f"--host {host} would let other machines read the project's runs, data and checklist "
+            "without a token",
+            hint="add --token SECRET (or set TAXIWAY_UI_TOKEN), or keep the default --host 127.0.0.1",
+        )
+    project = Project.load()
+    listener = bind(host, port)
+    try:
+        bound_port = listener.getsockname()[1]
+        url = page_url(host, bound_port)
+        project.store.evidence.record(
+            Check.UI_SERVED,
+            subject_kind="project",
+            subject_id=project.charter.project.name,
+            status="pass",
+            details={"url": url, "host": host, "port": bound_port, "token_required": bool(token)},
+        )
+        shown = f"{url}?token={token}" if token else url
+        typer.echo(f"taxiway ui: serving {project.charter.project.name} at {shown} (Ctrl+C stops)", err=False)
+        config = uvicorn.Config(create_app(project, token=token), log_level="warning", access_log=False)
+        _serve_until_stopped(uvicorn.Server(config), listener)
+    finally:
+        listener.close()
+        project.store.close()
+
+
+def _serve_until_stopped(server: uvicorn.Server, listener: socket.socket) -> None:
+    """Serve until Ctrl+C or SIGTERM; either is the normal way to stop, so both end with exit code 0.
+
+    uvicorn shuts down gracefully, then raises the signal it caught again: SIGINT arrives here as
+    KeyboardInterrupt, and SIGTERM is turned into one for the duration.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    typer.echo("taxiway ui: stopped", err=True)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only reaches this machine.
+
+    Example:
+        >>> is_loopback("localhost"), is_loopback("127.0.0.2"), is_loopback("0.0.0.0"), is_loopback("::1")
+        (True, True, False, True)
+    """
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (0: a free port, chosen by the system as it binds).
+
+    Binding here and handing the socket to the server leaves no gap in which another program could take
+    the port between choosing it and using it.
+
+    Raises:
+        TaxiwayError: the address cannot be resolved or bound (e.g. the port is in use).
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise TaxiwayError(
+            f"--host {host} is not an address of this machine: {error.strerror}",
+            hint="use 127.0.0.1 (this machine only), or an address `ip addr` lists",
+        ) from None
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as error:
+        listener.close()
+        raise TaxiwayError(
+            f"cannot listen on {host}:{port}: {error.strerror}",
+            hint="pick another port with --port N, or --port 0 for any free one",
+        ) from None
+    return listener
+
+
+def page_url(host: str, port: int) -> str:
+    """The address people open (IPv6 hosts in brackets).
+
+    Example:
+        >>> page_url("127.0.0.1", 8765), page_url("::1", 8000)
+        ('http://127.0.0.1:8765/', 'http://[::1]:8000/')
+    """
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"

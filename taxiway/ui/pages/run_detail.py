@@ -1,0 +1,98 @@
+"""The run page: lineage, metrics, resources, evaluation charts, curves and artifacts of one run; and the
+artifact download, which serves only bytes that still match their recorded digest."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from starlette.responses import HTMLResponse, Response
+
+from taxiway.errors import NotFoundError, TaxiwayError
+from taxiway.evaluate.cost import ErrorCosts
+from taxiway.evaluate.metrics import METRICS
+from taxiway.evaluate.predictions import Predictions
+from taxiway.store.tables import ArtifactRow, DatasetVersionRow, SplitRow
+from taxiway.train.runs import Run, get_run, run_artifacts
+from taxiway.ui import charts
+from taxiway.ui.queries import curve, curve_keys
+from taxiway.ui.run_table import ordered_metrics, reaches
+from taxiway.ui.state import UIState, render, ui_state
+
+router = APIRouter()
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: str) -> HTMLResponse:
+    """Everything recorded about one run (an unknown id: a 404 page)."""
+    state = ui_state(request)
+    run = get_run(state.store, run_id)
+    artifacts = run_artifacts(state.store, run.id)
+    figures, problem = _prediction_figures(state, run)
+    curves = {
+        key: charts.curves_figure(key, {run.name: curve(state.store, run.id, key)})
+        for key in curve_keys(state.store, [run.id])
+    }
+    metric = state.ranking_metric
+    context: dict[str, Any] = {
+        "run": run,
+        "artifacts": artifacts,
+        "figures": figures,
+        "figures_problem": problem,
+        "curves": curves,
+        "metrics": ordered_metrics(list(run.metrics), metric) if run.metrics else [],
+        "ranking_metric": metric,
+        "good_enough": state.charter.problem.good_enough,
+        "reaches": reaches,
+        "lower_is_better": {name: not m.greater_is_better for name, m in METRICS.items()},
+        "known": _known_references(state, run),
+        "environment": run.lineage.get("environment") or {},
+    }
+    return render(request, "run.html", context, active="runs")
+
+
+@router.get("/runs/{run_id}/artifacts/{name:path}")
+def download(request: Request, run_id: str, name: str) -> Response:
+    """A run's artifact, verified against its digest on the way out (changed bytes: a 409 page)."""
+    state = ui_state(request)
+    run = get_run(state.store, run_id)
+    attached = run_artifacts(state.store, run.id)
+    if name not in attached:
+        listed = ", ".join(attached) or "none"
+        raise NotFoundError(f"run {run.id} has no artifact '{name}'", hint=f"its artifacts: {listed}")
+    digest = attached[name]
+    data = state.store.artifacts.get_bytes(digest)
+    with state.store.session() as session:
+        media_type = session.scalar(select(ArtifactRow.media_type).where(ArtifactRow.digest == digest))
+    filename = _SAFE_NAME.sub("_", name.rsplit("/", 1)[-1]) or "artifact"
+    return Response(
+        data,
+        media_type=media_type or "application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "X-Content-SHA256": digest},
+    )
+
+
+def _prediction_figures(state: UIState, run: Run) -> tuple[dict[str, charts.Figure], str | None]:
+    """The evaluation charts, or why there are none (no predictions stored, or they fail verification)."""
+    if run.predictions_artifact is None:
+        return {}, "this run stored no predictions, so there are no evaluation charts"
+    try:
+        data = state.store.artifacts.get_bytes(run.predictions_artifact)
+    except TaxiwayError as error:
+        return {}, f"{error.message} — {error.hint}" if error.hint else error.message
+    predictions = Predictions.from_parquet(data)
+    threshold = run.params.get("decision_threshold")
+    chosen = float(threshold) if isinstance(threshold, int | float) else None
+    costs = ErrorCosts.from_charter(state.charter)
+    return charts.prediction_figures(predictions, costs, chosen), None
+
+
+def _known_references(state: UIState, run: Run) -> dict[str, bool]:
+    """Whether the dataset version and split the run names are still in the store (to link them or not)."""
+    with state.store.session() as session:
+        dataset = run.dataset_id and session.get(DatasetVersionRow, run.dataset_id) is not None
+        split = run.split_id and session.scalar(select(SplitRow.id).where(SplitRow.id == run.split_id))
+    return {"dataset": bool(dataset), "split": bool(split)}
