@@ -259,7 +259,7 @@ ITEMS: tuple[Item, ...] = (
 # The commands name the stage that records each check; several stages are still being built, so a hint
 # may name a command that a later version adds.
 _DATA_CHECK = "taxiway data check"
-_FEATURES = "taxiway evaluate --features"
+_FEATURES = "taxiway validate RUN"
 _TRAIN = "taxiway train"
 _TEST = "taxiway test"
 _MONITOR = "taxiway monitor"
@@ -284,18 +284,18 @@ CHECKS: Mapping[Check, CheckInfo] = {
     Check.MODEL_SPEC_REVIEWED: CheckInfo("training code and charter committed, clean tree", _TRAIN),
     Check.MODEL_ONLINE_CORRELATION: CheckInfo("offline metric vs online impact", _MONITOR),
     Check.MODEL_STALENESS_IMPACT: CheckInfo(
-        "quality of an older model on newer data", "taxiway evaluate --staleness"
+        "quality of an older model on newer data", "taxiway validate RUN"
     ),
     Check.MODEL_SLICES: CheckInfo("quality on every important slice", "taxiway validate"),
     Check.MODEL_INCLUSION: CheckInfo("quality gaps across sensitive groups", "taxiway validate"),
     Check.MODEL_REPRODUCED: CheckInfo(
         "retrained from lineage, same result within tolerance", "taxiway reproduce RUN"
     ),
-    Check.MODEL_UNIT_TESTS: CheckInfo("model spec unit tests", _TEST),
+    Check.MODEL_UNIT_TESTS: CheckInfo("model spec unit tests", "taxiway test unit"),
     Check.PIPELINE_INTEGRATION: CheckInfo("data → train → evaluate → package → serve on a sample", _TEST),
     Check.MODEL_VALIDATED: CheckInfo("validation gates passed before serving", "taxiway validate"),
     Check.MODEL_DEBUGGABLE: CheckInfo("step-by-step computation shown for one example", "taxiway explain"),
-    Check.MODEL_BEHAVIOUR: CheckInfo("functionality (behaviour) tests", _TEST),
+    Check.MODEL_BEHAVIOUR: CheckInfo("functionality (behaviour) tests", "taxiway test behaviour"),
     Check.UI_SERVED: CheckInfo("metrics web page served", "taxiway ui"),
     Check.CI_CHECK: CheckInfo("`taxiway check` ran inside CI", "taxiway check, in CI (with CI=true)"),
     Check.DEPLOY_CD: CheckInfo("model version deployed by automation", "taxiway deploy, in CI"),
@@ -315,7 +315,7 @@ CHECKS: Mapping[Check, CheckInfo] = {
     Check.MONITOR_INPUT_SCHEMA: CheckInfo("schema checked on live inputs", _SERVING),
     Check.MONITOR_SKEW: CheckInfo("training/serving skew", _MONITOR),
     Check.MONITOR_STALENESS: CheckInfo("model age vs the charter's freshness", _MONITOR),
-    Check.MONITOR_NUMERICAL: CheckInfo("NaN / infinity in training or predictions", _MONITOR),
+    Check.MONITOR_NUMERICAL: CheckInfo("NaN / infinity in training or predictions", "taxiway validate RUN"),
     Check.MONITOR_RESOURCE_REGRESSION: CheckInfo("speed, latency, throughput, RAM regressions", _MONITOR),
     Check.MONITOR_ONLINE_QUALITY: CheckInfo("quality on served data", _MONITOR),
 }

@@ -1,4 +1,4 @@
-"""`taxiway deploy`, `promote`, `rollback` and `status`: the deployment's desired state, and where it stands."""
+"""`taxiway deploy`, `promote`, `rollback`, `status`: the deployment's desired state and where it stands."""
 
 from __future__ import annotations
 
@@ -26,8 +26,12 @@ class DeployRole(StrEnum):
     canary = "canary"
 
 
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts")]
-ReasonOption = Annotated[str | None, typer.Option("--reason", help="why; recorded with the change", show_default=False)]
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts")
+]
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", help="why; recorded with the change", show_default=False)
+]
 TimeoutOption = Annotated[
     float, typer.Option("--timeout", help="seconds to wait for every running replica to apply the change")
 ]
@@ -36,11 +40,16 @@ TimeoutOption = Annotated[
 @app.command("deploy")
 def deploy(
     version: Annotated[str, typer.Argument(help="vN, an alias (production) or a run id", show_default=False)],
-    role: Annotated[DeployRole, typer.Option("--as", help="live (blue/green switch), shadow or canary")] = DeployRole.live,
+    role: Annotated[
+        DeployRole, typer.Option("--as", help="live (blue/green switch), shadow or canary")
+    ] = DeployRole.live,
     weight: Annotated[
-        float | None, typer.Option("--weight", help="canary: the share of requests, 0 to 1", show_default=False)
+        float | None,
+        typer.Option("--weight", help="canary: the share of requests, 0 to 1", show_default=False),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="let an unblessed version go live (needs --reason)")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="let an unblessed version go live (needs --reason)")
+    ] = False,
     reason: ReasonOption = None,
     timeout: TimeoutOption = DEFAULT_TIMEOUT_S,
     output: FormatOption = OutputFormat.text,
@@ -59,7 +68,11 @@ def deploy(
 
 
 @app.command("promote")
-def promote(reason: ReasonOption = None, timeout: TimeoutOption = DEFAULT_TIMEOUT_S, output: FormatOption = OutputFormat.text) -> None:
+def promote(
+    reason: ReasonOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT_S,
+    output: FormatOption = OutputFormat.text,
+) -> None:
     """Make the canary (else the shadow) version live; the old live version stays warm for a rollback."""
     from taxiway.serve import deployment
 
@@ -71,7 +84,11 @@ def promote(reason: ReasonOption = None, timeout: TimeoutOption = DEFAULT_TIMEOU
 
 
 @app.command("rollback")
-def rollback(reason: ReasonOption = None, timeout: TimeoutOption = DEFAULT_TIMEOUT_S, output: FormatOption = OutputFormat.text) -> None:
+def rollback(
+    reason: ReasonOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT_S,
+    output: FormatOption = OutputFormat.text,
+) -> None:
     """Switch live back to the previous version (a pointer switch to its still-warm slot)."""
     from taxiway.serve import deployment
 
@@ -130,7 +147,9 @@ def _finish(project: Project, state: Any, action: str, output: OutputFormat, tim
         for replica in result.applied:
             console.print(f"✓ {replica.id} applied it ({replica.live_slot} slot live)")
         for replica in result.refused:
-            console.print(f"✗ {replica.id} refused it and kept serving {replica.live_version}: {replica.error}")
+            console.print(
+                f"✗ {replica.id} refused it and kept serving {replica.live_version}: {replica.error}"
+            )
         for replica in result.pending:
             console.print(f"… {replica.id} had not applied it after {timeout:g} s")
     if result.refused or result.pending:
@@ -141,27 +160,60 @@ def _print_status(found: Any) -> None:
     console = stdout()
     state = found.state
     if state is None:
-        console.print("nothing deployed yet: `taxiway deploy VERSION` (a running `taxiway serve` serves the best model)")
+        console.print(
+            "nothing deployed yet: `taxiway deploy VERSION` (a running `taxiway serve` serves the best model)"
+        )
     else:
         console.print(
             f"deployment {state.name}, generation {state.generation}: live {state.live_version}"
             + (f" (rollback to {state.previous_version})" if state.previous_version else "")
-            + (f", canary {state.canary_version} at {state.canary_weight:.0%}" if state.canary_version else "")
+            + (
+                f", canary {state.canary_version} at {state.canary_weight:.0%}"
+                if state.canary_version
+                else ""
+            )
             + (f", shadow {state.shadow_version}" if state.shadow_version else "")
         )
     replicas = Table(title="Replicas (alive)")
-    for column in ("replica", "generation", "live", "slot", "standby", "canary", "shadow", "heartbeat (UTC)", "error"):
+    for column in (
+        "replica",
+        "generation",
+        "live",
+        "slot",
+        "standby",
+        "canary",
+        "shadow",
+        "heartbeat (UTC)",
+        "error",
+    ):
         replicas.add_column(column)
     for r in found.replicas:
-        replicas.add_row(r.id, str(r.applied_generation), r.live_version or "", r.live_slot or "", r.standby_version or "",
-                         r.canary_version or "", r.shadow_version or "", r.heartbeat_at.strftime("%H:%M:%S"), r.error or "")  # fmt: skip
+        replicas.add_row(
+            r.id,
+            str(r.applied_generation),
+            r.live_version or "",
+            r.live_slot or "",
+            r.standby_version or "",
+            r.canary_version or "",
+            r.shadow_version or "",
+            r.heartbeat_at.strftime("%H:%M:%S"),
+            r.error or "",
+        )
     console.print(replicas)
     figures = Table(title="Last minute, per version")
     for column in ("version", "role", "requests/s", "errors", "p99", "fallback", "confidence", "agreement"):
         figures.add_column(column, justify="left" if column in ("version", "role") else "right")
     for f in found.figures:
-        figures.add_row(f.model_version, f.role, f"{f.requests_per_s:.1f}", f"{f.error_rate:.1%}", _ms(f.p99_ms),
-                        _share(f.fallback_rate), _share(f.mean_confidence), _share(f.shadow_agreement))  # fmt: skip
+        figures.add_row(
+            f.model_version,
+            f.role,
+            f"{f.requests_per_s:.1f}",
+            f"{f.error_rate:.1%}",
+            _ms(f.p99_ms),
+            _share(f.fallback_rate),
+            _share(f.mean_confidence),
+            _share(f.shadow_agreement),
+        )
     console.print(figures)
 
 

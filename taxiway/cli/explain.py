@@ -70,7 +70,7 @@ def render_explanation(document: dict[str, Any], console: Console) -> None:
         console.print(table)
     what = "predicted value" if document["score_class"] is None else f"P(class {document['score_class']})"
     console.print(
-        f"prediction: {document['prediction']}; {what} = {document['score']:.4g} "
+        f"prediction: {_show(document['prediction'])}; {what} = {document['score']:.4g} "
         f"(every column typical: {document['reference_score']:.4g})",
         highlight=False,
     )

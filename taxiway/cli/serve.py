@@ -33,13 +33,17 @@ def serve(
     threads: Annotated[int, typer.Option("--threads", help="native threads per model call, per worker")] = 1,
     max_rows: Annotated[int, typer.Option("--max-rows", help="rows per request; more answer 413")] = 10_000,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="body size; more answers 413")] = 10.0,
-    timeout: Annotated[float, typer.Option("--timeout", help="seconds per request; slower answer 408")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="seconds per request; slower answer 408")
+    ] = 10.0,
     no_log: Annotated[bool, typer.Option("--no-log", help="do not write the prediction log")] = False,
     no_telemetry: Annotated[
         bool, typer.Option("--no-telemetry", help="no heartbeats, stats snapshots or server evidence")
     ] = False,
     fd: Annotated[int | None, typer.Option("--fd", hidden=True, help="serve on this bound socket")] = None,
-    loop: Annotated[str, typer.Option("--loop", help="event loop: auto (uvloop if installed), asyncio, uvloop")] = "auto",
+    loop: Annotated[
+        str, typer.Option("--loop", help="event loop: auto (uvloop if installed), asyncio, uvloop")
+    ] = "auto",
     snapshot_interval: Annotated[
         float, typer.Option("--snapshot-interval", hidden=True, help="seconds between stats snapshots")
     ] = 10.0,
@@ -90,9 +94,12 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> Any:
 
 @app.command("predict")
 def predict(
-    input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet file of rows", dir_okay=False)],
+    input_file: Annotated[
+        Path, typer.Option("--input", "-i", help="CSV or Parquet file of rows", dir_okay=False)
+    ],
     output_file: Annotated[
-        Path, typer.Option("--output", "-o", help="where to write predictions (.csv or .parquet)", dir_okay=False)
+        Path,
+        typer.Option("--output", "-o", help="where to write predictions (.csv or .parquet)", dir_okay=False),
     ],
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="vN or a run id (default: as `taxiway serve`)")

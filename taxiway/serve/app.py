@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
+from threadpoolctl import threadpool_limits
 
 from taxiway.project import Project
 from taxiway.serve.batching import model_executor
 from taxiway.serve.deployment import DEFAULT_DEPLOYMENT, current_state
+from taxiway.serve.direct import DirectRoutes
 from taxiway.serve.openapi import install_openapi
 from taxiway.serve.prediction_log import FeedbackLog, PredictionLog
 from taxiway.serve.protocols import feedback, mlflow, native, oip_v2
@@ -45,8 +49,9 @@ def create_app(settings: ServeSettings, *, project: Project | None = None) -> Fa
     slots = Slots(make_slot("blue", live, executor, settings, metrics))
     service = Service(settings, slots, metrics, model_name=project.charter.project.name)
     subject = f"pinned:{live.version}" if is_pinned else DEFAULT_DEPLOYMENT
-    agent = ReplicaAgent(project, service, executor, deployment=None if is_pinned else DEFAULT_DEPLOYMENT,
-                         subject=subject)  # fmt: skip
+    agent = ReplicaAgent(
+        project, service, executor, deployment=None if is_pinned else DEFAULT_DEPLOYMENT, subject=subject
+    )
     artifacts = store.artifacts.uri
     log = PredictionLog(artifacts, interval_s=settings.flush_interval_s) if settings.log_predictions else None
     labels = FeedbackLog(artifacts, interval_s=settings.flush_interval_s)
@@ -55,11 +60,15 @@ def create_app(settings: ServeSettings, *, project: Project | None = None) -> Fa
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        threadpool_limits(limits=settings.threads)  # this thread predicts too, when a request is alone
         for appender in (log, labels):
             if appender is not None:
                 appender.appender.start()
         await agent.start(state)
         sampler = asyncio.get_running_loop().create_task(_sample_process(metrics))
+        # Everything loaded so far (libraries, models) lives as long as the process: keep it out of the
+        # garbage collector's full passes, which otherwise walk it all and stall requests behind them.
+        gc.freeze()
         try:
             yield
         finally:
@@ -79,9 +88,12 @@ def create_app(settings: ServeSettings, *, project: Project | None = None) -> Fa
     app = FastAPI(title=f"taxiway: {service.model_name}", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.service = service
     app.state.agent = agent
-    native.add_routes(app, service)
-    mlflow.add_routes(app, service)
-    oip_v2.add_routes(app, service)
+    direct = [
+        *native.add_routes(app, service),
+        *mlflow.add_routes(app, service),
+        *oip_v2.add_routes(app, service),
+    ]
+    app.state.direct_routes = direct
     feedback.add_routes(app, service, labels)
 
     @app.get("/metrics", tags=["telemetry"], summary="Prometheus metrics")
@@ -99,6 +111,11 @@ async def _sample_process(metrics: Metrics) -> None:
         await asyncio.sleep(PROCESS_SAMPLE_S)
 
 
-def app_from_environment() -> FastAPI:
+def with_direct_routes(app: FastAPI) -> ASGIApp:
+    """The app as the server runs it: the prediction routes answered ahead of FastAPI's stack."""
+    return DirectRoutes(app, app.state.direct_routes)
+
+
+def app_from_environment() -> ASGIApp:
     """The factory uvicorn's worker processes call (``taxiway.serve.app:app_from_environment``)."""
-    return create_app(ServeSettings.from_environment())
+    return with_direct_routes(create_app(ServeSettings.from_environment()))

@@ -58,13 +58,16 @@ class BatchReport:
         fell = sum(self.fallbacks.values())
         reasons = ", ".join(f"{count:,} {reason}" for reason, count in sorted(self.fallbacks.items()))
         return (
-            f"{self.n_rows:,} rows predicted by {self.model_version} into {self.output} in {self.seconds:.2f} s; "
+            f"{self.n_rows:,} rows predicted by {self.model_version} into {self.output} "
+            f"in {self.seconds:.2f} s; "
             f"{fell:,} answered by the fallback{f' ({reasons})' if reasons else ''}; "
             f"{self.n_rejected:,} rejected (see the errors column)"
         )
 
 
-def predict_file(project: Project, source: Path, target: Path, *, model: str | None = None, log: bool = True) -> BatchReport:
+def predict_file(
+    project: Project, source: Path, target: Path, *, model: str | None = None, log: bool = True
+) -> BatchReport:
     """Predict every row of ``source`` into ``target`` (CSV or Parquet, by its extension).
 
     Raises:
@@ -87,7 +90,9 @@ def predict_file(project: Project, source: Path, target: Path, *, model: str | N
             result = _predict(served, rows, ignored=served.ignored | {project.charter.problem.target})
             parts.append(_answer_frame(served, result, chunk, start))
             if prediction_log is not None:
-                prediction_log.record(rows, result, request_id=request_id, version=served.version, slot="batch", role="batch")
+                prediction_log.record(
+                    rows, result, request_id=request_id, version=served.version, slot="batch", role="batch"
+                )
     if prediction_log is not None:
         prediction_log.close()
     answers = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -110,7 +115,9 @@ def _predict(served: ServedModel, rows: Rows, *, ignored: frozenset[str]) -> Bat
     try:
         checked = check_columns(rows, served.features, ignored, served.schema)
     except RequestError as error:
-        raise DataError(f"the input's columns do not fit model {served.version}: {error.message}", hint=error.hint) from None
+        raise DataError(
+            f"the input's columns do not fit model {served.version}: {error.message}", hint=error.hint
+        ) from None
     return predict_frame(served, pd.DataFrame(dict(checked.columns)))
 
 

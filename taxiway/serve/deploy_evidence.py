@@ -1,4 +1,4 @@
-"""Evidence of deployment changes, recorded by `taxiway deploy` / `promote` / `rollback` once replicas applied them."""
+"""Evidence of deployment changes, recorded by `taxiway deploy`, `promote` and `rollback` once applied."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from taxiway.serve.deployment import DeploymentState
 from taxiway.serve.replicas import Rollout
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.store.evidence import default_origin
+from taxiway.store.evidence import Status, default_origin
 
 _CHECKS = {
     "deploy_live": Check.DEPLOY_BLUE_GREEN,
@@ -25,7 +25,7 @@ def record_rollout(store: Store, state: DeploymentState, action: str, rollout: R
     """
     if not (rollout.applied or rollout.refused or rollout.pending):
         return
-    status = "pass" if rollout.is_done else "fail"
+    status: Status = "pass" if rollout.is_done else "fail"
     details = {
         "action": action,
         "generation": state.generation,
@@ -39,8 +39,20 @@ def record_rollout(store: Store, state: DeploymentState, action: str, rollout: R
         "replicas_pending": len(rollout.pending),
     }
     origin = default_origin()
-    store.evidence.record(_CHECKS[action], subject_kind="deployment", subject_id=state.name, status=status,
-                          details=details, origin=origin)  # fmt: skip
+    store.evidence.record(
+        _CHECKS[action],
+        subject_kind="deployment",
+        subject_id=state.name,
+        status=status,
+        details=details,
+        origin=origin,
+    )
     if origin == "ci":
-        store.evidence.record(Check.DEPLOY_CD, subject_kind="deployment", subject_id=state.name, status=status,
-                              details=details, origin=origin)  # fmt: skip
+        store.evidence.record(
+            Check.DEPLOY_CD,
+            subject_kind="deployment",
+            subject_id=state.name,
+            status=status,
+            details=details,
+            origin=origin,
+        )

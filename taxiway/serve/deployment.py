@@ -175,7 +175,9 @@ def rollback(store: Store, *, name: str = DEFAULT_DEPLOYMENT, reason: str | None
         return _bump(session, row, "rollback", row.live_version, previous, reason=reason)
 
 
-def stop(store: Store, role: Literal["shadow", "canary"], *, name: str = DEFAULT_DEPLOYMENT) -> DeploymentState:
+def stop(
+    store: Store, role: Literal["shadow", "canary"], *, name: str = DEFAULT_DEPLOYMENT
+) -> DeploymentState:
     """Stop sending traffic to the shadow or canary version."""
     with store.write_session() as session, session.begin():
         row = _existing(session, name)
@@ -197,8 +199,16 @@ def history(store: Store, *, name: str = DEFAULT_DEPLOYMENT, limit: int = 20) ->
     )
     with store.session() as session:
         return [
-            DeploymentEvent(r.generation, r.action, r.version, r.previous_version, r.weight, r.forced, r.reason,
-                            r.created_at)  # fmt: skip
+            DeploymentEvent(
+                r.generation,
+                r.action,
+                r.version,
+                r.previous_version,
+                r.weight,
+                r.forced,
+                r.reason,
+                r.created_at,
+            )
             for r in session.scalars(query)
         ]
 
@@ -207,10 +217,15 @@ def _check_blessed(model: ModelRef, role: Role, force: bool, reason: str | None)
     if role != "live" or model.is_blessed:
         return False
     if not force or not (reason and reason.strip()):
-        why = "it is not a registered version" if not model.is_registered else "it was registered without a blessing"
+        why = (
+            "it is not a registered version"
+            if not model.is_registered
+            else "it was registered without a blessing"
+        )
         raise TaxiwayError(
             f"{model.version} may not go live: {why}",
-            hint='validate and register it (taxiway validate; taxiway register), or deploy it anyway with --force --reason "why"',
+            hint="validate and register it (taxiway validate; taxiway register), "
+            'or deploy it anyway with --force --reason "why"',
         )
     return True
 
@@ -218,7 +233,9 @@ def _check_blessed(model: ModelRef, role: Role, force: bool, reason: str | None)
 def _existing(session: Session, name: str) -> DeploymentRow:
     row = session.get(DeploymentRow, name)
     if row is None:
-        raise TaxiwayError(f"there is no deployment '{name}'", hint="deploy a version first: taxiway deploy v1")
+        raise TaxiwayError(
+            f"there is no deployment '{name}'", hint="deploy a version first: taxiway deploy v1"
+        )
     return row
 
 
@@ -237,9 +254,16 @@ def _bump(
     row.generation += 1
     row.updated_at = now
     event = DeploymentEventRow(
-        deployment=row.name, generation=row.generation, action=action, version=version, previous_version=previous,
-        weight=weight, forced=forced, reason=reason.strip() if reason else None, created_at=now,
-    )  # fmt: skip
+        deployment=row.name,
+        generation=row.generation,
+        action=action,
+        version=version,
+        previous_version=previous,
+        weight=weight,
+        forced=forced,
+        reason=reason.strip() if reason else None,
+        created_at=now,
+    )
     session.add(event)
     session.flush()
     return DeploymentState._from_row(row)

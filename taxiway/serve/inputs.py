@@ -98,20 +98,22 @@ def check_columns(rows: Rows, features: Sequence[str], ignored: frozenset[str], 
     raise schema_error(row_failures(rejected))
 
 
-def combine(parts: Sequence[Rows], features: Sequence[str]) -> pd.DataFrame:
-    """One DataFrame of the rows of several requests (all already through :func:`check_columns`).
+def combine(parts: Sequence[Rows], features: Sequence[str]) -> tuple[dict[str, Column], int]:
+    """The columns of several requests joined (all already through :func:`check_columns`), and their rows.
 
     Example:
         >>> a, b = Rows({"x": [1.0]}, 1), Rows({"x": [2.0, 3.0]}, 2)
-        >>> combine([a, b], ["x"])["x"].tolist()
-        [1.0, 2.0, 3.0]
+        >>> combine([a, b], ["x"])
+        ({'x': [1.0, 2.0, 3.0]}, 3)
     """
     if len(parts) == 1:
         only = parts[0]
-        return pd.DataFrame({name: only.columns[name] for name in features}, index=range(only.n_rows))
+        return {name: only.columns[name] for name in features}, only.n_rows
     total = sum(part.n_rows for part in parts)
-    columns = {name: list(itertools.chain.from_iterable(p.columns[name] for p in parts)) for name in features}
-    return pd.DataFrame(columns, index=range(total))
+    columns: dict[str, Column] = {
+        name: list(itertools.chain.from_iterable(p.columns[name] for p in parts)) for name in features
+    }
+    return columns, total
 
 
 def model_frame(frame: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:

@@ -49,7 +49,12 @@ PREDICTION_SCHEMA = pa.schema(
     ]
 )
 FEEDBACK_SCHEMA = pa.schema(
-    [("request_id", pa.string()), ("row", pa.int32()), ("time", pa.timestamp("us", tz="UTC")), ("label", pa.string())]
+    [
+        ("request_id", pa.string()),
+        ("row", pa.int32()),
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("label", pa.string()),
+    ]
 )
 Builder = Callable[[list[Any]], dict[str, list[Any]]]
 
@@ -74,9 +79,13 @@ class ParquetAppender:
         [1, 2]
     """
 
-    def __init__(self, root: str, folder: str, schema: pa.Schema, build: Builder, *, interval_s: float = 1.0) -> None:
+    def __init__(
+        self, root: str, folder: str, schema: pa.Schema, build: Builder, *, interval_s: float = 1.0
+    ) -> None:
         self._fs, base = fsspec.core.url_to_fs(root)
-        self._is_local = "file" in (self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,))
+        self._is_local = "file" in (
+            self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
+        )
         self._folder = f"{base.rstrip('/')}/{folder}"
         self._schema, self._build = schema, build
         self._interval_s = interval_s
@@ -139,7 +148,7 @@ class ParquetAppender:
             try:
                 self.flush()
             except Exception as error:  # noqa: BLE001 - a full disk must not stop serving; retried next time
-                print(f"taxiway: prediction log flush failed: {error}", flush=True)  # noqa: T201
+                print(f"taxiway: prediction log flush failed: {error}", flush=True)
                 time.sleep(self._interval_s)
 
 

@@ -118,7 +118,9 @@ def load_served_model(project: Project, ref: str | ModelRef | None) -> ServedMod
         min_confidence=charter.serving.min_confidence if task == "classification" else None,
     )
     fallback = _fallback_for(project, run, policy)
-    schema = request_schema(profile, features, target=charter.problem.target, margin=charter.serving.range_margin)
+    schema = request_schema(
+        profile, features, target=charter.problem.target, margin=charter.serving.range_margin
+    )
     dtypes = {c["name"]: c["dtype"] for c in profile["columns"] if c["name"] in features}
     data = charter.data
     ignored = frozenset(name for name in (data.key_column, *data.drop_columns) if name) - set(features)

@@ -45,37 +45,102 @@ def record_server_evidence(
     fallbacks = sum(fallback_counts.values())
     common = {"model_version": live.version, "interval_s": round(seconds, 3)}
     records: list[tuple[str, Status, float | None, float | None, dict[str, Any]]] = [
-        (Check.MONITOR_MEMORY, _within(rss_mb, serving.max_memory_mb), rss_mb, serving.max_memory_mb,
-         {"unit": "MB", "rss_bytes": latest.rss_bytes}),
+        (
+            Check.MONITOR_MEMORY,
+            _within(rss_mb, serving.max_memory_mb),
+            rss_mb,
+            serving.max_memory_mb,
+            {"unit": "MB", "rss_bytes": latest.rss_bytes},
+        ),
         (Check.MONITOR_CPU, "pass", latest.cpu_percent, None, {"unit": "percent of one core"}),
-        (Check.MONITOR_LATENCY, _within(p99, serving.p99_latency_ms), p99, serving.p99_latency_ms,
-         {"unit": "ms", "p50_ms": latest.p50_ms, "p95_ms": latest.p95_ms}),
-        (Check.MONITOR_REQUESTS, "pass", requests / seconds if seconds else 0.0, serving.min_throughput_rps,
-         {"unit": "requests/s", "requests": requests, "error_rate": latest.error_rate}),
-        (Check.MONITOR_DOWNTIME, "pass", None, None,
-         {"heartbeat_s": HEARTBEAT_S, "alive_within_s": ALIVE_WITHIN_S,
-          "how": "serving_replicas.heartbeat_at; a gap longer than alive_within_s is downtime"}),
-        (Check.MONITOR_CONFIDENCE, "pass", sum(confidences) / len(confidences) if confidences else None, None,
-         {"metric": "taxiway_prediction_confidence"}),
-        (Check.SERVE_FALLBACK, "pass", fallbacks / rows if rows else 0.0, None,
-         {"mode": "online", "fallback": live.policy.kind, "answered_by": live.fallback.name,
-          "min_confidence": live.policy.min_confidence, "rows": rows, "fallbacks": fallback_counts}),
-    ]  # fmt: skip
+        (
+            Check.MONITOR_LATENCY,
+            _within(p99, serving.p99_latency_ms),
+            p99,
+            serving.p99_latency_ms,
+            {"unit": "ms", "p50_ms": latest.p50_ms, "p95_ms": latest.p95_ms},
+        ),
+        (
+            Check.MONITOR_REQUESTS,
+            "pass",
+            requests / seconds if seconds else 0.0,
+            serving.min_throughput_rps,
+            {"unit": "requests/s", "requests": requests, "error_rate": latest.error_rate},
+        ),
+        (
+            Check.MONITOR_DOWNTIME,
+            "pass",
+            None,
+            None,
+            {
+                "heartbeat_s": HEARTBEAT_S,
+                "alive_within_s": ALIVE_WITHIN_S,
+                "how": "serving_replicas.heartbeat_at; a gap longer than alive_within_s is downtime",
+            },
+        ),
+        (
+            Check.MONITOR_CONFIDENCE,
+            "pass",
+            sum(confidences) / len(confidences) if confidences else None,
+            None,
+            {"metric": "taxiway_prediction_confidence"},
+        ),
+        (
+            Check.SERVE_FALLBACK,
+            "pass",
+            fallbacks / rows if rows else 0.0,
+            None,
+            {
+                "mode": "online",
+                "fallback": live.policy.kind,
+                "answered_by": live.fallback.name,
+                "min_confidence": live.policy.min_confidence,
+                "rows": rows,
+                "fallbacks": fallback_counts,
+            },
+        ),
+    ]
     for snapshot in snapshots:
         if snapshot.role == "shadow" and snapshot.shadow_agreement is not None:
-            records.append((Check.DEPLOY_SHADOW, "pass", snapshot.shadow_agreement, None,
-                            {"shadow_version": snapshot.model_version, "rows": snapshot.rows,
-                             "dropped": snapshot.shadow_dropped}))  # fmt: skip
+            records.append(
+                (
+                    Check.DEPLOY_SHADOW,
+                    "pass",
+                    snapshot.shadow_agreement,
+                    None,
+                    {
+                        "shadow_version": snapshot.model_version,
+                        "rows": snapshot.rows,
+                        "dropped": snapshot.shadow_dropped,
+                    },
+                )
+            )
         if snapshot.role == "canary" and snapshot.requests:
             share = snapshot.requests / (snapshot.requests + requests) if requests else 1.0
-            records.append((Check.DEPLOY_CANARY, "pass", share, None,
-                            {"canary_version": snapshot.model_version, "canary": _figures(snapshot),
-                             "live": _figures(latest)}))  # fmt: skip
+            records.append(
+                (
+                    Check.DEPLOY_CANARY,
+                    "pass",
+                    share,
+                    None,
+                    {
+                        "canary_version": snapshot.model_version,
+                        "canary": _figures(snapshot),
+                        "live": _figures(latest),
+                    },
+                )
+            )
     for check, status, value, threshold, details in records:
         store.evidence.record(
-            check, subject_kind="deployment", subject_id=subject, status=status, value=value,
-            threshold=threshold, details={**common, **details}, origin="server",
-        )  # fmt: skip
+            check,
+            subject_kind="deployment",
+            subject_id=subject,
+            status=status,
+            value=value,
+            threshold=threshold,
+            details={**common, **details},
+            origin="server",
+        )
     return len(records)
 
 

@@ -95,8 +95,11 @@ def _document(app: FastAPI, service: Service, model: ServedModel) -> dict[str, A
     max_rows = service.settings.max_rows
     rows = {"type": "array", "items": reference, "minItems": 1, "maxItems": max_rows}
     paths = document["paths"]
-    _body(paths, "/predict", {"type": "object", "properties": {"rows": rows}, "required": ["rows"],
-                              "additionalProperties": False})  # fmt: skip
+    _body(
+        paths,
+        "/predict",
+        {"type": "object", "properties": {"rows": rows}, "required": ["rows"], "additionalProperties": False},
+    )
     split = {
         "type": "object",
         "properties": {
@@ -107,25 +110,41 @@ def _document(app: FastAPI, service: Service, model: ServedModel) -> dict[str, A
     }
     mlflow = {
         "oneOf": [
-            {"type": "object", "properties": {"dataframe_records": rows}, "required": ["dataframe_records"],
-             "additionalProperties": False},
-            {"type": "object", "properties": {"dataframe_split": split}, "required": ["dataframe_split"],
-             "additionalProperties": False},
+            {
+                "type": "object",
+                "properties": {"dataframe_records": rows},
+                "required": ["dataframe_records"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"dataframe_split": split},
+                "required": ["dataframe_split"],
+                "additionalProperties": False,
+            },
         ]
-    }  # fmt: skip
+    }
     _body(paths, "/invocations", mlflow, csv=True)
     tensor = {
         "type": "object",
         "properties": {
             "name": {"type": "string", "enum": list(model.features)},
-            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": 2},
+            "shape": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0},
+                "minItems": 1,
+                "maxItems": 2,
+            },
             "datatype": {"type": "string", "enum": ["BOOL", "INT64", "FP32", "FP64", "BYTES"]},
             "data": {"type": "array"},
         },
         "required": ["name", "shape", "datatype", "data"],
     }
-    infer = {"type": "object", "properties": {"id": {"type": "string"}, "inputs": {"type": "array", "items": tensor}},
-             "required": ["inputs"]}  # fmt: skip
+    infer = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "inputs": {"type": "array", "items": tensor}},
+        "required": ["inputs"],
+    }
     for path in paths:
         if path.endswith("/infer"):
             _body(paths, path, infer)

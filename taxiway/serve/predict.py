@@ -6,6 +6,7 @@ the fallback for the rows that need it. It is synchronous and CPU-bound: the ser
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +14,15 @@ import numpy as np
 import pandas as pd
 
 from taxiway.data.validate import FieldProblem, row_failures, validate_frame
+from taxiway.serve.clean import clean_frame
 from taxiway.serve.fallback import low_confidence, schema_reasons, split_report
-from taxiway.serve.inputs import model_frame
+from taxiway.serve.inputs import Column, model_frame
 from taxiway.serve.model import ServedModel
 
 _NUMBER_TYPES = ("integer", "float")
-_PLAIN_KINDS = frozenset({"string", "integer", "floating", "mixed-integer-float", "boolean", "empty", "decimal"})
+_PLAIN_KINDS = frozenset(
+    {"string", "integer", "floating", "mixed-integer-float", "boolean", "empty", "decimal"}
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,27 @@ class BatchResult:
         )
 
 
+def predict_columns(model: ServedModel, columns: Mapping[str, Column], n_rows: int) -> BatchResult:
+    """Answer rows given column by column (the micro-batcher's input), by the fast path when it can.
+
+    A batch :func:`taxiway.serve.clean.clean_frame` finds certainly valid goes straight to the model;
+    any other goes through :func:`predict_frame` and the validator. Both give the same answers.
+
+    Example:
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from taxiway.serve.model import served_from_frame
+        >>> train = pd.DataFrame({"x": [0.0, 0.1, 0.9, 1.0], "y": [0, 0, 1, 1]})
+        >>> model = served_from_frame(LogisticRegression().fit(train[["x"]], train["y"]), train, target="y")
+        >>> predict_columns(model, {"x": [0.0, 1.0]}, 2).predictions
+        [0, 1]
+    """
+    x = clean_frame(model.schema, columns, model.dtypes, n_rows)
+    if x is None:
+        return predict_frame(model, pd.DataFrame(dict(columns), index=pd.RangeIndex(n_rows)))
+    problems: list[list[FieldProblem]] = [[] for _ in range(n_rows)]
+    return _answer(model, x, problems, np.ones(n_rows, dtype=bool), np.full(n_rows, None, dtype=object))
+
+
 def predict_frame(model: ServedModel, frame: pd.DataFrame) -> BatchResult:
     """Answer every row of ``frame`` (the model's columns, values as sent) with the model or its fallback.
 
@@ -98,6 +123,23 @@ def predict_frame(model: ServedModel, frame: pd.DataFrame) -> BatchResult:
     ok = np.fromiter((not row for row in problems), dtype=bool, count=n_rows)
     reasons = schema_reasons(doubtful)
     reasons[~ok] = None
+    x = (
+        model_frame(frame if ok.all() else frame.iloc[np.flatnonzero(ok)], model.dtypes)
+        if ok.any()
+        else frame
+    )
+    return _answer(model, x, problems, ok, reasons)
+
+
+def _answer(
+    model: ServedModel,
+    x: pd.DataFrame,
+    problems: list[list[FieldProblem]],
+    ok: np.ndarray,
+    reasons: np.ndarray,
+) -> BatchResult:
+    """Run the model on ``x`` (the rows where ``ok``), then the fallback on the rows that need it."""
+    n_rows = len(problems)
     predictions: list[Any] = [None] * n_rows
     model_predictions: list[Any] = [None] * n_rows
     answered_by: list[str | None] = [None] * n_rows
@@ -105,30 +147,36 @@ def predict_frame(model: ServedModel, frame: pd.DataFrame) -> BatchResult:
     probabilities = np.full((n_rows, width), np.nan) if model.classes is not None else None
     confidence = np.full(n_rows, np.nan)
     if not ok.any():
-        return BatchResult(problems, predictions, model_predictions, probabilities, confidence, reasons, answered_by)
-
+        return BatchResult(
+            problems, predictions, model_predictions, probabilities, confidence, reasons, answered_by
+        )
     positions = np.flatnonzero(ok)
-    x = model_frame(frame if ok.all() else frame.iloc[positions], model.dtypes)
     labels, proba = _outputs(model.estimator, x, model.classes)
     if proba is not None:
         confidence[positions] = proba.max(axis=1)
         probabilities[positions] = proba  # type: ignore[index]
     chosen = reasons[positions]
-    chosen[(chosen == None) & low_confidence(confidence[positions], model.policy)] = "low_confidence"  # noqa: E711
+    chosen[(chosen == None) & low_confidence(confidence[positions], model.policy)] = "low_confidence"
     reasons[positions] = chosen
     answers = list(labels)
     by: list[str | None] = ["model"] * len(positions)
-    falls = np.flatnonzero(chosen != None)  # noqa: E711
+    falls = np.flatnonzero(chosen != None)
     if len(falls):
         _answer_fallbacks(model, x, falls, answers, by, probabilities, positions)
+    if len(positions) == n_rows:
+        return BatchResult(problems, answers, labels, probabilities, confidence, reasons, by)
     for index, position in enumerate(positions.tolist()):
         predictions[position] = answers[index]
         model_predictions[position] = labels[index]
         answered_by[position] = by[index]
-    return BatchResult(problems, predictions, model_predictions, probabilities, confidence, reasons, answered_by)
+    return BatchResult(
+        problems, predictions, model_predictions, probabilities, confidence, reasons, answered_by
+    )
 
 
-def _outputs(estimator: Any, x: pd.DataFrame, classes: np.ndarray | None) -> tuple[list[Any], np.ndarray | None]:
+def _outputs(
+    estimator: Any, x: pd.DataFrame, classes: np.ndarray | None
+) -> tuple[list[Any], np.ndarray | None]:
     """(JSON-ready predictions, class probabilities or None) — argmax, as training scored them."""
     if classes is None:
         return np.asarray(estimator.predict(x), dtype=float).tolist(), None
@@ -173,11 +221,15 @@ def _flag_unusable(model: ServedModel, frame: pd.DataFrame, problems: list[list[
         if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) not in _PLAIN_KINDS:
             for position, value in enumerate(column.tolist()):
                 if isinstance(value, dict | list):
-                    message = f"{name}: {type(value).__name__} values are not accepted; send {spec.type} values"
+                    message = (
+                        f"{name}: {type(value).__name__} values are not accepted; send {spec.type} values"
+                    )
                     problems[position].append(FieldProblem(name, "wrong_type", message))
         if spec.type not in _NUMBER_TYPES:
             continue
-        numbers = column if pd.api.types.is_float_dtype(column.dtype) else pd.to_numeric(column, errors="coerce")
+        numbers = (
+            column if pd.api.types.is_float_dtype(column.dtype) else pd.to_numeric(column, errors="coerce")
+        )
         values = np.asarray(numbers, dtype=float)
         for position in np.flatnonzero(np.isinf(values)).tolist():
             message = f"{name}: {values[position]!r} is not a finite number"

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from taxiway.serve.inputs import Rows
-from taxiway.serve.logs import FEEDBACK, FEEDBACK_SCHEMA, PREDICTION_SCHEMA, PREDICTIONS, ParquetAppender, json_texts
+from taxiway.serve.logs import (
+    FEEDBACK,
+    FEEDBACK_SCHEMA,
+    PREDICTION_SCHEMA,
+    PREDICTIONS,
+    ParquetAppender,
+    json_texts,
+)
 from taxiway.serve.predict import BatchResult
 from taxiway.serve.service import Answer
 
@@ -37,7 +45,8 @@ class PredictionLog:
         >>> root = tempfile.mkdtemp()
         >>> log = PredictionLog(root)
         >>> result = BatchResult([[]], [1], [1], None, np.array([0.9]), np.array([None]), ["model"])
-        >>> log.record(Rows({"x": [2.5]}, 1), result, request_id="r1", version="v1", slot="blue", role="batch")
+        >>> rows = Rows({"x": [2.5]}, 1)
+        >>> log.record(rows, result, request_id="r1", version="v1", slot="blue", role="batch")
         >>> log.close()
         >>> logged = read_log(root, "prediction-logs")
         >>> logged.loc[0, ["request_id", "inputs", "prediction", "role"]].tolist()
@@ -85,7 +94,9 @@ class FeedbackLog:
     """Ground-truth labels by request id and row, for online quality (``POST /feedback``)."""
 
     def __init__(self, root: str, *, interval_s: float = FLUSH_INTERVAL_S, start: bool = False) -> None:
-        self.appender = ParquetAppender(root, FEEDBACK, FEEDBACK_SCHEMA, _feedback_columns, interval_s=interval_s)
+        self.appender = ParquetAppender(
+            root, FEEDBACK, FEEDBACK_SCHEMA, _feedback_columns, interval_s=interval_s
+        )
         if start:
             self.appender.start()
 
@@ -104,7 +115,9 @@ def _columns(entries: list[_Entry]) -> dict[str, list[Any]]:
         n = entry.rows.n_rows
         names = list(entry.rows.columns)
         values = [_plain(entry.rows.columns[name]) for name in names]
-        inputs = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)] if names else [{}] * n
+        inputs = (
+            [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)] if names else [{}] * n
+        )
         result = entry.result
         columns["request_id"] += [entry.request_id] * n
         columns["row"] += list(range(n))
@@ -115,7 +128,9 @@ def _columns(entries: list[_Entry]) -> dict[str, list[Any]]:
         columns["inputs"] += json_texts(inputs)
         columns["prediction"] += json_texts(result.predictions)
         columns["model_prediction"] += json_texts(result.model_predictions)
-        columns["confidence"] += [None if value != value else value for value in result.confidence.tolist()]
+        columns["confidence"] += [
+            None if math.isnan(value) else value for value in result.confidence.tolist()
+        ]
         columns["fallback"] += result.reasons.tolist()
         columns["answered_by"] += list(result.answered_by)
         columns["latency_ms"] += [entry.seconds * 1000.0] * n

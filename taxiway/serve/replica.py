@@ -37,14 +37,19 @@ def load_checked(project: Project, ref: str | None) -> ServedModel:
     skew = check_skew(project.store, model)
     if skew is not None:
         project.store.evidence.record(
-            Check.MONITOR_SKEW, subject_kind="model", subject_id=model.version,
-            status="pass" if skew.passed else "fail", value=skew.max_difference,
+            Check.MONITOR_SKEW,
+            subject_kind="model",
+            subject_id=model.version,
+            status="pass" if skew.passed else "fail",
+            value=skew.max_difference,
             details={"rows": skew.rows, "disagreements": skew.disagreements, "run_id": model.ref.run_id},
             origin="server",
-        )  # fmt: skip
+        )
         if not skew.passed:
-            raise TaxiwayError(f"{model.version} was not switched to: {skew.sentence()}",
-                               hint="the model or its features compute differently when served; retrain")  # fmt: skip
+            raise TaxiwayError(
+                f"{model.version} was not switched to: {skew.sentence()}",
+                hint="the model or its features compute differently when served; retrain",
+            )
     return model
 
 
@@ -81,7 +86,9 @@ class ReplicaAgent:
                 await self._task
         if self.service.settings.telemetry:
             await asyncio.to_thread(self._snapshot, final=True)
-            await asyncio.to_thread(report, self.project.store, self.ident, self.deployment or "", status="stopped")
+            await asyncio.to_thread(
+                report, self.project.store, self.ident, self.deployment or "", status="stopped"
+            )
 
     async def _run(self) -> None:
         settings = self.service.settings
@@ -153,13 +160,19 @@ class ReplicaAgent:
     def _heartbeat(self) -> None:
         slots = self.service.slots
         report(
-            self.project.store, self.ident, self.deployment or "",
-            applied_generation=self.applied, live_version=slots.live.version, live_slot=slots.live.name,
+            self.project.store,
+            self.ident,
+            self.deployment or "",
+            applied_generation=self.applied,
+            live_version=slots.live.version,
+            live_slot=slots.live.name,
             standby_version=slots.standby.version if slots.standby else None,
             canary_version=slots.canary.version if slots.canary else None,
             shadow_version=slots.shadow.version if slots.shadow else None,
-            status="serving", error=self.error, error_generation=self.failed_generation,
-        )  # fmt: skip
+            status="serving",
+            error=self.error,
+            error_generation=self.failed_generation,
+        )
 
     def _snapshot(self, *, evidence: bool = False, final: bool = False) -> None:
         service = self.service
@@ -175,6 +188,10 @@ class ReplicaAgent:
         write_snapshots(self.project.store, self.ident, snapshots)
         if evidence:
             record_server_evidence(
-                self.project.store, self.project.charter, subject=self.subject, snapshots=snapshots,
-                live=live.model, fallback_counts=service.stats.take_fallback_reasons(),
-            )  # fmt: skip
+                self.project.store,
+                self.project.charter,
+                subject=self.subject,
+                snapshots=snapshots,
+                live=live.model,
+                fallback_counts=service.stats.take_fallback_reasons(),
+            )

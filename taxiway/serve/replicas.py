@@ -64,8 +64,15 @@ def report(store: Store, ident: str, deployment: str, **fields: Any) -> None:
     with store.write_session() as session, session.begin():
         row = session.get(ServingReplicaRow, ident)
         if row is None:
-            row = ServingReplicaRow(id=ident, deployment=deployment, host=socket.gethostname(), pid=os.getpid(),
-                                    started_at=now, applied_generation=0, status="serving")  # fmt: skip
+            row = ServingReplicaRow(
+                id=ident,
+                deployment=deployment,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=now,
+                applied_generation=0,
+                status="serving",
+            )
             session.add(row)
         row.heartbeat_at = now
         for name, value in fields.items():
@@ -76,7 +83,9 @@ def list_replicas(store: Store, deployment: str, *, alive_only: bool = True) -> 
     """The deployment's replicas (only those alive, by default), oldest first."""
     query = select(ServingReplicaRow).where(ServingReplicaRow.deployment == deployment)
     with store.session() as session:
-        found = [Replica._from_row(row) for row in session.scalars(query.order_by(ServingReplicaRow.started_at))]
+        found = [
+            Replica._from_row(row) for row in session.scalars(query.order_by(ServingReplicaRow.started_at))
+        ]
     now = utcnow()
     return [replica for replica in found if replica.is_alive(now)] if alive_only else found
 

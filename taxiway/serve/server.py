@@ -91,10 +91,10 @@ def run(
     address = f"http://{host}:{port}"
     try:
         if workers == 1:
-            from taxiway.serve.app import create_app
+            from taxiway.serve.app import create_app, with_direct_routes
 
             app = create_app(settings)  # in this process: a bad model is an error before anything listens
-            server = uvicorn.Server(uvicorn.Config(app, **common))  # type: ignore[arg-type]
+            server = uvicorn.Server(uvicorn.Config(with_direct_routes(app), **common))  # type: ignore[arg-type]
             if on_listening is not None:
                 on_listening(address)
             server.run(sockets=[listener])

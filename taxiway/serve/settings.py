@@ -37,13 +37,17 @@ class ServeSettings(BaseModel):
     max_batch_rows: int = Field(512, ge=1, description="rows per model call after micro-batching")
     log_predictions: bool = Field(True, description="append every answer to the prediction log")
     telemetry: bool = Field(True, description="heartbeats, stats snapshots and server evidence in the store")
-    flush_interval_s: float = Field(1.0, gt=0, description="prediction log: at most this much is lost on kill -9")
+    flush_interval_s: float = Field(
+        1.0, gt=0, description="prediction log: at most this much is lost on kill -9"
+    )
     snapshot_interval_s: float = Field(10.0, gt=0, description="stats snapshots to the store")
     reconcile_interval_s: float = Field(0.5, gt=0, description="how often the deployment state is read")
     loop: Literal["auto", "asyncio", "uvloop"] = Field(
         "auto", description="the event loop: uvloop when installed (auto), or the standard library's"
     )
-    shadow_queue_rows: int = Field(2_000, ge=1, description="shadow copies beyond this many waiting are dropped")
+    shadow_queue_rows: int = Field(
+        2_000, ge=1, description="shadow copies beyond this many waiting are dropped"
+    )
 
     def to_environment(self) -> dict[str, str]:
         """The environment variable that carries these settings to worker processes."""

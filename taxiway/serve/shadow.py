@@ -68,7 +68,12 @@ class ShadowFeeder:
             self._stats.record_shadow(slot.version, result, agreed)
             if self._log is not None:
                 self._log.record(
-                    rows, result, request_id=answer.request_id, version=slot.version, slot=slot.name, role="shadow"
+                    rows,
+                    result,
+                    request_id=answer.request_id,
+                    version=slot.version,
+                    slot=slot.name,
+                    role="shadow",
                 )
         finally:
             self._waiting_rows -= rows.n_rows

@@ -17,7 +17,7 @@ from taxiway.data.split import get_split, split_frames
 from taxiway.evaluate.predictions import Predictions
 from taxiway.serve.inputs import Rows, check_columns, combine
 from taxiway.serve.model import ServedModel
-from taxiway.serve.predict import predict_frame
+from taxiway.serve.predict import predict_columns
 from taxiway.store import Store
 
 SKEW_ROWS = 200  # enough to catch a systematic difference, cheap enough to run on every switch
@@ -45,7 +45,8 @@ class SkewCheck:
         if self.passed:
             return f"the serving path reproduced training's answers on {self.rows} validation rows"
         return (
-            f"the serving path disagreed with training on {self.disagreements} of {self.rows} validation rows "
+            f"the serving path disagreed with training on {self.disagreements} of {self.rows} "
+            "validation rows "
             f"(largest difference {self.max_difference:.3g})"
         )
 
@@ -60,7 +61,7 @@ def check_skew(store: Store, model: ServedModel, *, rows: int = SKEW_ROWS) -> Sk
     sent = [name for name in valid.columns if name in model.features or name in model.ignored]
     records = orjson.loads(valid[sent].to_json(orient="records"))  # the values a JSON client would send
     request = check_columns(Rows.from_records(records), model.features, model.ignored, model.schema)
-    result = predict_frame(model, combine([request], model.features))
+    result = predict_columns(model, *combine([request], model.features))
     rejected = result.is_rejected
     said = np.asarray(result.model_predictions, dtype=object)
     expected = stored.y_pred[: len(keys)]

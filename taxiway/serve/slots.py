@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import random
 import zlib
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Literal
-
-from concurrent.futures import Executor
 
 from taxiway.serve.batching import MicroBatcher
 from taxiway.serve.model import ServedModel

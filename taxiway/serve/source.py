@@ -1,4 +1,4 @@
-"""Where a served model comes from: a reference (``v3``, an alias, a run id, or nothing) resolved to verified bytes.
+"""Where a served model comes from: a reference (``v3``, an alias, a run id or nothing) made verified bytes.
 
 Registered versions (``v3``, or an alias such as ``production``) resolve through the model registry, whose
 recorded artifact hash is checked when the bytes are read; a run id (``r-…``) resolves through the run's

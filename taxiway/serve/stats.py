@@ -74,7 +74,9 @@ class StatsCollector:
         self._reasons: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def record(self, version: str, role: str, status: int, seconds: float, result: BatchResult | None) -> None:
+    def record(
+        self, version: str, role: str, status: int, seconds: float, result: BatchResult | None
+    ) -> None:
         """One answered (or refused) request."""
         with self._lock:
             tally = self._tallies.setdefault((version, role), _Tally())
@@ -126,7 +128,9 @@ class StatsCollector:
         snapshots = []
         for (version, role), tally in sorted(tallies.items()):
             latencies = np.asarray(tally.latencies) * 1000.0
-            p50, p95, p99 = (float(v) for v in np.percentile(latencies, [50, 95, 99])) if len(latencies) else (None,) * 3
+            p50, p95, p99 = (
+                (float(v) for v in np.percentile(latencies, [50, 95, 99])) if len(latencies) else (None,) * 3
+            )
             snapshots.append(
                 Snapshot(
                     model_version=version,
@@ -141,8 +145,12 @@ class StatsCollector:
                     p95_ms=p95,
                     p99_ms=p99,
                     fallback_rate=tally.fallbacks / tally.rows if tally.rows else None,
-                    mean_confidence=tally.confidence_sum / tally.confidence_count if tally.confidence_count else None,
-                    shadow_agreement=tally.shadow_agreed / tally.shadow_compared if tally.shadow_compared else None,
+                    mean_confidence=tally.confidence_sum / tally.confidence_count
+                    if tally.confidence_count
+                    else None,
+                    shadow_agreement=tally.shadow_agreed / tally.shadow_compared
+                    if tally.shadow_compared
+                    else None,
                     shadow_dropped=dropped if role == "shadow" else 0,
                     cpu_percent=cpu_percent,
                     rss_bytes=rss_bytes,
@@ -153,7 +161,7 @@ class StatsCollector:
     @staticmethod
     def _add_rows(tally: _Tally, result: BatchResult) -> None:
         tally.rows += result.n_rows
-        tally.fallbacks += int(np.sum(result.reasons != None))  # noqa: E711
+        tally.fallbacks += int(np.sum(result.reasons != None))
         confidence = result.confidence[np.isfinite(result.confidence)]
         tally.confidence_sum += float(confidence.sum())
         tally.confidence_count += len(confidence)
@@ -166,5 +174,6 @@ def write_snapshots(store: Store, replica: str, snapshots: list[Snapshot]) -> No
     now = utcnow()
     with store.write_session() as session, session.begin():
         session.add_all(
-            ServingStatsRow(replica_id=replica, recorded_at=now, **snapshot.__dict__) for snapshot in snapshots
+            ServingStatsRow(replica_id=replica, recorded_at=now, **snapshot.__dict__)
+            for snapshot in snapshots
         )

@@ -12,7 +12,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from taxiway.serve.deployment import DEFAULT_DEPLOYMENT, DeploymentEvent, DeploymentState, current_state, history
+from taxiway.serve.deployment import (
+    DEFAULT_DEPLOYMENT,
+    DeploymentEvent,
+    DeploymentState,
+    current_state,
+    history,
+)
 from taxiway.serve.replicas import Replica, list_replicas
 from taxiway.store import Store
 from taxiway.store.tables import ServingStatsRow, utcnow
@@ -58,25 +64,39 @@ class DeploymentStatus:
             "canary_weight": state.canary_weight if state else 0.0,
             "shadow_version": state.shadow_version if state else None,
             "replicas": [
-                {"id": r.id, "applied_generation": r.applied_generation, "live_version": r.live_version,
-                 "live_slot": r.live_slot, "standby_version": r.standby_version, "canary_version": r.canary_version,
-                 "shadow_version": r.shadow_version, "heartbeat_at": r.heartbeat_at, "error": r.error}
+                {
+                    "id": r.id,
+                    "applied_generation": r.applied_generation,
+                    "live_version": r.live_version,
+                    "live_slot": r.live_slot,
+                    "standby_version": r.standby_version,
+                    "canary_version": r.canary_version,
+                    "shadow_version": r.shadow_version,
+                    "heartbeat_at": r.heartbeat_at,
+                    "error": r.error,
+                }
                 for r in self.replicas
-            ],  # fmt: skip
+            ],
             "figures": [figure.__dict__ for figure in self.figures],
             "events": [event.__dict__ for event in self.events],
         }
 
 
-def deployment_status(store: Store, *, name: str = DEFAULT_DEPLOYMENT, window_s: float = WINDOW_S) -> DeploymentStatus:
+def deployment_status(
+    store: Store, *, name: str = DEFAULT_DEPLOYMENT, window_s: float = WINDOW_S
+) -> DeploymentStatus:
     """Read the deployment's state, its live replicas, its last changes and the last minute's figures."""
     since = utcnow() - dt.timedelta(seconds=window_s)
     replicas = list_replicas(store, name)
     ids = [replica.id for replica in list_replicas(store, name, alive_only=False)]
-    query = select(ServingStatsRow).where(ServingStatsRow.recorded_at >= since, ServingStatsRow.replica_id.in_(ids))
+    query = select(ServingStatsRow).where(
+        ServingStatsRow.recorded_at >= since, ServingStatsRow.replica_id.in_(ids)
+    )
     with store.session() as session:
         rows = list(session.scalars(query))
-    return DeploymentStatus(current_state(store, name), replicas, history(store, name=name, limit=10), _figures(rows))
+    return DeploymentStatus(
+        current_state(store, name), replicas, history(store, name=name, limit=10), _figures(rows)
+    )
 
 
 def _figures(rows: list[ServingStatsRow]) -> list[VersionFigures]:
@@ -84,7 +104,9 @@ def _figures(rows: list[ServingStatsRow]) -> list[VersionFigures]:
     for row in rows:
         grouped.setdefault((row.model_version, row.role), []).append(row)
     figures = []
-    for (version, role), group in sorted(grouped.items(), key=lambda item: (_ORDER.get(item[0][1], 3), item[0][0])):
+    for (version, role), group in sorted(
+        grouped.items(), key=lambda item: (_ORDER.get(item[0][1], 3), item[0][0])
+    ):
         requests = sum(r.requests for r in group)
         rows_answered = sum(r.rows for r in group)
         seconds = max(sum(r.interval_s for r in group) / max(len({r.replica_id for r in group}), 1), 1e-9)
@@ -110,4 +132,4 @@ def _weighted(group: list[ServingStatsRow], name: str, total: int) -> float | No
     if not pairs or not total:
         return None
     weight = sum(rows for _, rows in pairs)
-    return sum(value * rows for value, rows in pairs) / weight
+    return float(sum(value * rows for value, rows in pairs) / weight)

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from taxiway.errors import StoreError
 from taxiway.store import Store
@@ -80,8 +81,7 @@ def study_lock(store: Store, storage: StudyStorage) -> Iterator[None]:
         with store.engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STUDY_LOCK_KEY})
             try:
-                connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {OPTUNA_SCHEMA}"))
-                connection.commit()
+                _create_schema(connection)
                 yield
             finally:
                 connection.rollback()
@@ -97,6 +97,21 @@ def study_lock(store: Store, storage: StudyStorage) -> Iterator[None]:
             yield
         finally:
             _unlock_file(handle)
+
+
+def _create_schema(connection: Connection) -> None:
+    try:
+        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {OPTUNA_SCHEMA}"))
+        connection.commit()
+    except DBAPIError as error:
+        connection.rollback()
+        reason = str(error.orig).strip().splitlines()[0]
+        raise StoreError(
+            f"cannot create the schema '{OPTUNA_SCHEMA}' for tuning studies in the store's database: "
+            f"{reason}",
+            hint=f"ask the database's owner to run CREATE SCHEMA {OPTUNA_SCHEMA}, or to grant this user "
+            "CREATE on the database",
+        ) from None
 
 
 def _use_wal(path: Path) -> None:

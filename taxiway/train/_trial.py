@@ -50,14 +50,15 @@ class Objective:
         parent_id: str,
         study_name: str,
         progress: TrainProgress | None = None,
+        total: int = 0,
     ) -> None:
         self.setup = setup
         self.space = space
         self.parent_id = parent_id
         self.study_name = study_name
         self.progress = progress
-        self.total = 0
-        self.run_ids: list[str] = []
+        self.total = total  # trials this process runs, for the progress bar
+        self.run_ids: list[str] = []  # the trial runs this process recorded
 
     def __call__(self, trial: Any) -> float:
         from optuna import TrialPruned

@@ -14,7 +14,7 @@ trial whose score is worse than the median of earlier trials at the same stage. 
 The sampler is not seeded: workers sharing a study must propose different trials. The chosen parameters
 are recorded, so the candidate trained with them is reproducible all the same.
 
-Optuna is imported here only, and only when tuning runs: ``import taxiway`` does not load it.
+Optuna is imported by the tuning modules only, and only when tuning runs: ``import taxiway`` does not load it.
 
 Example ``search_space`` in pipeline.py (the dict it returns is passed to ``model(params)``)::
 
@@ -51,7 +51,9 @@ if TYPE_CHECKING:
 SEARCH_SPACE = "search_space"
 PARENT_ATTR = "taxiway_parent_run_id"  # study user attribute: the parent run's id
 MAX_STUDY_NAME = 150  # the parent run is named "study <name>"; run names hold 200 characters
-PRUNE_AFTER_TRIALS = 3  # the median pruner waits for this many finished trials: fewer give a noisy median
+# The median pruner waits for this many finished trials (Optuna's default is 5): fewer give a noisy median,
+# more leave a short study (--tune 10) little to prune.
+PRUNE_AFTER_TRIALS = 3
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,9 @@ def tune_candidate(
                     hint="give --study a new name, or leave it out to use one per metric, split and code",
                 )
             parent = _parent_run(study, setup, name)
-        objective = Objective(setup, space, parent_id=parent.id, study_name=name, progress=progress)
-        objective.total = n_trials
+        objective = Objective(
+            setup, space, parent_id=parent.id, study_name=name, progress=progress, total=n_trials
+        )
         try:
             study.optimize(objective, n_trials=n_trials, catch=(TrialFailed,))
         finally:

@@ -1,4 +1,4 @@
-"""Serving fixtures: one trained project per session, copied per test, and `taxiway serve` as a real process."""
+"""Serving fixtures: a trained project per session, copied per test; `taxiway serve` as a real process."""
 
 from __future__ import annotations
 
@@ -78,8 +78,17 @@ class RunningServer:
         self.port = listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = root.parent / f"serve-{self.port}.log"
-        command = [TAXIWAY, "--project", str(root), "serve", "--fd", str(listener.fileno()),
-                   "--workers", str(workers), *args]  # fmt: skip
+        command = [
+            TAXIWAY,
+            "--project",
+            str(root),
+            "serve",
+            "--fd",
+            str(listener.fileno()),
+            "--workers",
+            str(workers),
+            *args,
+        ]
         environment = {**os.environ, "NO_COLOR": "1", **(env or {})}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
@@ -142,7 +151,7 @@ def _kill(pid: int) -> None:
 
 @pytest.fixture
 def start_server() -> Iterator[Callable[..., RunningServer]]:
-    """``start_server(root, *args, workers=1)`` starts `taxiway serve`; every server is stopped after the test."""
+    """``start_server(root, *args, workers=1)`` starts `taxiway serve`; each is stopped after the test."""
     started: list[RunningServer] = []
 
     def start(root: Path, *args: str, workers: int = 1, env: dict[str, str] | None = None) -> RunningServer:
@@ -170,7 +179,9 @@ def register_versions(root: Path) -> tuple[str, str]:
     project = Project.load(root)
     try:
         runs = {run.name: run.id for run in list_runs(project.store)}
-        first, _ = registry.register(project.store, runs["candidate"], force=True, reason="test: no validation")
+        first, _ = registry.register(
+            project.store, runs["candidate"], force=True, reason="test: no validation"
+        )
         second, _ = registry.register(project.store, runs["linear"], force=True, reason="test: no validation")
     finally:
         project.store.close()
@@ -188,7 +199,9 @@ class Load:
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._key = key
-        self._threads = [threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(clients)]
+        self._threads = [
+            threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(clients)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -203,7 +216,9 @@ class Load:
                 if key is not None:
                     headers["x-request-key"] = key
                 try:
-                    response = client.post("/predict", json={"rows": [rows[count % len(rows)]]}, headers=headers)
+                    response = client.post(
+                        "/predict", json={"rows": [rows[count % len(rows)]]}, headers=headers
+                    )
                 except httpx.HTTPError as error:
                     self.failures.append(f"{type(error).__name__}: {error}")
                     continue

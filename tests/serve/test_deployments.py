@@ -53,7 +53,10 @@ def test_switch_and_rollback_under_load_lose_no_request(
     assert load.versions_since(after_switch) >= {second} and load.versions_since(after_rollback) == {first}
     project = Project.load(weather_project)
     evidence = project.store.evidence.latest([Check.DEPLOY_BLUE_GREEN, Check.DEPLOY_ROLLBACK])
-    assert evidence[Check.DEPLOY_BLUE_GREEN].status == "pass" and evidence[Check.DEPLOY_ROLLBACK].status == "pass"
+    assert (
+        evidence[Check.DEPLOY_BLUE_GREEN].status == "pass"
+        and evidence[Check.DEPLOY_ROLLBACK].status == "pass"
+    )
     assert evidence[Check.DEPLOY_ROLLBACK].details["replicas_applied"] == 2
     project.store.close()
 
@@ -100,10 +103,18 @@ def test_shadow_sees_live_traffic_and_canary_gets_its_share_by_key(
     assert _run(runner, weather_project, "deploy", second, "--as", "canary", "--weight", "0.3")[0] == 0
     keys = [f"customer-{n}" for n in range(300)]
     with httpx.Client(base_url=server.url) as client:
-        chosen = {key: client.post("/predict", json={"rows": request_rows(1)}, headers={"x-request-key": key})
-                  .headers["x-taxiway-model-version"] for key in keys}  # fmt: skip
-        again = {key: client.post("/predict", json={"rows": request_rows(1)}, headers={"x-request-key": key})
-                 .headers["x-taxiway-model-version"] for key in keys[:50]}  # fmt: skip
+        chosen = {
+            key: client.post(
+                "/predict", json={"rows": request_rows(1)}, headers={"x-request-key": key}
+            ).headers["x-taxiway-model-version"]
+            for key in keys
+        }
+        again = {
+            key: client.post(
+                "/predict", json={"rows": request_rows(1)}, headers={"x-request-key": key}
+            ).headers["x-taxiway-model-version"]
+            for key in keys[:50]
+        }
     share = sum(version == second for version in chosen.values()) / len(keys)
     assert 0.2 <= share <= 0.4, share
     assert all(chosen[key] == version for key, version in again.items())  # sticky by key

@@ -45,7 +45,9 @@ def features(count: int = 20) -> pd.DataFrame:
 
 
 def test_native_predict_names_version_slot_and_request(server: RunningServer, offline: Any) -> None:
-    response = httpx.post(f"{server.url}/predict", json={"rows": request_rows(5)}, headers={"x-request-id": "abc-1"})
+    response = httpx.post(
+        f"{server.url}/predict", json={"rows": request_rows(5)}, headers={"x-request-id": "abc-1"}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model_version"] == offline.version and body["slot"] == "blue"
@@ -70,7 +72,9 @@ def test_mlflow_scoring_client_works_unchanged(server: RunningServer, offline: A
     assert answer.get_predictions(predictions_format="ndarray").tolist() == expected
     records = httpx.post(f"{server.url}/invocations", json={"dataframe_records": request_rows(3)})
     csv = httpx.post(
-        f"{server.url}/invocations", content=frame.iloc[:3].to_csv(index=False), headers={"content-type": "text/csv"}
+        f"{server.url}/invocations",
+        content=frame.iloc[:3].to_csv(index=False),
+        headers={"content-type": "text/csv"},
     )
     columns = {name: [row[name] for row in request_rows(3)] for name in frame.columns}
     instances = httpx.post(f"{server.url}/invocations", json={"instances": request_rows(3)})
@@ -86,14 +90,23 @@ def test_mlflow_scoring_client_works_unchanged(server: RunningServer, offline: A
 def test_mlflow_error_shape(server: RunningServer) -> None:
     wrong = httpx.post(f"{server.url}/invocations", json={"records": []})
     assert wrong.status_code == 400 and wrong.json()["error_code"] == "BAD_REQUEST"
-    typed = httpx.post(f"{server.url}/invocations", json={"dataframe_records": [dict(request_rows(1)[0], dewp="x")]})
+    typed = httpx.post(
+        f"{server.url}/invocations", json={"dataframe_records": [dict(request_rows(1)[0], dewp="x")]}
+    )
     assert typed.status_code == 422 and typed.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert typed.json()["detail"][0]["field"] == "dewp"
-    assert httpx.post(f"{server.url}/invocations", content=b"x", headers={"content-type": "text/xml"}).status_code == 415
+    assert (
+        httpx.post(
+            f"{server.url}/invocations", content=b"x", headers={"content-type": "text/xml"}
+        ).status_code
+        == 415
+    )
 
 
 @pytest.mark.parametrize("binary", [False, True])
-def test_triton_client_infers_one_tensor_per_column(server: RunningServer, offline: Any, binary: bool) -> None:
+def test_triton_client_infers_one_tensor_per_column(
+    server: RunningServer, offline: Any, binary: bool
+) -> None:
     import tritonclient.http as triton
 
     client = triton.InferenceServerClient(url=f"127.0.0.1:{server.port}")
@@ -104,11 +117,16 @@ def test_triton_client_infers_one_tensor_per_column(server: RunningServer, offli
     tensors = []
     for name, spec in zip(frame.columns, metadata["inputs"], strict=True):
         datatype = spec["datatype"]
-        values = frame[name].to_numpy(dtype=object if datatype == "BYTES" else np.float64 if datatype == "FP64" else np.int64)
+        values = frame[name].to_numpy(
+            dtype=object if datatype == "BYTES" else np.float64 if datatype == "FP64" else np.int64
+        )
         tensor = triton.InferInput(name, [len(frame)], datatype)
         tensor.set_data_from_numpy(values, binary_data=binary)
         tensors.append(tensor)
-    outputs = [triton.InferRequestedOutput(name, binary_data=binary) for name in ("predict", "predict_proba", "fallback")]
+    outputs = [
+        triton.InferRequestedOutput(name, binary_data=binary)
+        for name in ("predict", "predict_proba", "fallback")
+    ]
     result = client.infer("weather", tensors, outputs=outputs)
     assert result.as_numpy("predict").tolist() == offline.estimator.predict(frame).tolist()
     np.testing.assert_allclose(result.as_numpy("predict_proba"), offline.estimator.predict_proba(frame))
@@ -137,7 +155,11 @@ BAD_INPUTS = [
     ("a row not an object", b'{"rows": [3]}', 422),
     ("no rows", b'{"rows": []}', 422),
     ("wrong type", {"rows": [dict(GOOD, month="June")]}, 422),
-    ("infinity", b'{"rows": [' + httpx.Request("POST", "/", json=GOOD).content[:-1] + b', "dewp": Infinity}]}', 422),
+    (
+        "infinity",
+        b'{"rows": [' + httpx.Request("POST", "/", json=GOOD).content[:-1] + b', "dewp": Infinity}]}',
+        422,
+    ),
     ("missing column", {"rows": [{k: v for k, v in GOOD.items() if k != "humid"}]}, 422),
     ("unknown column", {"rows": [dict(GOOD, colour="red")]}, 422),
     ("too many rows", {"rows": [GOOD] * (MAX_ROWS + 1)}, 413),
@@ -150,7 +172,9 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(("case", "body", "status"), BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS])
 def test_bad_input_is_a_4xx_with_a_message(server: RunningServer, case: str, body: Any, status: int) -> None:
     if isinstance(body, bytes):
-        response = httpx.post(f"{server.url}/predict", content=body, headers={"content-type": "application/json"})
+        response = httpx.post(
+            f"{server.url}/predict", content=body, headers={"content-type": "application/json"}
+        )
     else:
         response = httpx.post(f"{server.url}/predict", json=body)
     assert response.status_code == status, response.text
@@ -165,8 +189,11 @@ def test_out_of_range_and_low_confidence_rows_fall_back(server: RunningServer, o
     confidence = offline.estimator.predict_proba(frame).max(axis=1)
     doubtful = int(np.flatnonzero(confidence < MIN_CONFIDENCE)[0])
     sure = int(np.flatnonzero(confidence > 0.99)[0])
-    rows = [request_rows(1, start=sure)[0], dict(request_rows(1, start=sure)[0], humid=400.0),
-            request_rows(1, start=doubtful)[0]]  # fmt: skip
+    rows = [
+        request_rows(1, start=sure)[0],
+        dict(request_rows(1, start=sure)[0], humid=400.0),
+        request_rows(1, start=doubtful)[0],
+    ]
     response = httpx.post(f"{server.url}/predict", json={"rows": rows})
     assert response.status_code == 200, response.text
     answers = response.json()["predictions"]
@@ -179,11 +206,21 @@ def test_out_of_range_and_low_confidence_rows_fall_back(server: RunningServer, o
 def test_metrics_parse_and_count_requests_fallbacks_and_latency(server: RunningServer, offline: Any) -> None:
     httpx.post(f"{server.url}/predict", json={"rows": [dict(GOOD, humid=400.0)]})
     httpx.post(f"{server.url}/predict", json={"rows": 3})
-    families = {family.name: family for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text)}
-    requests = {(s.labels["route"], s.labels["status"]): s.value for s in families["taxiway_requests"].samples
-                if s.name == "taxiway_requests_total"}  # fmt: skip
+    families = {
+        family.name: family
+        for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text)
+    }
+    requests = {
+        (s.labels["route"], s.labels["status"]): s.value
+        for s in families["taxiway_requests"].samples
+        if s.name == "taxiway_requests_total"
+    }
     assert requests[("predict", "200")] >= 1 and requests[("predict", "422")] >= 1
-    fallbacks = {s.labels["reason"]: s.value for s in families["taxiway_fallbacks"].samples if s.name.endswith("_total")}
+    fallbacks = {
+        s.labels["reason"]: s.value
+        for s in families["taxiway_fallbacks"].samples
+        if s.name.endswith("_total")
+    }
     assert set(fallbacks) == {"missing", "out_of_range", "unseen_category", "low_confidence"}
     assert fallbacks["out_of_range"] >= 1
     latency = [s for s in families["taxiway_request_duration_seconds"].samples if s.name.endswith("_count")]

@@ -84,15 +84,30 @@ def test_predict_writes_answers_for_a_file_through_validation_fallback_and_the_l
     source, target = weather_project / "in.csv", weather_project / "out.parquet"
     frame.to_csv(source, index=False)
     result = runner.invoke(
-        app, ["--project", str(weather_project), "predict", "--input", str(source), "--output", str(target), "-f", "json"]
+        app,
+        [
+            "--project",
+            str(weather_project),
+            "predict",
+            "--input",
+            str(source),
+            "--output",
+            str(target),
+            "-f",
+            "json",
+        ],
     )
     assert result.exit_code == 1, result.output  # one row was rejected
     report = json.loads(result.stdout)
     assert report["rows"] == 40 and report["rejected"] == 1 and report["fallbacks"]["out_of_range"] == 1
     answers = pd.read_parquet(target)
-    assert answers.loc[5, "errors"] == "month: 'June' is not an integer" and pd.isna(answers.loc[5, "prediction"])
+    assert answers.loc[5, "errors"] == "month: 'June' is not an integer" and pd.isna(
+        answers.loc[5, "prediction"]
+    )
     assert answers.loc[3, "fallback"] == "out_of_range" and answers.loc[3, "answered_by"] == "linear"
-    assert {"row", "prediction", "confidence", "proba_0", "proba_1", "fallback", "answered_by"} <= set(answers)
+    assert {"row", "prediction", "confidence", "proba_0", "proba_1", "fallback", "answered_by"} <= set(
+        answers
+    )
     project = Project.load(weather_project)
     logged = read_predictions(project.store)
     assert len(logged) == 40 and set(logged["role"]) == {"batch"}
@@ -104,6 +119,15 @@ def test_predict_writes_answers_for_a_file_through_validation_fallback_and_the_l
 def test_predict_refuses_an_output_it_cannot_write(weather_project: Path, runner: CliRunner) -> None:
     source = weather_project / "weather.csv"
     result = runner.invoke(
-        app, ["--project", str(weather_project), "predict", "-i", str(source), "-o", str(weather_project / "x.xlsx")]
+        app,
+        [
+            "--project",
+            str(weather_project),
+            "predict",
+            "-i",
+            str(source),
+            "-o",
+            str(weather_project / "x.xlsx"),
+        ],
     )
     assert result.exit_code == 2 and "name it .csv or .parquet" in result.output

@@ -29,9 +29,10 @@ from tests.train.test_train_cli import weather_rows
 # A tuning worker: adds its trials to the shared study and trains nothing else.
 WORKER = """
 import json, sys
+from pathlib import Path
 from taxiway.project import Project
 from taxiway.train.tune import tune_project
-report = tune_project(Project.load(sys.argv[1]), n_trials=int(sys.argv[2]), study_name=sys.argv[3])
+report = tune_project(Project.load(Path(sys.argv[1])), n_trials=int(sys.argv[2]), study_name=sys.argv[3])
 print(json.dumps(report.to_dict()))
 """
 PIPELINE = """

@@ -32,7 +32,9 @@ def loads(body: bytes) -> Any:
         try:
             return json.loads(body)
         except (ValueError, RecursionError):
-            raise RequestError(400, f"the body is not valid JSON: {error}", hint="send a JSON document") from None
+            raise RequestError(
+                400, f"the body is not valid JSON: {error}", hint="send a JSON document"
+            ) from None
 
 
 def dumps(document: Any) -> bytes:

@@ -24,9 +24,11 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 def add_routes(app: FastAPI, service: Service, log: FeedbackLog) -> None:
     """Add ``POST /feedback`` to ``app``."""
 
-    @app.post("/feedback", tags=["feedback"], summary="Send the true labels of answered rows", status_code=202)
+    @app.post(
+        "/feedback", tags=["feedback"], summary="Send the true labels of answered rows", status_code=202
+    )
     async def feedback(request: Request) -> Response:
-        """Record the labels of an answered request's rows, by its request id (the ``x-request-id`` header)."""
+        """Record the labels of an answered request's rows, by its request id (``x-request-id``)."""
         try:
             document = loads(await read_body(request, service.settings.max_body_bytes))
             request_id, labels = _parse(document, service.settings.max_rows)
@@ -42,10 +44,14 @@ def _parse(document: object, max_rows: int) -> tuple[str, list[object]]:
         raise RequestError(422, "expected a JSON object with 'request_id' and 'labels' (or 'label')")
     request_id = document.get("request_id")
     if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-        raise RequestError(422, "'request_id' must be the x-request-id of an answer (1-64 letters, digits, ._:-)")
+        raise RequestError(
+            422, "'request_id' must be the x-request-id of an answer (1-64 letters, digits, ._:-)"
+        )
     extra = sorted(set(document) - {"request_id", "labels", "label"})
     if extra or ("labels" in document) == ("label" in document):
-        raise RequestError(422, "give exactly one of 'labels' (a list, one per row) or 'label', and nothing else")
+        raise RequestError(
+            422, "give exactly one of 'labels' (a list, one per row) or 'label', and nothing else"
+        )
     labels = document["labels"] if "labels" in document else [document["label"]]
     if not isinstance(labels, list) or not labels or len(labels) > max_rows:
         raise RequestError(422, f"'labels' must be a list of 1 to {max_rows:,} labels")

@@ -10,6 +10,7 @@ Errors read as MLflow's do: ``{"error_code": "BAD_REQUEST", "message": "..."}``;
 from __future__ import annotations
 
 import io
+import re
 from importlib.metadata import version as package_version
 
 import pandas as pd
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from taxiway.serve.direct import DirectRoute
 from taxiway.serve.inputs import Rows
 from taxiway.serve.problems import RequestError
 from taxiway.serve.protocols._json import JSONBody, loads
@@ -27,8 +29,8 @@ _FORMAT_HINT = f"send a JSON object with exactly one of {', '.join(FORMATS)}, or
 _ERROR_CODES = {400: "BAD_REQUEST", 408: "BAD_REQUEST", 413: "BAD_REQUEST", 422: "INVALID_PARAMETER_VALUE"}
 
 
-def add_routes(app: FastAPI, service: Service) -> None:
-    """Add ``/invocations``, ``/ping``, ``/health`` and ``/version`` to ``app``."""
+def add_routes(app: FastAPI, service: Service) -> list[DirectRoute]:
+    """Add ``/invocations``, ``/ping``, ``/health`` and ``/version``; return the direct ``POST`` route."""
 
     @app.post("/invocations", tags=["mlflow"], summary="Predict (MLflow scoring protocol)")
     async def invocations(request: Request) -> Response:
@@ -48,6 +50,8 @@ def add_routes(app: FastAPI, service: Service) -> None:
             f"taxiway {package_version('taxiway')}; model {service.slots.live.version}",
             media_type="text/plain",
         )
+
+    return [DirectRoute(re.compile("/invocations"), invocations)]
 
 
 async def _parse(request: Request, body: bytes) -> Rows:
@@ -89,7 +93,8 @@ def _csv(body: bytes) -> Rows:
     try:
         frame = pd.read_csv(io.BytesIO(body), encoding="utf-8")
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise RequestError(400, f"the body is not a CSV table: {error}", hint="send pandas' to_csv() output")
+        message = f"the body is not a CSV table: {error}"
+        raise RequestError(400, message, hint="send pandas' to_csv() output") from None
     return Rows.from_frame(frame)
 
 

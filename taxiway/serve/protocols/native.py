@@ -11,20 +11,22 @@ Example answer::
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from taxiway.serve.direct import DirectRoute
 from taxiway.serve.inputs import Rows
 from taxiway.serve.problems import RequestError
 from taxiway.serve.protocols._json import JSONBody, loads
 from taxiway.serve.service import Answer, Service
 
 
-def add_routes(app: FastAPI, service: Service) -> None:
-    """Add ``POST /predict`` to ``app``."""
+def add_routes(app: FastAPI, service: Service) -> list[DirectRoute]:
+    """Add ``POST /predict`` to ``app``; return it for :class:`~taxiway.serve.direct.DirectRoutes`."""
 
     @app.post("/predict", tags=["predict"], summary="Predict one row or many", response_class=JSONBody)
     async def predict(request: Request) -> Response:
@@ -35,6 +37,8 @@ def add_routes(app: FastAPI, service: Service) -> None:
         A wrong type, a missing or unknown column is a 422 with one message per row and field.
         """
         return await service.handle(request, "predict", _parse, render, _error)
+
+    return [DirectRoute(re.compile("/predict"), predict)]
 
 
 async def _parse(request: Request, body: bytes) -> Rows:
@@ -75,7 +79,9 @@ def rows_of(answer: Answer) -> list[dict[str, Any]]:
             row["confidence"] = max(shares) if answered else None  # the answer's, model's or fallback's
             row["probabilities"] = dict(zip(labels, shares, strict=True)) if answered else None
         reason = result.reasons[index]
-        row["fallback"] = None if reason is None else {"reason": reason, "answered_by": result.answered_by[index]}
+        row["fallback"] = (
+            None if reason is None else {"reason": reason, "answered_by": result.answered_by[index]}
+        )
         rows.append(row)
     return rows
 

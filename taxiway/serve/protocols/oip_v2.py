@@ -8,6 +8,7 @@ its reason). The model's name is the project's name; its version is the served v
 
 from __future__ import annotations
 
+import re
 import struct
 from enum import Enum
 from functools import partial
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from taxiway.serve.direct import DirectRoute
 from taxiway.serve.inputs import Rows
 from taxiway.serve.problems import RequestError
 from taxiway.serve.protocols._json import JSONBody, dumps, loads
@@ -26,19 +28,31 @@ from taxiway.serve.service import Answer, Service
 
 HEADER_LENGTH = "inference-header-content-length"  # the binary tensor data extension
 _NUMPY = {
-    "BOOL": "?", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1",
-    "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8",
-}  # fmt: skip
+    "BOOL": "?",
+    "INT8": "<i1",
+    "INT16": "<i2",
+    "INT32": "<i4",
+    "INT64": "<i8",
+    "UINT8": "<u1",
+    "UINT16": "<u2",
+    "UINT32": "<u4",
+    "UINT64": "<u8",
+    "FP16": "<f2",
+    "FP32": "<f4",
+    "FP64": "<f8",
+}
 _OF_KIND = {"integer": "INT64", "float": "FP64", "boolean": "BOOL"}
 
 
-def add_routes(app: FastAPI, service: Service) -> None:
-    """Add the ``/v2`` routes to ``app``."""
+def add_routes(app: FastAPI, service: Service) -> list[DirectRoute]:
+    """Add the ``/v2`` routes to ``app``; return the direct ``infer`` route."""
     tags: list[str | Enum] = ["open inference protocol v2"]
 
     @app.get("/v2", tags=tags, summary="Server metadata")
     async def server() -> Response:
-        return JSONBody({"name": "taxiway", "version": package_version("taxiway"), "extensions": ["binary_tensor_data"]})
+        return JSONBody(
+            {"name": "taxiway", "version": package_version("taxiway"), "extensions": ["binary_tensor_data"]}
+        )
 
     @app.get("/v2/health/live", tags=tags, summary="Liveness")
     async def live() -> Response:
@@ -66,8 +80,15 @@ def add_routes(app: FastAPI, service: Service) -> None:
             ]
         outputs.append({"name": "fallback", "datatype": "BYTES", "shape": [-1]})
         versions = [slot.version for slot in service.slots.loaded()]
-        return JSONBody({"name": service.model_name, "versions": versions, "platform": "sklearn",
-                         "inputs": inputs, "outputs": outputs})  # fmt: skip
+        return JSONBody(
+            {
+                "name": service.model_name,
+                "versions": versions,
+                "platform": "sklearn",
+                "inputs": inputs,
+                "outputs": outputs,
+            }
+        )
 
     @app.get("/v2/models/{name}/ready", tags=tags, summary="Model readiness")
     @app.get("/v2/models/{name}/versions/{version}/ready", tags=tags, summary="Model readiness")
@@ -75,17 +96,24 @@ def add_routes(app: FastAPI, service: Service) -> None:
         return _unknown(service, name, version) or JSONBody({"name": name, "ready": service.is_ready})
 
     @app.post("/v2/models/{name}/infer", tags=tags, summary="Predict (Open Inference Protocol)")
-    @app.post("/v2/models/{name}/versions/{version}/infer", tags=tags, summary="Predict (Open Inference Protocol)")
+    @app.post(
+        "/v2/models/{name}/versions/{version}/infer", tags=tags, summary="Predict (Open Inference Protocol)"
+    )
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         """One input tensor per column (shape ``[rows]`` or ``[rows, 1]``), as JSON or binary tensor data."""
         if problem := _unknown(service, name, version):
             return problem
         return await service.handle(request, "infer", _parse, partial(_render, service.model_name), _error)
 
+    pattern = re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")
+    return [DirectRoute(pattern, infer)]
+
 
 def _unknown(service: Service, name: str, version: str | None) -> Response | None:
     if name != service.model_name:
-        return JSONBody({"error": f"no model '{name}'; this server serves '{service.model_name}'"}, status_code=404)
+        return JSONBody(
+            {"error": f"no model '{name}'; this server serves '{service.model_name}'"}, status_code=404
+        )
     if version is not None and version not in {slot.version for slot in service.slots.loaded()}:
         return JSONBody({"error": f"model '{name}' has no loaded version '{version}'"}, status_code=404)
     return None
@@ -175,17 +203,31 @@ def _label_type(classes: np.ndarray | None) -> str:
 def _render(model_name: str, answer: Answer) -> Response:
     result, model = answer.result, answer.slot.model
     n = result.n_rows
-    labels = [p if p is not None else m for p, m in zip(result.predictions, result.model_predictions, strict=True)]
+    labels = [
+        p if p is not None else m for p, m in zip(result.predictions, result.model_predictions, strict=True)
+    ]
     outputs: list[dict[str, Any]] = [
         {"name": "predict", "datatype": _label_type(model.classes), "shape": [n], "data": labels}
     ]
     if model.classes is not None and result.probabilities is not None:
         shape = [n, len(model.classes)]
-        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": shape, "data": result.probabilities.ravel()})
+        outputs.append(
+            {
+                "name": "predict_proba",
+                "datatype": "FP64",
+                "shape": shape,
+                "data": result.probabilities.ravel(),
+            }
+        )
         outputs.append({"name": "confidence", "datatype": "FP64", "shape": [n], "data": result.confidence})
     reasons = [reason or "" for reason in result.reasons.tolist()]
     outputs.append({"name": "fallback", "datatype": "BYTES", "shape": [n], "data": reasons})
-    body = {"model_name": model_name, "model_version": answer.version, "id": answer.request_id, "outputs": outputs}
+    body = {
+        "model_name": model_name,
+        "model_version": answer.version,
+        "id": answer.request_id,
+        "outputs": outputs,
+    }
     return Response(dumps(body), media_type="application/json")
 
 
