@@ -273,7 +273,9 @@ CHECKS: Mapping[Check, CheckInfo] = {
     Check.DATA_LEAKAGE: CheckInfo("duplicates, group/time overlap and target leakage checked", _DATA_CHECK),
     Check.DATA_SAME_DISTRIBUTION: CheckInfo("dev and test sets compared for distribution shift", _DATA_CHECK),
     Check.DATA_DEV_POWER: CheckInfo("dev set size vs the smallest improvement that matters", _DATA_CHECK),
-    Check.DATA_PII: CheckInfo("personal data detected and handled", "taxiway data add FILE (or taxiway data pii)"),
+    Check.DATA_PII: CheckInfo(
+        "personal data detected and handled", "taxiway data add FILE (or taxiway data pii)"
+    ),
     Check.DATA_META_REQUIREMENTS: CheckInfo("forbidden / protected columns not used as inputs", _DATA_CHECK),
     Check.DATA_FEATURE_VALUE: CheckInfo("each feature's contribution measured", _FEATURES),
     Check.DATA_FEATURE_COST: CheckInfo("each feature's serving cost measured", _FEATURES),
@@ -294,7 +296,9 @@ CHECKS: Mapping[Check, CheckInfo] = {
     Check.MODEL_UNIT_TESTS: CheckInfo("model spec unit tests", "taxiway test unit"),
     Check.PIPELINE_INTEGRATION: CheckInfo("data → train → evaluate → package → serve on a sample", _TEST),
     Check.MODEL_VALIDATED: CheckInfo("validation gates passed before serving", "taxiway validate"),
-    Check.MODEL_DEBUGGABLE: CheckInfo("step-by-step computation shown for one example", "taxiway explain"),
+    Check.MODEL_DEBUGGABLE: CheckInfo(
+        "step-by-step computation shown for one example", "taxiway explain RUN --row JSON"
+    ),
     Check.MODEL_BEHAVIOUR: CheckInfo("functionality (behaviour) tests", "taxiway test behaviour"),
     Check.UI_SERVED: CheckInfo("metrics web page served", "taxiway ui"),
     Check.CI_CHECK: CheckInfo("`taxiway check` ran inside CI", "taxiway check, in CI (with CI=true)"),

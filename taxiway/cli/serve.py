@@ -38,7 +38,7 @@ def serve(
     ] = 10.0,
     no_log: Annotated[bool, typer.Option("--no-log", help="do not write the prediction log")] = False,
     no_telemetry: Annotated[
-        bool, typer.Option("--no-telemetry", help="no heartbeats, stats snapshots or server evidence")
+        bool, typer.Option("--no-telemetry", help="no stats snapshots or server evidence (heartbeats stay)")
     ] = False,
     fd: Annotated[int | None, typer.Option("--fd", hidden=True, help="serve on this bound socket")] = None,
     loop: Annotated[

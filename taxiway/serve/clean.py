@@ -62,6 +62,8 @@ def _numbers(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray | None:
         array = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
         return None
+    if array.ndim != 1:
+        return None  # lists sent as values: the validator words it
     missing = np.isnan(array)
     present = array[~missing]
     if (missing.any() and not spec.nullable) or not np.isfinite(present).all():

@@ -151,7 +151,7 @@ def _answer(
             problems, predictions, model_predictions, probabilities, confidence, reasons, answered_by
         )
     positions = np.flatnonzero(ok)
-    labels, proba = _outputs(model.estimator, x, model.classes)
+    labels, proba = _model_outputs(model, x, reasons[positions] != None)
     if proba is not None:
         confidence[positions] = proba.max(axis=1)
         probabilities[positions] = proba  # type: ignore[index]
@@ -184,6 +184,31 @@ def _outputs(
     return np.asarray(classes)[np.argmax(proba, axis=1)].tolist(), proba
 
 
+def _model_outputs(
+    model: ServedModel, x: pd.DataFrame, doubtful: np.ndarray
+) -> tuple[list[Any], np.ndarray | None]:
+    """The model's outputs; when it cannot read a doubtful row at all, it is asked about the others only.
+
+    A value far outside training (1e308 in a scaled column) can overflow inside a pipeline. That row was
+    going to the fallback anyway; failing the whole batch for it would turn bad input into a 500.
+    """
+    try:
+        return _outputs(model.estimator, x, model.classes)
+    except Exception:
+        if not doubtful.any():
+            raise
+    labels: list[Any] = [None] * len(x)
+    proba = np.full((len(x), len(model.classes)), np.nan) if model.classes is not None else None
+    sure = np.flatnonzero(~doubtful)
+    if len(sure):
+        sure_labels, sure_proba = _outputs(model.estimator, x.iloc[sure], model.classes)
+        for index, label in zip(sure.tolist(), sure_labels, strict=True):
+            labels[index] = label
+        if proba is not None:
+            proba[sure] = sure_proba
+    return labels, proba
+
+
 def _answer_fallbacks(
     model: ServedModel,
     x: pd.DataFrame,
@@ -199,8 +224,11 @@ def _answer_fallbacks(
         proba = None
         name = "abstain"
     else:
-        labels, proba = _outputs(fallback.estimator, x.iloc[falls], model.classes)
-        name = fallback.name
+        try:
+            labels, proba = _outputs(fallback.estimator, x.iloc[falls], model.classes)
+            name = fallback.name
+        except Exception:  # noqa: BLE001 - the fallback cannot read these rows either: no answer for them
+            labels, proba, name = [None] * len(falls), None, "abstain"
     for index, label in zip(falls.tolist(), labels, strict=True):
         answers[index] = label
         by[index] = name
@@ -218,7 +246,12 @@ def _flag_unusable(model: ServedModel, frame: pd.DataFrame, problems: list[list[
         if name not in frame.columns:
             continue
         column = frame[name]
-        if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) not in _PLAIN_KINDS:
+        is_number = spec.type in _NUMBER_TYPES  # the validator already refuses a list in a number column
+        if (
+            not is_number
+            and column.dtype == object
+            and pd.api.types.infer_dtype(column, skipna=True) not in _PLAIN_KINDS
+        ):
             for position, value in enumerate(column.tolist()):
                 if isinstance(value, dict | list):
                     message = (

@@ -75,8 +75,7 @@ class ReplicaAgent:
         """Apply the state the process started with (before the first request), then run the loops."""
         if state is not None:
             await self.apply(state)
-        if self.service.settings.telemetry:
-            await asyncio.to_thread(self._heartbeat)
+        await asyncio.to_thread(self._heartbeat)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="taxiway-replica")
 
     async def stop(self) -> None:
@@ -86,9 +85,9 @@ class ReplicaAgent:
                 await self._task
         if self.service.settings.telemetry:
             await asyncio.to_thread(self._snapshot, final=True)
-            await asyncio.to_thread(
-                report, self.project.store, self.ident, self.deployment or "", status="stopped"
-            )
+        await asyncio.to_thread(
+            report, self.project.store, self.ident, self.deployment or "", status="stopped"
+        )
 
     async def _run(self) -> None:
         settings = self.service.settings
@@ -101,13 +100,11 @@ class ReplicaAgent:
                     state = await asyncio.to_thread(current_state, self.project.store, self.deployment)
                     if state is not None and state.generation not in (self.applied, self.failed_generation):
                         await self.apply(state)
-                if not settings.telemetry:
-                    continue
                 now = time.monotonic()
-                if now >= next_beat:
+                if now >= next_beat:  # heartbeats always: `taxiway deploy` waits for the replicas it sees
                     await asyncio.to_thread(self._heartbeat)
                     next_beat = now + HEARTBEAT_S
-                if now >= next_snapshot:
+                if settings.telemetry and now >= next_snapshot:
                     with_evidence = now >= next_evidence
                     await asyncio.to_thread(self._snapshot, evidence=with_evidence)
                     next_snapshot = now + settings.snapshot_interval_s
@@ -127,8 +124,7 @@ class ReplicaAgent:
         except TaxiwayError as error:
             self.failed_generation, self.error = state.generation, error.message
             print(f"taxiway serve: generation {state.generation} refused: {error.message}", file=sys.stderr)
-            if self.service.settings.telemetry:
-                await asyncio.to_thread(self._heartbeat)
+            await asyncio.to_thread(self._heartbeat)
             return
         retired = [s for s in (slots.standby, slots.canary, slots.shadow) if s is not None]
         if live is not None and live is not slots.live:
@@ -141,8 +137,7 @@ class ReplicaAgent:
                 asyncio.get_running_loop().create_task(slot.batcher.close())  # answers what it queued first
         self.applied, self.failed_generation, self.error = state.generation, None, None
         self.service.metrics.generation.set(state.generation)
-        if self.service.settings.telemetry:
-            await asyncio.to_thread(self._heartbeat)
+        await asyncio.to_thread(self._heartbeat)
 
     async def _slot_for(self, version: str | None, name: SlotName, *, reuse: Slot | None) -> Slot | None:
         """A slot serving ``version``: an already loaded one when possible, else a freshly loaded one."""

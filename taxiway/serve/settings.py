@@ -36,7 +36,7 @@ class ServeSettings(BaseModel):
     timeout_s: float = Field(10.0, gt=0, description="requests not answered in time are answered 408")
     max_batch_rows: int = Field(512, ge=1, description="rows per model call after micro-batching")
     log_predictions: bool = Field(True, description="append every answer to the prediction log")
-    telemetry: bool = Field(True, description="heartbeats, stats snapshots and server evidence in the store")
+    telemetry: bool = Field(True, description="stats snapshots and server evidence in the store")
     flush_interval_s: float = Field(
         1.0, gt=0, description="prediction log: at most this much is lost on kill -9"
     )

@@ -118,15 +118,8 @@ def train_project(
     """
     progress = progress or TrainProgress()
     charter = project.charter
+    task, target = charter.problem.task, charter.problem.target
     setup = prepare_training(project)
-    dataset, split, frames, features, metric = (
-        setup.dataset,
-        setup.split,
-        setup.frames,
-        setup.features,
-        setup.metric,
-    )
-    task, target, code = charter.problem.task, charter.problem.target, setup.code
     params = dict(charter.train.params)
     study = None
     if tune is not None:
@@ -140,22 +133,32 @@ def train_project(
     trained: list[TrainedRun] = []
     for index, spec in enumerate(specs):
         progress.started(spec, index, len(specs))
-        result = _train_one(project, spec, frames, features, target, task, costs, code, dataset, split)
+        result = _train_one(
+            project,
+            spec,
+            setup.frames,
+            setup.features,
+            target,
+            task,
+            costs,
+            setup.code,
+            setup.dataset,
+            setup.split,
+        )
         trained.append(result)
         progress.finished(spec, result)
 
+    metric = setup.metric
     scores = [RunScore(r.run_id, r.name, r.kind, _value(r, metric)) for r in trained]
     smallest = charter.problem.smallest_improvement or question("problem.smallest_improvement").default
     verdict = decide(metric, scores, smallest, charter.problem.good_enough)
-    _record_evidence(project, verdict, code)
+    _record_evidence(project, verdict, setup.code)
     if study is not None:
         from taxiway.train.tune import record_tuning
 
         candidate = next(run for run in trained if run.kind == "candidate")
         study = record_tuning(project, study, candidate_run_id=candidate.run_id)
-    return TrainingReport(
-        dataset=dataset, split=split, metric=metric, runs=trained, verdict=verdict, study=study
-    )
+    return TrainingReport(setup.dataset, setup.split, metric, trained, verdict, study=study)
 
 
 def prepare_training(project: Project) -> TrainingSetup:

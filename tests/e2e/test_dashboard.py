@@ -17,6 +17,8 @@ from tests.e2e.conftest import Watched
 from tests.ui.trained import TrainedProject
 
 TIMEOUT_MS = 15_000
+# Assertions wait as long as navigation does: on a loaded 2-core machine an htmx swap can take over 5 s.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def _charts(page: Page, count: int) -> None:

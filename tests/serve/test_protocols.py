@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,3 +231,26 @@ def test_metrics_parse_and_count_requests_fallbacks_and_latency(server: RunningS
     confidence = families["taxiway_prediction_confidence"].samples
     assert any(s.labels.get("model_version") == offline.version for s in confidence)
     assert families["taxiway_process_resident_memory_bytes"].samples[0].value > 10e6
+
+
+def test_fuzzing_the_openapi_document_finds_no_server_error(server: RunningServer) -> None:
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    result = subprocess.run(
+        [
+            str(schemathesis),
+            "run",
+            f"{server.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "25",
+            "--seed",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "passed" in result.stdout and "Server error" not in result.stdout
