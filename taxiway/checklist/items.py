@@ -276,7 +276,9 @@ CHECKS: Mapping[Check, CheckInfo] = {
     Check.DATA_PII: CheckInfo(
         "personal data detected and handled", "taxiway data add FILE (or taxiway data pii)"
     ),
-    Check.DATA_META_REQUIREMENTS: CheckInfo("forbidden / protected columns not used as inputs", _DATA_CHECK),
+    Check.DATA_META_REQUIREMENTS: CheckInfo(
+        "forbidden / protected columns not used as inputs", "taxiway train (refuses protected inputs)"
+    ),
     Check.DATA_FEATURE_VALUE: CheckInfo("each feature's contribution measured", _FEATURES),
     Check.DATA_FEATURE_COST: CheckInfo("each feature's serving cost measured", _FEATURES),
     Check.DATA_FEATURE_VELOCITY: CheckInfo("time from a new feature to an evaluated candidate", _TRAIN),

@@ -153,6 +153,7 @@ def train_project(
     smallest = charter.problem.smallest_improvement or question("problem.smallest_improvement").default
     verdict = decide(metric, scores, smallest, charter.problem.good_enough)
     _record_evidence(project, verdict, setup.code)
+    _record_meta_requirements(project, verdict.best_candidate.run_id, setup.features)
     if study is not None:
         from taxiway.train.tune import record_tuning
 
@@ -337,6 +338,24 @@ def _lineage(
         "git_untracked": list(code.untracked),
         "environment": environment((extra,) if extra else ()),
     }
+
+
+def _record_meta_requirements(project: Project, run_id: str, features: list[str]) -> None:
+    """D4: the model's inputs hold no protected column (training refused otherwise, before any run)."""
+    data = project.charter.data
+    project.store.evidence.record(
+        Check.DATA_META_REQUIREMENTS,
+        subject_kind="run",
+        subject_id=run_id,
+        status="pass",
+        value=0.0,
+        threshold=0.0,
+        details={
+            "features": features,
+            "protected_columns": list(data.protected_columns),
+            "dropped_columns": list(data.drop_columns),
+        },
+    )
 
 
 def _record_evidence(project: Project, verdict: Verdict, code: Any) -> None:

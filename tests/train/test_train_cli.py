@@ -101,6 +101,12 @@ def test_training_ranks_baselines_and_candidate_and_says_ml_is_needed(
         assert run["resources"]["fit_seconds"] > 0 and run["resources"]["predict_row_p99_ms"] > 0
 
     project = Project.load(root)
+    meta = project.store.evidence.latest([Check.DATA_META_REQUIREMENTS])[Check.DATA_META_REQUIREMENTS]
+    assert (
+        meta.status == "pass"
+        and "origin" in meta.details["features"]
+        and "warm" not in meta.details["features"]
+    )
     evidence = project.store.evidence.latest([Check.TRAIN_BASELINES])[Check.TRAIN_BASELINES]
     assert evidence.status == "pass" and evidence.threshold == 0.01
     assert evidence.details["best_candidate"]["run_id"] == verdict["best_candidate"]
