@@ -1,1 +1,0 @@
-"""The wire protocols the server speaks; each turns its own requests into rows and answers back."""
