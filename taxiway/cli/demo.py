@@ -8,6 +8,7 @@ import typer
 
 from taxiway.cli.app import app
 from taxiway.cli.output import stdout
+from taxiway.cli.ui import DEFAULT_PORT
 
 
 @app.command("demo")
@@ -44,5 +45,9 @@ def demo(
         f"{summary['missing'] + summary['failed']} still to do; ML Test Score {result.report.score.final:g} "
         f"({result.report.score.band})"
     )
-    console.print(f"checklist page   {result.checklist_file} (the dashboard, `taxiway ui`, is not built yet)")
+    console.print(f"checklist page   {result.checklist_file}")
+    console.print(
+        f"dashboard        taxiway ui --project {result.root}  ->  http://127.0.0.1:{DEFAULT_PORT}/ "
+        "(runs, compare, data, checklist; starting it records the url for the checklist)"
+    )
     console.print(f"next             cd {result.root} && taxiway check")

@@ -32,6 +32,7 @@ def test_quick_demo_builds_a_project_and_prints_the_checklist(tmp_path: Path) ->
     )
     assert run.returncode == 0, run.stderr
     assert "ML Test Score" in run.stdout and "what the demo did" in run.stdout
+    assert f"taxiway ui --project {root}" in run.stdout and "http://127.0.0.1:8765/" in run.stdout
     assert "20,000 rows" in run.stdout
     assert (root / "taxiway.toml").is_file() and (root / "checklist.md").is_file()
     assert len(pd.read_parquet(root / "data" / "flights.parquet")) == 20_000
