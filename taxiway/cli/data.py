@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -18,6 +17,7 @@ from rich.text import Text
 
 from taxiway.cli.app import app
 from taxiway.cli.output import emit_json, short, stderr, stdout
+from taxiway.display import when
 from taxiway.project import Project
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def list_(
             f"{version.n_rows:,}",
             str(version.n_columns),
             decimal(version.size_bytes),
-            _when(version.created_at),
+            when(version.created_at),
             _short(version.parent_id),
         )
     _print(table)
@@ -216,7 +216,7 @@ def show(
         ("rows", f"{found.n_rows:,}"),
         ("columns", str(found.n_columns)),
         ("size", decimal(found.size_bytes)),
-        ("added (UTC)", _when(found.created_at)),
+        ("added (UTC)", when(found.created_at)),
         ("parent", found.parent_id or "-"),
         ("source", found.source),
     ):
@@ -262,7 +262,7 @@ def _added_line(result: AddResult) -> str:
     if not result.is_new:
         return (
             f"already stored as version {version.short_id} (name {version.name}, added "
-            f"{_when(version.created_at)}); nothing written"
+            f"{when(version.created_at)}); nothing written"
         )
     if version.parent_id:
         lineage = f"parent {_short(version.parent_id)}"
@@ -301,10 +301,6 @@ def _cell(value: Scalar) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
-
-
-def _when(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _short(identifier: str | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +12,7 @@ from rich.text import Text
 
 from taxiway.cli.data import FormatOption, OutputFormat, data_app
 from taxiway.cli.output import emit_json, stderr, stdout
+from taxiway.display import when
 from taxiway.errors import DataError
 from taxiway.project import Project
 
@@ -192,7 +192,7 @@ def _made_line(result: SplitResult) -> str:
     if not result.is_new:
         return (
             f"already split as {found.short_id}: {how} of dataset version {found.dataset_id[:12]}, made "
-            f"{_when(found.created_at)}; nothing written (run `taxiway data check` to check it again)"
+            f"{when(found.created_at)}; nothing written (run `taxiway data check` to check it again)"
         )
     return f"made split {found.short_id}: {how} of dataset version {found.dataset_id[:12]}"
 
@@ -271,7 +271,3 @@ def _verdict(verdict: Verdict) -> Text:
         verdict, ""
     )
     return Text(_VERDICTS[verdict], style=style)
-
-
-def _when(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -17,6 +17,7 @@ from taxiway.charter import Charter
 from taxiway.charter.questions import question
 from taxiway.cli.app import app
 from taxiway.cli.output import emit_json, stdout
+from taxiway.display import duration, when
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.train.runs import KINDS, STATUSES, Run, get_run, list_runs, run_artifacts
@@ -114,8 +115,8 @@ def list_(
             Text(run.kind),
             _status(run.status),
             Text("-" if value is None else f"{value:.4g}"),
-            Text(_when(run.started_at)),
-            Text(_duration(run.duration_s)),
+            Text(when(run.started_at)),
+            Text(duration(run.duration_s)),
         )
     stdout().print(table)
 
@@ -147,9 +148,9 @@ def show(
         ("name", run.name),
         ("kind", run.kind),
         ("status", run.status),
-        ("started (UTC)", _when(run.started_at)),
-        ("ended (UTC)", _when(run.ended_at) if run.ended_at else "-"),
-        ("duration", _duration(run.duration_s)),
+        ("started (UTC)", when(run.started_at)),
+        ("ended (UTC)", when(run.ended_at) if run.ended_at else "-"),
+        ("duration", duration(run.duration_s)),
         ("parent", run.parent_id or "-"),
         ("dataset", run.dataset_id or "-"),
         ("split", run.split_id or "-"),
@@ -240,19 +241,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
-
-
-def _when(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"

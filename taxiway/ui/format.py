@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from typing import Any
 
+from taxiway.display import duration, when  # shared with the CLI; registered as filters too
+
 SHORT_HASH = 12
-
-
-def when(moment: dt.datetime | None) -> str:
-    """A UTC time as ISO 8601 to the second.
-
-    Example:
-        >>> when(dt.datetime(2026, 11, 27, 14, 3, 9, 512, tzinfo=dt.UTC))
-        '2026-11-27T14:03:09Z'
-    """
-    if moment is None:
-        return "-"
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def short(identifier: str | None) -> str:
@@ -62,24 +51,6 @@ def fixed(value: float | None, decimals: int) -> str:
         ('0.012', '-0.5')
     """
     return "-" if value is None else f"{value:.{decimals}f}"
-
-
-def duration(seconds: float | None) -> str:
-    """A duration for people.
-
-    Example:
-        >>> duration(4.25), duration(125), duration(7260), duration(None)
-        ('4.2 s', '2 min 05 s', '2 h 01 min', '-')
-    """
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def size(n_bytes: float | None) -> str:
