@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from taxiway.cli.app import app
-from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, stdout
+from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, new_table, stdout
 from taxiway.project import Project
 
 SHOWN_STEP_VALUES = 12  # a one-hot step can output hundreds of columns; text shows the first ones
@@ -75,14 +75,9 @@ def render_explanation(document: dict[str, Any], console: Console) -> None:
         highlight=False,
     )
     console.print(f"contributions to {what}, by {document['method']}", highlight=False)
-    table = Table()
-    for header, justify in (
-        ("column", "left"),
-        ("value", "right"),
-        ("typical", "right"),
-        ("contribution", "right"),
-    ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    table = new_table(
+        [("column", "left"), ("value", "right"), ("typical", "right"), ("contribution", "right")]
+    )
     for item in document["contributions"]:
         table.add_row(
             item["column"], _show(item["value"]), _show(item["reference"]), f"{item['contribution']:+.4g}"

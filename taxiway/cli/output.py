@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
+from rich.table import Table
 
 
 class Format(StrEnum):
@@ -62,3 +64,32 @@ def _jsonable(value: Any) -> Any:
 def short(identifier: str, length: int = 12) -> str:
     """The short form of a content hash shown to people (full ids stay in JSON)."""
     return identifier[:length]
+
+
+def new_table(columns: Iterable[tuple[str, JustifyMethod]], *, title: str | None = None) -> Table:
+    """A Rich table with its columns declared as (header, justify) pairs, in a fixed order.
+
+    Example:
+        >>> [c.header for c in new_table([("run", "left"), ("roc_auc", "right")]).columns]
+        ['run', 'roc_auc']
+    """
+    table = Table(title=title)
+    for header, justify in columns:
+        table.add_column(header, justify=justify)
+    return table
+
+
+def show_report(
+    document: dict[str, Any],
+    output: Format,
+    render: Callable[[dict[str, Any], Console], None],
+    *,
+    passed: bool = True,
+) -> None:
+    """Print a report as one JSON document or for people; exit 1 when the check it reports failed."""
+    if output is Format.json:
+        emit_json(document)
+    else:
+        render(document, stdout())
+    if not passed:
+        raise typer.Exit(1)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from taxiway.cli.app import app
-from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, stderr, stdout
+from taxiway.cli.output import FORMAT_OPTION, Format, new_table, show_report, stderr
 from taxiway.project import Project
 
 test_app = typer.Typer(help="Run the team's tests: unit tests of pipeline.py, behaviour tests of a model.")
@@ -32,13 +32,7 @@ def unit(
             report = run_unit_tests(project, path=path, timeout_s=timeout)
     finally:
         project.store.close()
-    document = report.to_dict()
-    if output is Format.json:
-        emit_json(document)
-    else:
-        render_unit_tests(document, stdout())
-    if not report.passed:
-        raise typer.Exit(1)
+    show_report(report.to_dict(), output, render_unit_tests, passed=report.passed)
 
 
 @test_app.command("behaviour")
@@ -62,18 +56,21 @@ def behaviour(
         report = run_behaviour_tests(project, run=run, path=file)
     finally:
         project.store.close()
-    document = report.to_dict()
-    if output is Format.json:
-        emit_json(document)
-    else:
-        render_behaviour(document, stdout())
-    if not report.passed:
-        raise typer.Exit(1)
+    show_report(report.to_dict(), output, render_behaviour, passed=report.passed)
 
 
 def render_unit_tests(document: dict[str, Any], console: Console) -> None:
     """Print the counts, then each failed test with its message."""
-    table = Table(title=f"unit tests in {document['path']} ({document['duration_s']:.1f} s)")
+    table = new_table(
+        (
+            ("test", "left"),
+            ("kind", "left"),
+            ("examples", "right"),
+            ("failed", "right"),
+            ("result", "left"),
+        ),
+        title=f"unit tests in {document['path']} ({document['duration_s']:.1f} s)",
+    )
     for header in ("tests", "passed", "failed", "errors", "skipped"):
         table.add_column(header, justify="right")
     table.add_row(*(str(document[key]) for key in ("tests", "passed_count", "failed", "errors", "skipped")))
@@ -90,14 +87,6 @@ def render_behaviour(document: dict[str, Any], console: Console) -> None:
     table = Table(
         title=f"behaviour tests of run {document['run_id']} ({document['run_name']}), {document['file']}"
     )
-    for header, justify in (
-        ("test", "left"),
-        ("kind", "left"),
-        ("examples", "right"),
-        ("failed", "right"),
-        ("result", "left"),
-    ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for test in document["tests"]:
         table.add_row(
             test["name"],

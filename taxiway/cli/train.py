@@ -14,10 +14,9 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from taxiway.cli.app import app
-from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, stderr, stdout
+from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, new_table, stderr, stdout
 from taxiway.evaluate.metrics import METRICS
 from taxiway.project import Project
 
@@ -94,21 +93,20 @@ def _metric(run: Any, metric: str) -> float:
 def render_training(report: Any, console: Console) -> None:
     """Print the ranked runs table with the good-enough line, then the verdict."""
     verdict = report.verdict
-    table = Table(
+    table = new_table(
+        (
+            ("run", "left"),
+            ("name", "left"),
+            ("kind", "left"),
+            (report.metric, "right"),
+            ("expected cost", "right"),
+            ("threshold", "right"),
+            ("fit", "right"),
+            ("predict p99", "right"),
+        ),
         title=f"Runs on dataset {report.dataset.id[:12]}, split {report.split.id[:12]} "
-        f"({report.split.strategy}), ranked by {report.metric} on validation"
+        f"({report.split.strategy}), ranked by {report.metric} on validation",
     )
-    for name, justify in (
-        ("run", "left"),
-        ("name", "left"),
-        ("kind", "left"),
-        (report.metric, "right"),
-        ("expected cost", "right"),
-        ("threshold", "right"),
-        ("fit", "right"),
-        ("predict p99", "right"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
     line_drawn = verdict.good_enough is None
     for run in _ranked(report):
         value = _metric(run, report.metric)

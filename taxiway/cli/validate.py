@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from taxiway.cli.app import app
-from taxiway.cli.output import emit_json, stderr, stdout
+from taxiway.cli.output import emit_json, new_table, stderr, stdout
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.store.checks import Check
@@ -89,9 +88,10 @@ def document(report: Any) -> dict[str, Any]:
 def render_validation(report: Any, console: Console) -> None:
     """The gates as a table, then what the evaluation found beyond them, then the verdict."""
     blessing, ev = report.blessing, report.evaluation
-    table = Table(title=f"Gates for run {blessing.run_id} ({ev.run_name}), ranked by {ev.metric}")
-    for name, justify in (("gate", "left"), ("status", "left"), ("value", "right"), ("threshold", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table = new_table(
+        [("gate", "left"), ("status", "left"), ("value", "right"), ("threshold", "right")],
+        title=f"Gates for run {blessing.run_id} ({ev.run_name}), ranked by {ev.metric}",
+    )
     table.add_column("what was measured", overflow="fold")
     for gate in blessing.gates:
         unit = _UNITS.get(gate.gate, "")
