@@ -7,16 +7,14 @@ that module importable by name: :func:`import_pipeline` puts it in ``sys.modules
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
 from taxiway.store import Store
 from taxiway.train.packaging import load_model
-from taxiway.train.user_code import PIPELINE_FILE
-
-PIPELINE_MODULE = "taxiway_user_pipeline"  # the name taxiway.train.user_code imports pipeline.py under
+from taxiway.train.user_code import PIPELINE_FILE, PIPELINE_MODULE
+from taxiway.train.user_code import import_pipeline as import_pipeline_file
 
 __all__ = ["PIPELINE_MODULE", "import_pipeline", "load_packaged"]
 
@@ -37,19 +35,7 @@ def import_pipeline(root: Path | None) -> Path | None:
     loaded = sys.modules.get(PIPELINE_MODULE)
     if loaded is not None and getattr(loaded, "__file__", None) == str(path):
         return path
-    spec = importlib.util.spec_from_file_location(PIPELINE_MODULE, path)
-    if spec is None or spec.loader is None:
-        return None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[PIPELINE_MODULE] = module
-    sys.path.insert(0, str(path.parent))  # pipeline.py may import its sibling modules
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[PIPELINE_MODULE]
-        raise
-    finally:
-        sys.path.remove(str(path.parent))
+    import_pipeline_file(path)
     return path
 
 

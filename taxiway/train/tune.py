@@ -43,7 +43,7 @@ from taxiway.train._values import json_dict
 from taxiway.train.runner import TrainingSetup, TrainProgress, prepare_training
 from taxiway.train.runs import get_run
 from taxiway.train.tracking import ActiveRun, start_run
-from taxiway.train.user_code import PIPELINE_FILE, _import_pipeline
+from taxiway.train.user_code import PIPELINE_FILE, import_pipeline
 
 if TYPE_CHECKING:
     import optuna
@@ -96,7 +96,7 @@ def load_search_space(root: Path) -> Callable[[Any], dict[str, Any]]:
     Raises:
         TaxiwayError: there is no pipeline.py, or it defines no search_space function.
     """
-    module = _import_pipeline(root / PIPELINE_FILE)
+    module = import_pipeline(root / PIPELINE_FILE)
     space = getattr(module, SEARCH_SPACE, None) if module is not None else None
     if not callable(space):
         where = PIPELINE_FILE if module is not None else f"{PIPELINE_FILE} (there is none in {root})"

@@ -18,6 +18,7 @@ from taxiway.charter import Charter
 from taxiway.errors import TaxiwayError
 
 PIPELINE_FILE = "pipeline.py"
+PIPELINE_MODULE = "taxiway_user_pipeline"  # the name models built from pipeline.py classes refer to
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def load_user_code(root: Path, charter: Charter, default: Callable[[dict[str, An
     Raises:
         TaxiwayError: pipeline.py fails to import, or the charter's estimator cannot be found.
     """
-    module = _import_pipeline(root / PIPELINE_FILE)
+    module = import_pipeline(root / PIPELINE_FILE)
     heuristic = getattr(module, "heuristic", None) if module else None
     if module is not None and hasattr(module, "model"):
         return UserCode(model=module.model, heuristic=heuristic, source=PIPELINE_FILE)
@@ -49,19 +50,29 @@ def load_user_code(root: Path, charter: Charter, default: Callable[[dict[str, An
     return UserCode(model=default, heuristic=heuristic, source="default")
 
 
-def _import_pipeline(path: Path) -> ModuleType | None:
+def import_pipeline(path: Path) -> ModuleType | None:
+    """Execute ``pipeline.py`` afresh, registered as ``taxiway_user_pipeline``; None when there is no file.
+
+    Registered in ``sys.modules`` so that a model built from classes defined in pipeline.py can be saved
+    and loaded back by module name (skops and pickle look classes up that way).
+
+    Raises:
+        TaxiwayError: the file fails to import; the message names the error and the line.
+    """
     if not path.is_file():
         return None
-    spec = importlib.util.spec_from_file_location("taxiway_user_pipeline", path)
+    spec = importlib.util.spec_from_file_location(PIPELINE_MODULE, path)
     if spec is None or spec.loader is None:
         raise TaxiwayError(
             f"{path} cannot be loaded as a Python module", hint="check the file name and permissions"
         )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[PIPELINE_MODULE] = module
     sys.path.insert(0, str(path.parent))  # so pipeline.py can import its sibling modules
     try:
         spec.loader.exec_module(module)
     except Exception as error:  # noqa: BLE001 - any failure in user code is reported, not raised raw
+        del sys.modules[PIPELINE_MODULE]
         where = traceback.extract_tb(error.__traceback__)[-1]
         raise TaxiwayError(
             f"{path.name} failed to import: {type(error).__name__}: {error} "
