@@ -112,10 +112,12 @@ def test_sorting_and_filtering_swap_the_table_in_place(
         "data-run", runs["constant"].id
     )
 
+    _wait_for_htmx_to_settle(page)  # the filter form is part of the swapped table: act on the new one
     page.select_option("select[name=kind]", "baseline")
     expect(page).to_have_url(re.compile(r"kind=baseline"))
     expect(page.locator("table.runs tbody tr[data-run]")).to_have_count(2)
     assert sorted(_run_ids(page)) == sorted([runs["linear"].id, runs["constant"].id])
+    _wait_for_htmx_to_settle(page)
     page.fill("input[name=q]", "const")
     page.press("input[name=q]", "Enter")
     expect(page.locator("table.runs tbody tr[data-run]")).to_have_count(1)
@@ -159,3 +161,12 @@ def test_two_runs_picked_on_the_runs_page_are_compared_with_the_library_s_number
     _charts(page, 2)
     assert _traces(page, "curve-1") == 1
     watched.shoot("compare-three")
+
+
+def _wait_for_htmx_to_settle(page: Page) -> None:
+    # htmx wires up swapped-in elements while it settles; an event fired on them before that (a person
+    # could not be this quick, a test can) reaches no listener and no request is made.
+    page.wait_for_function(
+        "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')",
+        timeout=TIMEOUT_MS,
+    )
