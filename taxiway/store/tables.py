@@ -226,3 +226,70 @@ class AliasHistoryRow(Base):
     previous_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DeploymentRow(Base):
+    """One change of the desired deployment; the newest row is the state servers reconcile to.
+
+    Its id is the generation: every server process reports the generation it applied, so `taxiway deploy`
+    knows when every replica serves what was asked. Rows are never updated, so the table is the history.
+    """
+
+    __tablename__ = "deployments"
+
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    live_version: Mapped[int | None] = mapped_column(ForeignKey("model_versions.version"), nullable=True)
+    previous_live_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    shadow_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    canary_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    canary_weight: Mapped[float] = mapped_column(Float, default=0.0)
+    action: Mapped[str] = mapped_column(String(30))  # deploy-live | deploy-shadow | promote | rollback | ...
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReplicaRow(Base):
+    """A running server process: what it serves, the generation it applied, when it last said so."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # host:port:pid
+    host: Mapped[str] = mapped_column(String(200))
+    port: Mapped[int] = mapped_column(Integer)
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    slots: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # slot -> {version, role, loaded_at}
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the last reconcile failed
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ServingSnapshotRow(Base):
+    """One server process's figures over a short window (~10 s); the series doubles as its heartbeat."""
+
+    __tablename__ = "serving_snapshots"
+    __table_args__ = (Index("ix_serving_snapshots_replica_time", "replica_id", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    replica_id: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    window_seconds: Mapped[float] = mapped_column(Float)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)  # 5xx answers
+    rejected: Mapped[int] = mapped_column(BigInteger, default=0)  # 4xx answers (bad input)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)  # rows predicted
+    fallbacks: Mapped[int] = mapped_column(BigInteger, default=0)  # rows a fallback answered
+    requests_per_second: Mapped[float] = mapped_column(Float, default=0.0)
+    error_rate: Mapped[float] = mapped_column(Float, default=0.0)
+    fallback_rate: Mapped[float] = mapped_column(Float, default=0.0)
+    p50_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    p95_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    p99_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cpu_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rss_mb: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mean_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # per "role:version" (live:v3, shadow:v4, canary:v4): rows, fallbacks, mean confidence, agreement
+    by_version: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
