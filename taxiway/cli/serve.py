@@ -1,5 +1,78 @@
-"""`taxiway serve`: filled in by its owner."""
+"""`taxiway serve`: the prediction service, which follows the deployment the store holds."""
 
 from __future__ import annotations
 
-from taxiway.cli.app import app  # noqa: F401
+import signal
+from dataclasses import replace
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from taxiway.cli.app import app
+from taxiway.cli.ui import bind
+from taxiway.project import Project
+
+DEFAULT_PORT = 8000
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="port to listen on; 0 picks a free one")
+    ] = DEFAULT_PORT,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=64, help="worker processes")] = 1,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, max=64, help="model threads (OpenMP/BLAS) per worker")
+    ] = 1,
+    telemetry: Annotated[
+        bool, typer.Option("--telemetry/--no-telemetry", help="Prometheus metrics and stats snapshots")
+    ] = True,
+    log_predictions: Annotated[
+        bool, typer.Option("--log/--no-log", help="append every prediction to the Parquet prediction log")
+    ] = True,
+    max_body_mb: Annotated[
+        float, typer.Option("--max-body-mb", min=0.001, help="largest request body")
+    ] = 16.0,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="most rows in one request")] = 10_000,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.01, help="seconds before a request gets 408")
+    ] = 10.0,
+) -> None:
+    """Serve the deployed model version (`taxiway deploy` chooses it; servers follow within a second)."""
+    from taxiway.serve.run import ServeSettings, run_server
+
+    project = Project.load()
+    project.store.close()  # each worker opens its own: connections do not cross processes
+    listener = bind(host, port)
+    bound = listener.getsockname()[1]
+    settings = ServeSettings(
+        project=str(project.root),
+        host=host,
+        port=bound,
+        workers=workers,
+        threads=threads,
+        telemetry=telemetry,
+        log_predictions=log_predictions and telemetry,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        max_rows=max_rows,
+        timeout_s=timeout,
+    )
+    typer.echo(
+        f"taxiway serve: serving {project.charter.project.name} at http://{host}:{bound}/ "
+        f"({workers} worker{'s' if workers > 1 else ''}; Ctrl+C stops)"
+    )
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        run_server(replace(settings), listener)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        listener.close()
+    typer.echo("taxiway serve: stopped", err=True)

@@ -293,3 +293,16 @@ class ServingSnapshotRow(Base):
     mean_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     # per "role:version" (live:v3, shadow:v4, canary:v4): rows, fallbacks, mean confidence, agreement
     by_version: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FeedbackRow(Base):
+    """A ground-truth label for an earlier prediction, sent to POST /feedback by its request id."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(100), index=True)
+    row: Mapped[int] = mapped_column(Integer, default=0)  # position of the row in its request
+    label: Mapped[Any] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    replica_id: Mapped[str | None] = mapped_column(String(200), nullable=True)

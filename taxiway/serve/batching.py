@@ -1,0 +1,168 @@
+"""Adaptive micro-batching: the requests that arrive while the model is busy are answered by one call.
+
+One consumer task takes every request that is waiting, checks and answers them together in a worker
+thread, and hands each request its share. A lone request is answered at once (no timer to wait for); under
+load, batches grow by themselves to what arrived during the previous call, so one ``predict`` on 30 rows
+replaces 30 calls on one row each. The event loop never runs pandas or the model: it only parses requests
+and writes answers, so it keeps accepting while a batch is being computed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from taxiway.data.validate import FieldProblem
+from taxiway.serve.lineup import Route
+from taxiway.serve.served_model import Answer
+
+MAX_BATCH_ROWS = 512
+
+__all__ = ["Job", "JobResult", "MicroBatcher"]
+
+Rows = list[dict[str, Any]] | pd.DataFrame
+
+
+@dataclass
+class JobResult:
+    """One request's outcome: refused rows (with their problems), or its answer and its coerced rows."""
+
+    problems: list[list[FieldProblem]] | None = None
+    answer: Answer | None = None
+    frame: pd.DataFrame | None = None
+    seconds: float = 0.0  # time spent in the batch that answered it
+
+
+@dataclass
+class Job:
+    """One request's rows, waiting for a batch."""
+
+    route: Route
+    rows: Rows
+    request_id: str
+    future: asyncio.Future[JobResult] = field(repr=False)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
+
+class MicroBatcher:
+    """Answers jobs in batches; ``on_batch`` sees every answered batch (telemetry, shadow, logs)."""
+
+    def __init__(
+        self,
+        *,
+        max_rows: int = MAX_BATCH_ROWS,
+        on_batch: Callable[[list[Job], list[JobResult]], None] | None = None,
+    ) -> None:
+        self.max_rows = max_rows
+        self._on_batch = on_batch
+        self._pending: list[Job] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        # One thread: the model's own thread pools are sized per process; two batches at once would fight.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taxiway-batch")
+
+    async def submit(self, route: Route, rows: Rows, request_id: str) -> JobResult:
+        """Queue a request's rows and wait for its share of a batch."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._wake is None:
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._drain())
+        job = Job(route, rows, request_id, loop.create_future())
+        self._pending.append(job)
+        self._wake.set()
+        return await job.future
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._executor.shutdown(wait=True)
+
+    async def _drain(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._take()
+                try:
+                    results = await loop.run_in_executor(self._executor, self._answer_batch, batch)
+                except Exception as error:  # noqa: BLE001 - a bug here must answer its requests, not hang them
+                    for job in batch:
+                        if not job.future.done():
+                            job.future.set_exception(error)
+                    continue
+                for job, result in zip(batch, results, strict=True):
+                    if not job.future.done():  # the request may have timed out meanwhile
+                        job.future.set_result(result)
+
+    def _take(self) -> list[Job]:
+        """The oldest waiting jobs for one model, up to ``max_rows`` rows (at least one job)."""
+        model = self._pending[0].route.model
+        taken: list[Job] = []
+        rows = 0
+        kept: list[Job] = []
+        for job in self._pending:
+            fits = not taken or rows + job.n_rows <= self.max_rows
+            if job.route.model is model and fits:
+                taken.append(job)
+                rows += job.n_rows
+            else:
+                kept.append(job)
+        self._pending = kept
+        return taken
+
+    def _answer_batch(self, batch: list[Job]) -> list[JobResult]:
+        """In the worker thread: check every row, answer the requests whose rows all keep the contract."""
+        started = time.perf_counter()
+        served = batch[0].route.model
+        frame = _frame(batch)
+        problems = served.contract.problems(frame)
+        results: list[JobResult] = []
+        good: list[tuple[int, int]] = []  # (start, stop) of each request without problems, in `frame`
+        start = 0
+        for job in batch:
+            stop = start + job.n_rows
+            own = problems[start:stop]
+            if any(own):
+                results.append(JobResult(problems=own))
+            else:
+                results.append(JobResult())
+                good.append((start, stop))
+            start = stop
+        if good:
+            positions = [position for begin, end in good for position in range(begin, end)]
+            inputs = served.contract.coerce(frame.iloc[positions].reset_index(drop=True))
+            answer = served.answer(inputs)
+            seconds = time.perf_counter() - started
+            offset = 0
+            for job, result in zip(batch, results, strict=True):
+                if result.problems is None:
+                    result.answer = answer.take(offset, offset + job.n_rows)
+                    result.frame = inputs.iloc[offset : offset + job.n_rows]
+                    result.seconds = seconds
+                    offset += job.n_rows
+        if self._on_batch is not None:
+            self._on_batch(batch, results)
+        return results
+
+
+def _frame(batch: list[Job]) -> pd.DataFrame:
+    """All rows of a batch as one table, in order (records become one DataFrame in one call)."""
+    if all(isinstance(job.rows, list) for job in batch):
+        records = [row for job in batch for row in job.rows]  # type: ignore[union-attr]
+        return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    frames = [
+        job.rows if isinstance(job.rows, pd.DataFrame) else pd.DataFrame.from_records(job.rows)
+        for job in batch
+    ]
+    return pd.concat(frames, ignore_index=True, sort=False)

@@ -1,0 +1,1 @@
+"""The protocols other tools' clients speak, each turned into rows for the one batch path."""

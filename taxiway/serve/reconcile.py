@@ -1,0 +1,207 @@
+"""Each server process follows the desired deployment in the store, off the request path.
+
+Every ``poll_seconds`` a background thread reads the desired state. When its generation changed, the thread
+builds the next :class:`Lineup`: a new live version is loaded into the idle blue/green slot, its artifact
+hash checked on read, and stored validation rows replayed through it (the skew check) — only then does one
+assignment switch traffic to it. A version already warm (the standby slot, after a rollback) switches at
+once. If anything fails, the old lineup keeps serving and the replica reports why, so `taxiway deploy`
+can say it. The thread also reports the replica's heartbeat, generation and slots.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taxiway.charter import Charter
+from taxiway.deploy.replicas import mark_stopped, report_replica
+from taxiway.deploy.state import DeploymentState, desired_state
+from taxiway.serve.lineup import Lineup, other_slot
+from taxiway.serve.served_model import ServedModel, load_served_model
+from taxiway.serve.skew import check_skew
+from taxiway.store import Store
+from taxiway.store.checks import Check
+
+POLL_SECONDS = 0.5
+HEARTBEAT_SECONDS = 2.0
+_log = logging.getLogger("taxiway.serve")
+
+__all__ = ["LoadRefused", "Reconciler", "ReplicaIdentity"]
+
+
+class LoadRefused(Exception):
+    """A version could not be made ready to serve; the message says why (shown by `taxiway deploy`)."""
+
+
+@dataclass(frozen=True)
+class ReplicaIdentity:
+    """Who this process is, in the replicas table: ``host:port:pid``."""
+
+    host: str
+    port: int
+    pid: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.host}:{self.port}:{self.pid}"
+
+    @classmethod
+    def of_this_process(cls, port: int) -> ReplicaIdentity:
+        return cls(socket.gethostname(), port, os.getpid())
+
+
+class Reconciler:
+    """Keeps ``lineup`` equal to the desired deployment; request handlers only ever read ``lineup``."""
+
+    def __init__(
+        self,
+        store: Store,
+        charter: Charter,
+        *,
+        root: Path | None,
+        replica: ReplicaIdentity,
+        on_loaded: Callable[[ServedModel, str], None] | None = None,
+        on_switched: Callable[[Lineup], None] | None = None,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.store, self.charter, self.root, self.replica = store, charter, root, replica
+        self.lineup = Lineup()
+        self.error: str | None = None
+        self._refused_generation = -1  # a failed generation is retried only when the state changes
+        self._on_loaded = on_loaded
+        self._on_switched = on_switched
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_report = 0.0
+
+    def start(self) -> None:
+        """Apply the desired state once (so the first request finds a model), then follow it."""
+        self.reconcile_once()
+        self._thread = threading.Thread(target=self._run, name="taxiway-reconcile", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            mark_stopped(self.store, self.replica.id)
+        except Exception:  # noqa: BLE001 - stopping must not fail because the store is gone
+            _log.warning("could not mark replica %s stopped", self.replica.id, exc_info=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll):
+            try:
+                self.reconcile_once()
+            except Exception:  # noqa: BLE001 - the store may be briefly unreachable: keep serving
+                _log.warning("reconcile failed; retrying", exc_info=True)
+
+    def reconcile_once(self) -> None:
+        """Read the desired state; build and switch to a new lineup when its generation changed."""
+        state = desired_state(self.store)
+        changed = state.generation not in (self.lineup.generation, self._refused_generation)
+        if changed:
+            try:
+                self._switch_to(state)
+                self.error = None
+            except LoadRefused as refused:
+                self._refused_generation = state.generation
+                self.error = f"generation {state.generation}: {refused}"
+                _log.error("%s; still serving generation %s", self.error, self.lineup.generation)
+        now = time.monotonic()
+        if changed or now - self._last_report >= HEARTBEAT_SECONDS:
+            self._last_report = now
+            report_replica(
+                self.store,
+                self.replica.id,
+                host=self.replica.host,
+                port=self.replica.port,
+                pid=self.replica.pid,
+                # A refused generation is reported with its error, so `taxiway deploy` stops waiting and
+                # says why; the slots show what this replica still serves.
+                generation=self._refused_generation if self.error else self.lineup.generation,
+                slots=self.lineup.slots(),
+                error=self.error,
+            )
+
+    def _switch_to(self, state: DeploymentState) -> None:
+        current = self.lineup
+        loaded = current.loaded()
+        live, live_slot, standby = current.live, current.live_slot, current.standby
+        switch: str | None = None
+        if state.live is None:
+            live, standby = None, current.live
+        elif live is None or live.version != state.live:
+            if standby is not None and standby.version == state.live:
+                live, standby, live_slot = standby, live, other_slot(live_slot)  # already warm
+            else:
+                slot = other_slot(live_slot) if live is not None else live_slot
+                live, standby, live_slot = self._ready(state.live, loaded, slot), live, slot
+            switch = "rollback" if state.action == "rollback" else "blue_green"
+        shadow = self._ready(state.shadow, loaded, "shadow") if state.shadow is not None else None
+        canary = self._ready(state.canary, loaded, "canary") if state.canary is not None else None
+        before = current
+        self.lineup = Lineup(
+            state.generation, live, live_slot, standby, shadow, canary, state.canary_weight if canary else 0.0
+        )
+        if self._on_switched is not None:
+            self._on_switched(self.lineup)
+        self._record(before, self.lineup, switch)
+
+    def _ready(self, version: int, loaded: dict[int, ServedModel], slot: str) -> ServedModel:
+        """A loaded, verified, skew-checked model for ``version`` (reused when already loaded)."""
+        if version in loaded:
+            return loaded[version]
+        try:
+            served = load_served_model(self.store, version, self.charter, root=self.root)
+            skew = check_skew(self.store, served)
+        except Exception as error:  # any failure to load keeps the old version serving
+            raise LoadRefused(f"v{version} could not be loaded: {type(error).__name__}: {error}") from error
+        self._record_skew(served, skew.rows, skew.matching, skew.first_difference)
+        if not skew.passed:
+            why = skew.first_difference or "no rows compared"
+            raise LoadRefused(
+                f"v{version} answers {skew.rows - skew.matching} of {skew.rows} stored validation rows "
+                f"differently than at training ({why}): training/serving skew"
+            )
+        if self._on_loaded is not None:
+            self._on_loaded(served, slot)
+        return served
+
+    def _record(self, before: Lineup, after: Lineup, switch: str | None) -> None:
+        evidence = self.store.evidence
+        subject = {"subject_kind": "replica", "subject_id": self.replica.id}
+        details: dict[str, Any] = {"generation": after.generation, "slots": after.slots()}
+        if switch is not None and before.live is not None and after.live is not None:
+            details.update({"from": before.live.name, "to": after.live.name, "slot": after.live_slot})
+            check = Check.DEPLOY_ROLLBACK if switch == "rollback" else Check.DEPLOY_BLUE_GREEN
+            evidence.record(check, status="pass", details=details, **subject)
+        if after.canary is not None and (before.canary is None or before.canary is not after.canary):
+            canary = {**details, "canary": after.canary.name, "weight": after.canary_weight}
+            evidence.record(
+                Check.DEPLOY_CANARY, status="pass", value=after.canary_weight, details=canary, **subject
+            )
+
+    def _record_skew(self, served: ServedModel, rows: int, matching: int, first: str | None) -> None:
+        self.store.evidence.record(
+            Check.MONITOR_SKEW,
+            subject_kind="model_version",
+            subject_id=served.name,
+            status="pass" if rows and rows == matching else "fail",
+            value=float(rows - matching),
+            threshold=0.0,
+            details={
+                "rows": rows,
+                "matching": matching,
+                "first_difference": first,
+                "replica": self.replica.id,
+            },
+        )

@@ -1,0 +1,122 @@
+"""Starting the service under uvicorn: one process or several workers sharing one socket.
+
+Two things every worker mode must get right (both measured on a 2-core machine, see docs/benchmarks.md):
+
+- thread pools: scikit-learn's tree models predict with one OpenMP thread per core by default; two workers
+  doing that on two shared cores pushed one-row p99 from under 2 ms to over a second. Each worker caps its
+  pools (threadpoolctl) at ``threads`` once, at start-up.
+- Nagle's algorithm: with several uvicorn workers the accepted sockets kept it on (uvicorn issue #3149), and
+  each small response waited for a delayed ACK (~40 ms). :class:`NoDelayHttpTools` sets ``TCP_NODELAY`` on
+  every connection, in every mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from taxiway.serve.metrics import MULTIPROC_ENV
+from taxiway.serve.service import Limits
+
+CONFIG_ENV = "TAXIWAY_SERVE_CONFIG"
+
+__all__ = ["NoDelayHttpTools", "ServeSettings", "app_from_environment", "run_server"]
+
+
+class NoDelayHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with Nagle's algorithm off on every accepted connection."""
+
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What each worker needs to build its service (passed to spawned workers as JSON in the environment)."""
+
+    project: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    threads: int = 1
+    telemetry: bool = True
+    log_predictions: bool = True
+    max_body_bytes: int = Limits.max_body_bytes
+    max_rows: int = Limits.max_rows
+    timeout_s: float = Limits.timeout_s
+
+    def limits(self) -> Limits:
+        return Limits(self.max_body_bytes, self.max_rows, self.timeout_s)
+
+
+def app_from_environment() -> Any:
+    """The app of one worker, built from the settings the parent put in the environment."""
+    from threadpoolctl import threadpool_limits
+
+    from taxiway.project import Project
+    from taxiway.serve.app import create_app
+    from taxiway.serve.service import PredictionService
+    from taxiway.serve.telemetry import Telemetry
+
+    settings = ServeSettings(**json.loads(os.environ[CONFIG_ENV]))
+    threadpool_limits(settings.threads)  # for the whole process, once: see the module docstring
+
+    def make_service() -> PredictionService:
+        project = Project.load(Path(settings.project))
+        store = project.store
+        telemetry = Telemetry(
+            store,
+            f"{socket.gethostname()}:{settings.port}:{os.getpid()}",
+            enabled=settings.telemetry,
+            log_predictions=settings.log_predictions,
+        )
+        return PredictionService(
+            store,
+            project.charter,
+            root=project.root,
+            port=settings.port,
+            telemetry=telemetry,
+            limits=settings.limits(),
+        )
+
+    return create_app(make_service)
+
+
+def run_server(settings: ServeSettings, listener: socket.socket) -> None:
+    """Serve on a bound ``listener`` until Ctrl+C (SIGINT) or SIGTERM; workers share the socket.
+
+    ``settings.port`` must be the port ``listener`` is bound to: replicas name themselves by it.
+    """
+    config = uvicorn.Config(
+        "taxiway.serve.run:app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        http=NoDelayHttpTools,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+    os.environ[CONFIG_ENV] = json.dumps(asdict(settings))
+    if settings.workers > 1:
+        # Workers share their Prometheus values through files in one folder, named before they start.
+        os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="taxiway-metrics-"))
+        from uvicorn.supervisors import Multiprocess
+
+        server = uvicorn.Server(config)
+        Multiprocess(config, target=server.run, sockets=[listener]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[listener])

@@ -1,0 +1,301 @@
+"""The prediction service of one process: the lineup it follows, the batcher, the shadow, the telemetry.
+
+Every protocol (native, MLflow, Open Inference Protocol) turns its request into rows and calls
+:meth:`PredictionService.predict`; what comes back is rendered in the protocol's own shape. So validation,
+fallback, canary routing, shadow copies, telemetry and prediction logs behave the same whichever way a
+client speaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from taxiway.charter import Charter
+from taxiway.data.validate import FieldProblem
+from taxiway.errors import TaxiwayError
+from taxiway.serve.batching import Job, JobResult, MicroBatcher, Rows
+from taxiway.serve.lineup import Lineup, Route
+from taxiway.serve.reconcile import Reconciler, ReplicaIdentity
+from taxiway.serve.served_model import Answer, ServedModel
+from taxiway.serve.shadow import ShadowCopy, ShadowRunner
+from taxiway.serve.telemetry import PredictionRecord, Telemetry
+from taxiway.store import Store
+from taxiway.store.checks import Check
+
+__all__ = [
+    "InvalidRows",
+    "Limits",
+    "NotServing",
+    "Prediction",
+    "PredictionService",
+    "RequestRefused",
+    "RequestTimedOut",
+    "RequestTooLarge",
+]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask: beyond them it is refused (413) or cut short (408)."""
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_rows: int = 10_000
+    timeout_s: float = 10.0
+
+
+class RequestRefused(TaxiwayError):
+    """A request the service will not answer; ``status`` is its HTTP status."""
+
+    status = 400
+
+
+class NotServing(RequestRefused):
+    status = 503
+
+
+class RequestTooLarge(RequestRefused):
+    status = 413
+
+
+class RequestTimedOut(RequestRefused):
+    status = 408
+
+
+class InvalidRows(RequestRefused):
+    """Rows that break the input contract: one list of field problems per row."""
+
+    status = 422
+
+    def __init__(self, problems: list[list[FieldProblem]]) -> None:
+        bad = sum(1 for row in problems if row)
+        super().__init__(
+            f"{bad} of {len(problems)} rows do not match the model's input schema",
+            hint="fix the fields named in `detail`; GET /docs shows the schema of a row",
+        )
+        self.problems = problems
+
+    def detail(self) -> list[dict[str, Any]]:
+        """``[{row, field, kind, message}]`` for every problem, as the 422 body lists them."""
+        return [
+            {"row": row, "field": problem.column, "kind": problem.kind, "message": problem.message}
+            for row, problems in enumerate(self.problems)
+            for problem in problems
+        ]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answered request: which model answered (version, role, slot) and what it said per row."""
+
+    request_id: str
+    route: Route
+    answer: Answer
+
+
+class PredictionService:
+    """Everything one server process needs to answer predictions."""
+
+    def __init__(
+        self,
+        store: Store,
+        charter: Charter,
+        *,
+        root: Path | None,
+        port: int,
+        telemetry: Telemetry,
+        limits: Limits | None = None,
+    ) -> None:
+        self.store, self.charter, self.telemetry = store, charter, telemetry
+        self.limits = limits or Limits()
+        self.replica = ReplicaIdentity.of_this_process(port)
+        self.reconciler = Reconciler(
+            store, charter, root=root, replica=self.replica, on_loaded=self._loaded, on_switched=self._switched
+        )
+        self.batcher = MicroBatcher(on_batch=self._answered)
+        self.shadow = ShadowRunner(self._shadow_answered, telemetry.shadow_dropped)
+        self._recorded: set[Check] = set()
+        self._record_lock = threading.Lock()
+
+    @property
+    def lineup(self) -> Lineup:
+        return self.reconciler.lineup
+
+    def start(self) -> None:
+        """Load what is deployed, then follow the desired state and start the telemetry thread."""
+        self.telemetry.start()
+        self.reconciler.start()
+
+    async def stop(self) -> None:
+        await self.batcher.close()
+        self.shadow.stop()
+        self.reconciler.stop()
+        self.telemetry.stop()
+
+    def route(self, key: str | None = None) -> Route:
+        """The model that answers the next request (live, or the canary for its share)."""
+        route = self.lineup.route(key)
+        if route is None:
+            raise NotServing(
+                "no model is deployed to this server yet",
+                hint="deploy a registered version: taxiway deploy v1 (it applies within a second)",
+            )
+        return route
+
+    async def predict(
+        self, rows: Rows, *, key: str | None = None, request_id: str | None = None
+    ) -> Prediction:
+        """Answer ``rows`` (records or a DataFrame) with the live model or the canary.
+
+        Raises:
+            NotServing: nothing is deployed. RequestTooLarge: more rows than allowed.
+            RequestTimedOut: no answer within the time limit. InvalidRows: rows that break the contract.
+        """
+        if len(rows) > self.limits.max_rows:
+            raise RequestTooLarge(
+                f"{len(rows):,} rows in one request; this server takes at most {self.limits.max_rows:,}",
+                hint="split the rows over several requests, or use `taxiway predict` for files",
+            )
+        if len(rows) == 0:
+            raise RequestRefused("the request holds no rows", hint="send at least one row")
+        route = self.route(key)
+        request_id = request_id or uuid.uuid4().hex
+        try:
+            result = await asyncio.wait_for(
+                self.batcher.submit(route, rows, request_id), timeout=self.limits.timeout_s
+            )
+        except TimeoutError:
+            raise RequestTimedOut(
+                f"no answer within {self.limits.timeout_s:g} s",
+                hint="send fewer rows per request, or start the server with a longer --timeout",
+            ) from None
+        if result.problems is not None:
+            raise InvalidRows(result.problems)
+        assert result.answer is not None
+        return Prediction(request_id, route, result.answer)
+
+    # ---- called from the batch thread -------------------------------------------------------------------
+
+    def _answered(self, batch: list[Job], results: list[JobResult]) -> None:
+        route = batch[0].route
+        answered = [(job, result) for job, result in zip(batch, results, strict=True) if result.answer]
+        if not answered:
+            return
+        confidence = [c for _, result in answered for c in result.answer.confidence]  # type: ignore[union-attr]
+        reasons = [r for _, result in answered for r in result.answer.fallback]  # type: ignore[union-attr]
+        shown = np.asarray([c for c in confidence if c is not None], dtype=float)
+        self.telemetry.rows_answered(
+            route.model.name, route.role, route.slot, shown if len(shown) else None, reasons
+        )
+        if self.telemetry.prediction_log is not None:
+            self.telemetry.log(_records(answered, route, time.time()))
+        if any(reasons):
+            self._record_once(
+                Check.SERVE_FALLBACK, route.model, {"reasons": sorted({r for r in reasons if r})}
+            )
+        shadow = self.lineup.shadow
+        if shadow is not None and route.role == "live" and shadow is not route.model:
+            frames = [result.frame for _, result in answered]
+            self.shadow.offer(
+                ShadowCopy(
+                    shadow,
+                    pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0],  # type: ignore[arg-type]
+                    [p for _, result in answered for p in result.answer.model_predictions],  # type: ignore[union-attr]
+                    [job.request_id for job, result in answered for _ in range(job.n_rows)],
+                )
+            )
+
+    def _shadow_answered(self, copy: ShadowCopy, answer: Answer, agreed: int, seconds: float) -> None:
+        self.telemetry.shadow_compared(copy.model.name, len(copy.frame), agreed)
+        self.telemetry.rows_answered(copy.model.name, "shadow", "shadow", None, answer.fallback)
+        if self.telemetry.prediction_log is not None:
+            now = time.time()
+            self.telemetry.log(
+                [
+                    PredictionRecord(
+                        request_id=request_id,
+                        time=now,
+                        version=copy.model.name,
+                        slot="shadow",
+                        role="shadow",
+                        inputs=_json(row),
+                        output=_json(prediction),
+                        confidence=confidence,
+                        fallback=reason,
+                        latency_ms=seconds * 1000,
+                    )
+                    for request_id, row, prediction, confidence, reason in zip(
+                        copy.request_ids,
+                        copy.frame.to_dict(orient="records"),
+                        answer.model_predictions,
+                        answer.confidence,
+                        answer.fallback,
+                        strict=True,
+                    )
+                ]
+            )
+        compared = {"compared": len(copy.frame), "agreed": agreed}
+        self._record_once(Check.DEPLOY_SHADOW, copy.model, compared, value=agreed / max(len(copy.frame), 1))
+
+    def _switched(self, lineup: Lineup) -> None:
+        self.telemetry.generation = lineup.generation
+
+    def _loaded(self, served: ServedModel, slot: str) -> None:
+        self.telemetry.model_loaded(served.name, slot, served.load_seconds)
+
+    def _record_once(
+        self, check: Check, model: ServedModel, details: dict[str, Any], value: float | None = None
+    ) -> None:
+        """Evidence that this process did something (once per process: not once per request)."""
+        with self._record_lock:
+            if check in self._recorded:
+                return
+            self._recorded.add(check)
+        self.store.evidence.record(
+            check,
+            subject_kind="replica",
+            subject_id=self.replica.id,
+            status="pass",
+            value=value,
+            details={**details, "version": model.name},
+        )
+
+
+def _records(answered: list[tuple[Job, JobResult]], route: Route, now: float) -> list[PredictionRecord]:
+    records: list[PredictionRecord] = []
+    for job, result in answered:
+        answer = result.answer
+        assert answer is not None
+        rows = job.rows if isinstance(job.rows, list) else job.rows.to_dict(orient="records")
+        latency_ms = result.seconds * 1000
+        for row, prediction, confidence, reason in zip(
+            rows, answer.predictions, answer.confidence, answer.fallback, strict=True
+        ):
+            records.append(
+                PredictionRecord(
+                    request_id=job.request_id,
+                    time=now,
+                    version=route.model.name,
+                    slot=route.slot,
+                    role=route.role,
+                    inputs=_json(row),
+                    output=_json(prediction),
+                    confidence=confidence,
+                    fallback=reason,
+                    latency_ms=latency_ms,
+                )
+            )
+    return records
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode()
