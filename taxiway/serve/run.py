@@ -116,7 +116,6 @@ def run_server(settings: ServeSettings, listener: socket.socket) -> None:
         os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="taxiway-metrics-"))
         from uvicorn.supervisors import Multiprocess
 
-        server = uvicorn.Server(config)
-        Multiprocess(config, target=server.run, sockets=[listener]).run()
+        Multiprocess(config, sockets=[listener]).run()
     else:
         uvicorn.Server(config).run(sockets=[listener])
