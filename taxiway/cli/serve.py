@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import signal
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from taxiway.cli.app import app
+from taxiway.cli.output import FORMAT_OPTION, Format, show_report, stderr
 from taxiway.cli.ui import bind
 from taxiway.project import Project
 
@@ -76,3 +79,64 @@ def serve(
         signal.signal(signal.SIGTERM, previous)
         listener.close()
     typer.echo("taxiway serve: stopped", err=True)
+
+
+@app.command("predict")
+def predict(
+    source: Annotated[
+        Path, typer.Option("--input", "-i", help="CSV or Parquet file of rows", show_default=False)
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="file of answers (.csv or .parquet)", show_default=False)
+    ],
+    version: Annotated[
+        str | None, typer.Option("--version", help="model version (default: the one deployed live)")
+    ] = None,
+    log_predictions: Annotated[
+        bool, typer.Option("--log/--no-log", help="append the answers to the prediction log")
+    ] = True,
+    output_format: Format = FORMAT_OPTION,
+) -> None:
+    """Batch prediction: every row of a file through the input contract, the model and its fallback.
+
+    Exit code 1 when some rows broke the input contract (their `error` column says why).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from taxiway.serve.batch import predict_file
+
+    project = Project.load()
+    columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=stderr(), transient=True) as bar:
+        task = bar.add_task("rows", total=None)
+        report = predict_file(
+            project,
+            source,
+            output,
+            version=version,
+            log=log_predictions,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    document = {
+        "version": report.version,
+        "rows": report.rows,
+        "answered": report.answered,
+        "refused": report.refused,
+        "fallbacks": report.fallbacks,
+        "output": str(report.output),
+        "seconds": report.seconds,
+        "logged": report.logged,
+    }
+
+    def render(document: dict[str, Any], console: Console) -> None:
+        console.print(
+            f"{report.version} answered {report.answered:,} of {report.rows:,} rows "
+            f"in {report.seconds:.1f} s → {report.output}"
+        )
+        if report.fallbacks:
+            reasons = ", ".join(f"{reason} {count:,}" for reason, count in sorted(report.fallbacks.items()))
+            console.print(f"the fallback answered {report.fallback_rows:,} rows ({reasons})")
+        if report.refused:
+            console.print(f"{report.refused:,} rows broke the input schema: see their `error` column")
+
+    show_report(document, output_format, render, passed=report.refused == 0)

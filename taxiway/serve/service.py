@@ -41,6 +41,7 @@ __all__ = [
     "RequestRefused",
     "RequestTimedOut",
     "RequestTooLarge",
+    "json_text",
 ]
 
 
@@ -119,7 +120,12 @@ class PredictionService:
         self.limits = limits or Limits()
         self.replica = ReplicaIdentity.of_this_process(port)
         self.reconciler = Reconciler(
-            store, charter, root=root, replica=self.replica, on_loaded=self._loaded, on_switched=self._switched
+            store,
+            charter,
+            root=root,
+            replica=self.replica,
+            on_loaded=self._loaded,
+            on_switched=self._switched,
         )
         self.batcher = MicroBatcher(on_batch=self._answered)
         self.shadow = ShadowRunner(self._shadow_answered, telemetry.shadow_dropped)
@@ -227,8 +233,8 @@ class PredictionService:
                         version=copy.model.name,
                         slot="shadow",
                         role="shadow",
-                        inputs=_json(row),
-                        output=_json(prediction),
+                        inputs=json_text(row),
+                        output=json_text(prediction),
                         confidence=confidence,
                         fallback=reason,
                         latency_ms=seconds * 1000,
@@ -287,8 +293,8 @@ def _records(answered: list[tuple[Job, JobResult]], route: Route, now: float) ->
                     version=route.model.name,
                     slot=route.slot,
                     role=route.role,
-                    inputs=_json(row),
-                    output=_json(prediction),
+                    inputs=json_text(row),
+                    output=json_text(prediction),
                     confidence=confidence,
                     fallback=reason,
                     latency_ms=latency_ms,
@@ -297,5 +303,6 @@ def _records(answered: list[tuple[Job, JobResult]], route: Route, now: float) ->
     return records
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """JSON text of a row or a prediction as the prediction log keeps it (numpy values, dates as text)."""
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode()
