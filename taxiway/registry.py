@@ -26,6 +26,7 @@ from taxiway.errors import NotFoundError, StoreError, TaxiwayError
 from taxiway.evaluate.blessing import latest_blessing
 from taxiway.evaluate.packaged import load_packaged
 from taxiway.store import Store
+from taxiway.store.locks import serialise
 from taxiway.store.tables import AliasHistoryRow, ModelAliasRow, ModelVersionRow, utcnow
 from taxiway.train.runs import get_run
 
@@ -42,6 +43,7 @@ __all__ = [
     "get_version",
     "list_versions",
     "load_model_version",
+    "move_alias",
     "register",
     "set_alias",
 ]
@@ -159,6 +161,7 @@ def register(
     for _ in range(_ATTEMPTS):
         try:
             with store.write_session() as session, session.begin():
+                serialise(session, "registry.version")
                 existing = session.scalars(
                     select(ModelVersionRow).where(ModelVersionRow.run_id == run.id)
                 ).first()
@@ -181,7 +184,7 @@ def register(
                     session.add(existing)
                     session.flush()
                 if alias is not None:
-                    _move_alias(session, alias, existing.version, reason)
+                    move_alias(session, alias, existing.version, reason)
                 number = existing.version
         except IntegrityError:
             continue  # another writer took the number (or registered this run) first
@@ -204,7 +207,7 @@ def set_alias(store: Store, alias: str, ref: str, *, reason: str | None = None) 
         try:
             with store.write_session() as session, session.begin():
                 version = _resolve(session, ref)
-                return _move_alias(session, alias, version, reason.strip() if reason else None)
+                return move_alias(session, alias, version, reason.strip() if reason else None)
         except IntegrityError:
             continue  # another writer created the alias at the same moment: move it from there
     raise StoreError(f"could not move alias '{alias}': the database kept refusing", hint="try again")
@@ -285,7 +288,12 @@ def _resolve(session: Session, ref: str) -> int:
     return row.version
 
 
-def _move_alias(session: Session, alias: str, version: int, reason: str | None) -> AliasChange:
+def move_alias(session: Session, alias: str, version: int, reason: str | None) -> AliasChange:
+    """Point ``alias`` at ``version`` inside the caller's transaction, and keep the move in its history.
+
+    For changes that must commit together with the move (a deployment making a version live); on its
+    own, use :func:`set_alias`.
+    """
     row = session.get(ModelAliasRow, alias, with_for_update=True)
     previous = row.version if row is not None else None
     now = utcnow()
