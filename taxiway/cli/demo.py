@@ -19,7 +19,7 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="use a 20,000-flight sample so it finishes fast"),
     fresh: bool = typer.Option(False, "--fresh", help="delete the demo project first"),
 ) -> None:
-    """Build a project from the NYC flights of 2013: charter, dataset version, checklist."""
+    """The NYC flights of 2013 end to end: charter, data, training, validation, serving, checklist."""
     from taxiway.checklist import to_rich
     from taxiway.cli.train import render_training
     from taxiway.cli.validate import render_validation
@@ -39,6 +39,15 @@ def demo(
     console.print(f"verdict          {result.training.verdict.sentence()}", highlight=False)
     blessed = "blessed" if result.version.is_blessed else f"forced: {result.version.reason}"
     console.print(f"model version    {result.version.name} (production; {blessed})", highlight=False)
+    serving = result.serving
+    console.print(
+        f"serving          {serving.first.name} live, {serving.second.name} shadowed, promoted, rolled back "
+        f"(`taxiway status`); test traffic: {serving.traffic.answered:,} answered, "
+        f"{sum(serving.traffic.fallbacks.values()):,} by the fallback, "
+        f"{sum(serving.traffic.refused.values()):,} refused",
+        highlight=False,
+    )
+    console.print(f"serve it         taxiway serve --project {result.root}  ->  http://127.0.0.1:8000/docs")
     console.print(f"store            {result.root / '.taxiway'}")
     console.print(
         f"checklist        {summary['proven']} proven, {summary['answered']} answered in the charter, "

@@ -16,6 +16,7 @@ from taxiway.data.checks import check_split
 from taxiway.data.split import split_dataset
 from taxiway.data.versions import AddResult, add_dataset
 from taxiway.demo.flights import TARGET, flights_frame
+from taxiway.demo.serving import ServingDemo, run_serving_demo
 from taxiway.evaluate.validate import ValidationReport, validate_run
 from taxiway.project import Project
 from taxiway.registry import ModelVersion, register
@@ -72,6 +73,7 @@ class DemoResult:
     training: TrainingReport
     validation: ValidationReport
     version: ModelVersion
+    serving: ServingDemo
 
 
 def run_demo(root: Path, *, quick: bool, fresh: bool, console: Console) -> DemoResult:
@@ -130,8 +132,9 @@ def run_demo(root: Path, *, quick: bool, fresh: bool, console: Console) -> DemoR
             training = train_project(project)
 
         validation, version = _validate_and_register(project, training, console)
+        serving = run_serving_demo(project, training, version, console)
 
-        console.rule("6. checklist")
+        console.rule("8. checklist")
         report = evaluate_checklist(project.charter, project.store.evidence.latest())
     finally:
         project.store.close()
@@ -146,6 +149,7 @@ def run_demo(root: Path, *, quick: bool, fresh: bool, console: Console) -> DemoR
         training=training,
         validation=validation,
         version=version,
+        serving=serving,
     )
 
 

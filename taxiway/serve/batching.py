@@ -159,7 +159,9 @@ class MicroBatcher:
 def _frame(batch: list[Job]) -> pd.DataFrame:
     """All rows of a batch as one table, in order (records become one DataFrame in one call)."""
     if all(isinstance(job.rows, list) for job in batch):
-        records = [row for job in batch for row in job.rows]  # type: ignore[union-attr]
+        records: list[dict[str, Any]] = [
+            row for job in batch if isinstance(job.rows, list) for row in job.rows
+        ]
         return pd.DataFrame.from_records(records) if records else pd.DataFrame()
     frames = [
         job.rows if isinstance(job.rows, pd.DataFrame) else pd.DataFrame.from_records(job.rows)

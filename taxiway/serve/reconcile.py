@@ -178,7 +178,11 @@ class Reconciler:
 
     def _record(self, before: Lineup, after: Lineup, switch: str | None) -> None:
         evidence = self.store.evidence
-        subject = {"subject_kind": "replica", "subject_id": self.replica.id}
+        subject: dict[str, Any] = {
+            "subject_kind": "replica",
+            "subject_id": self.replica.id,
+            "origin": "server",
+        }
         details: dict[str, Any] = {"generation": after.generation, "slots": after.slots()}
         if switch is not None and before.live is not None and after.live is not None:
             details.update({"from": before.live.name, "to": after.live.name, "slot": after.live_slot})
@@ -193,7 +197,8 @@ class Reconciler:
     def _record_skew(self, served: ServedModel, rows: int, matching: int, first: str | None) -> None:
         self.store.evidence.record(
             Check.MONITOR_SKEW,
-            subject_kind="model_version",
+            subject_kind="model",
+            origin="server",
             subject_id=served.name,
             status="pass" if rows and rows == matching else "fail",
             value=float(rows - matching),

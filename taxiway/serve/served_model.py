@@ -107,15 +107,15 @@ class ServedModel:
             empty: list[float | None] = [None] * len(frame)
             return Answer(fallen, [None] * len(frame), empty, ["model_error"] * len(frame))
         if self.min_confidence is not None and confidence is not None:
-            for position in np.flatnonzero(confidence < self.min_confidence):
+            for position in np.flatnonzero(confidence < self.min_confidence).tolist():
                 reasons[position] = reasons[position] or "low_confidence"
         if self.failure_predictor is not None:
             risk = np.asarray(self.failure_predictor.risk(frame, output), dtype=float)
-            for position in np.flatnonzero(risk >= self.failure_predictor.threshold):
+            for position in np.flatnonzero(risk >= self.failure_predictor.threshold).tolist():
                 reasons[position] = reasons[position] or "likely_wrong"
         model_predictions = predicted.tolist()
         predictions = list(model_predictions)
-        fallen_rows = [position for position, reason in enumerate(reasons) if reason is not None]
+        fallen_rows: list[int] = [position for position, reason in enumerate(reasons) if reason is not None]
         if fallen_rows:
             answers = self.fallback.predict(frame.iloc[fallen_rows])
             for position, value in zip(fallen_rows, answers, strict=True):

@@ -194,7 +194,9 @@ class PredictionService:
     def _answered(self, batch: list[Job], results: list[JobResult]) -> None:
         route = batch[0].route
         refused = sum(1 for result in results if result.problems is not None)
-        self._record_once(Check.MONITOR_INPUT_SCHEMA, route.model, {"requests": len(batch), "refused": refused})
+        self._record_once(
+            Check.MONITOR_INPUT_SCHEMA, route.model, {"requests": len(batch), "refused": refused}
+        )
         answered = [(job, result) for job, result in zip(batch, results, strict=True) if result.answer]
         if not answered:
             return
@@ -272,6 +274,7 @@ class PredictionService:
             check,
             subject_kind="replica",
             subject_id=self.replica.id,
+            origin="server",
             status="pass",
             value=value,
             details={**details, "version": model.name},

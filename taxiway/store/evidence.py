@@ -15,7 +15,7 @@ from taxiway.store.tables import EvidenceRow, utcnow
 
 Origin = Literal["manual", "ci", "ct", "server"]
 Status = Literal["pass", "fail", "warn"]
-SubjectKind = Literal["project", "dataset", "split", "run", "model", "deployment"]
+SubjectKind = Literal["project", "dataset", "split", "run", "model", "deployment", "replica"]
 ORIGINS: tuple[Origin, ...] = ("manual", "ci", "ct", "server")
 AUTOMATIC_ORIGINS: frozenset[str] = frozenset({"ci", "ct", "server"})
 

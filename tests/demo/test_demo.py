@@ -61,10 +61,19 @@ def test_quick_demo_builds_a_project_and_prints_the_checklist(tmp_path: Path) ->
         env=env,
     )
     registry = json.loads(models.stdout)
-    assert [v["name"] for v in registry["versions"]] == ["v1"] and registry["aliases"] == {"production": "v1"}
+    # v2 is the best baseline, registered to be shadowed, promoted and rolled back: production is v1 again.
+    assert [v["name"] for v in registry["versions"]] == ["v1", "v2"] and registry["aliases"] == {
+        "production": "v1"
+    }
     version = registry["versions"][0]
     assert version["blessed"] or version["reason"].startswith("demo: ")
     assert states["deployment.validation_tests"] in ("proven", "failed")
+    assert "7. serving" in run.stdout and "taxiway serve is up at http://127.0.0.1:" in run.stdout
+    assert "refused 10 × 422" in run.stdout, run.stdout  # the broken rows the demo sends
+    assert "fallback answered out_of_range 20" in run.stdout  # and the out-of-range ones
+    assert "rollback: generation" in run.stdout and "now answering: v1" in run.stdout
+    for item in ("deployment.blue_green", "deployment.shadow", "deployment.fallback"):
+        assert states[item] == "proven", (item, states[item])
 
     again = subprocess.run(
         [TAXIWAY, "demo", "--quick", "--dir", str(root)], capture_output=True, text=True, timeout=300, env=env
