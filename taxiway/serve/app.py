@@ -18,7 +18,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
@@ -26,13 +26,19 @@ from taxiway import __version__
 from taxiway.serve.feedback import feedback_items, record_feedback
 from taxiway.serve.protocols import mlflow, oip
 from taxiway.serve.request import BadRequest, read_json
+from taxiway.serve.responses import (
+    SLOT_HEADER,
+    VERSION_HEADER,
+    answered_by,
+    error_response,
+    json_response,
+    service_of,
+)
 from taxiway.serve.service import InvalidRows, Prediction, PredictionService, RequestRefused
 
 _log = logging.getLogger("taxiway.serve")
-VERSION_HEADER = "x-taxiway-version"
-SLOT_HEADER = "x-taxiway-slot"
 
-__all__ = ["create_app", "error_response"]
+__all__ = ["create_app"]
 
 
 def create_app(make_service: Callable[[], PredictionService]) -> FastAPI:
@@ -52,7 +58,6 @@ def create_app(make_service: Callable[[], PredictionService]) -> FastAPI:
         title="taxiway prediction service",
         version=__version__,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
         description="Predictions from the deployed model version, with per-row fallback. "
         "Native: POST /predict. MLflow: POST /invocations. Open Inference Protocol: /v2.",
     )
@@ -64,24 +69,6 @@ def create_app(make_service: Callable[[], PredictionService]) -> FastAPI:
     return Telemetered(app)  # type: ignore[return-value]
 
 
-def service_of(request: Request) -> PredictionService:
-    return request.app.state.service  # type: ignore[no-any-return]
-
-
-def error_response(status: int, message: str, hint: str = "", detail: Any = None) -> ORJSONResponse:
-    """The one shape of every error taxiway's server answers."""
-    body: dict[str, Any] = {"error": message, "hint": hint}
-    if detail is not None:
-        body["detail"] = detail
-    return ORJSONResponse(body, status_code=status)
-
-
-def answered_by(prediction: Prediction) -> dict[str, str]:
-    """Headers naming the version and slot that answered."""
-    route = prediction.route
-    return {VERSION_HEADER: route.model.name, SLOT_HEADER: route.slot, "x-request-id": prediction.request_id}
-
-
 def _add_native_routes(app: FastAPI) -> None:
     @app.post("/predict", summary="Predict one row or many", openapi_extra={"x-taxiway-body": "native"})
     async def predict(request: Request) -> Response:
@@ -89,7 +76,7 @@ def _add_native_routes(app: FastAPI) -> None:
         body = await read_json(request, service.limits.max_body_bytes)
         rows, key = _native_rows(body)
         prediction = await service.predict(rows, key=key, request_id=request.headers.get("x-request-id"))
-        return ORJSONResponse(_native_answer(prediction), headers=answered_by(prediction))
+        return json_response(_native_answer(prediction), headers=answered_by(prediction))
 
     @app.get("/health", summary="Ready when a live model is loaded")
     async def health(request: Request) -> Response:
@@ -102,7 +89,7 @@ def _add_native_routes(app: FastAPI) -> None:
             "replica": service.replica.id,
             "error": service.reconciler.error,
         }
-        return ORJSONResponse(body, status_code=200 if lineup.live is not None else 503)
+        return json_response(body, status=200 if lineup.live is not None else 503)
 
     @app.get("/metrics", summary="Prometheus metrics of every worker")
     async def metrics(request: Request) -> Response:
@@ -114,7 +101,7 @@ def _add_native_routes(app: FastAPI) -> None:
         service = service_of(request)
         items = feedback_items(await read_json(request, service.limits.max_body_bytes))
         accepted = record_feedback(service.store, items, replica_id=service.replica.id)
-        return ORJSONResponse({"accepted": accepted})
+        return json_response({"accepted": accepted})
 
 
 def _native_rows(body: Any) -> tuple[list[dict[str, Any]], str | None]:

@@ -74,7 +74,9 @@ def predict_file(
     frame = read_table(source)
     store = project.store
     ref = version or _live(project)
-    served = load_served_model(store, ref, project.charter, root=project.root)
+    served = load_served_model(
+        store, ref, project.charter, root=project.root, threads=project.charter.train.threads
+    )
     prediction_log = (
         PredictionLog(log_root(store), f"batch:{socket.gethostname()}:{os.getpid()}") if log else None
     )

@@ -94,16 +94,23 @@ class MicroBatcher:
             self._wake.clear()
             while self._pending:
                 batch = self._take()
-                try:
-                    results = await loop.run_in_executor(self._executor, self._answer_batch, batch)
-                except Exception as error:  # noqa: BLE001 - a bug here must answer its requests, not hang them
-                    for job in batch:
-                        if not job.future.done():
-                            job.future.set_exception(error)
-                    continue
-                for job, result in zip(batch, results, strict=True):
-                    if not job.future.done():  # the request may have timed out meanwhile
-                        job.future.set_result(result)
+                await self._answer(loop, batch)
+
+    async def _answer(self, loop: asyncio.AbstractEventLoop, batch: list[Job]) -> None:
+        """Answer a batch; if it fails, answer its jobs one by one, so one bad request fails alone."""
+        try:
+            results = await loop.run_in_executor(self._executor, self._answer_batch, batch)
+        except Exception as error:  # noqa: BLE001 - a failure must answer its requests, not hang them
+            if len(batch) > 1:
+                for job in batch:
+                    await self._answer(loop, [job])
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(error)
+            return
+        for job, result in zip(batch, results, strict=True):
+            if not job.future.done():  # the request may have timed out meanwhile
+                job.future.set_result(result)
 
     def _take(self) -> list[Job]:
         """The oldest waiting jobs for one model, up to ``max_rows`` rows (at least one job)."""
@@ -162,9 +169,12 @@ def _frame(batch: list[Job]) -> pd.DataFrame:
         records: list[dict[str, Any]] = [
             row for job in batch if isinstance(job.rows, list) for row in job.rows
         ]
-        return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        # An explicit index: from_records([{}]) would otherwise be a table of no rows, not one empty row.
+        return pd.DataFrame.from_records(records, index=pd.RangeIndex(len(records)))
     frames = [
-        job.rows if isinstance(job.rows, pd.DataFrame) else pd.DataFrame.from_records(job.rows)
+        job.rows
+        if isinstance(job.rows, pd.DataFrame)
+        else pd.DataFrame.from_records(job.rows, index=pd.RangeIndex(len(job.rows)))
         for job in batch
     ]
     return pd.concat(frames, ignore_index=True, sort=False)

@@ -45,7 +45,11 @@ class Fallback:
         """The fallback's prediction for each row (None when it abstains)."""
         if self.model is None or frame.empty:
             return [None] * len(frame)
-        return np.asarray(self.model.predict(frame)).tolist()  # type: ignore[no-any-return]
+        try:
+            return np.asarray(self.model.predict(frame)).tolist()  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001 - e.g. a value so large a baseline's scaler overflows on it
+            # The row already falls back for a reason the answer states; with no fallback answer it abstains.
+            return [None] * len(frame)
 
 
 def load_fallback(store: Store, run: Run, kind: FallbackKind, metric: str, *, root: Path | None) -> Fallback:

@@ -70,6 +70,7 @@ class Reconciler:
         on_loaded: Callable[[ServedModel, str], None] | None = None,
         on_switched: Callable[[Lineup], None] | None = None,
         poll_seconds: float = POLL_SECONDS,
+        threads: int = 1,
     ) -> None:
         self.store, self.charter, self.root, self.replica = store, charter, root, replica
         self.lineup = Lineup()
@@ -78,6 +79,7 @@ class Reconciler:
         self._on_loaded = on_loaded
         self._on_switched = on_switched
         self._poll = poll_seconds
+        self._threads = threads
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_report = 0.0
@@ -161,7 +163,9 @@ class Reconciler:
         if version in loaded:
             return loaded[version]
         try:
-            served = load_served_model(self.store, version, self.charter, root=self.root)
+            served = load_served_model(
+                self.store, version, self.charter, root=self.root, threads=self._threads
+            )
             skew = check_skew(self.store, served)
         except Exception as error:  # any failure to load keeps the old version serving
             raise LoadRefused(f"v{version} could not be loaded: {type(error).__name__}: {error}") from error

@@ -3,8 +3,8 @@
 Two things every worker mode must get right (both measured on a 2-core machine, see docs/benchmarks.md):
 
 - thread pools: scikit-learn's tree models predict with one OpenMP thread per core by default; two workers
-  doing that on two shared cores pushed one-row p99 from under 2 ms to over a second. Each worker caps its
-  pools (threadpoolctl) at ``threads`` once, at start-up.
+  doing that on two shared cores pushed one-row p99 from under 2 ms to over a second. Workers start with
+  ``OMP_NUM_THREADS`` (and BLAS's) set to ``threads``, and every model load caps the pools it loaded.
 - Nagle's algorithm: with several uvicorn workers the accepted sockets kept it on (uvicorn issue #3149), and
   each small response waited for a delayed ACK (~40 ms). :class:`NoDelayHttpTools` sets ``TCP_NODELAY`` on
   every connection, in every mode.
@@ -28,6 +28,7 @@ from taxiway.serve.metrics import MULTIPROC_ENV
 from taxiway.serve.service import Limits
 
 CONFIG_ENV = "TAXIWAY_SERVE_CONFIG"
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 __all__ = ["NoDelayHttpTools", "ServeSettings", "app_from_environment", "run_server"]
 
@@ -71,7 +72,7 @@ def app_from_environment() -> Any:
     from taxiway.serve.telemetry import Telemetry
 
     settings = ServeSettings(**json.loads(os.environ[CONFIG_ENV]))
-    threadpool_limits(settings.threads)  # for the whole process, once: see the module docstring
+    threadpool_limits(settings.threads)  # what is loaded now; each model load caps what it loads
 
     def make_service() -> PredictionService:
         project = Project.load(Path(settings.project))
@@ -89,6 +90,7 @@ def app_from_environment() -> Any:
             port=settings.port,
             telemetry=telemetry,
             limits=settings.limits(),
+            threads=settings.threads,
         )
 
     return create_app(make_service)
@@ -111,6 +113,8 @@ def run_server(settings: ServeSettings, listener: socket.socket) -> None:
         timeout_graceful_shutdown=10,
     )
     os.environ[CONFIG_ENV] = json.dumps(asdict(settings))
+    for name in _THREAD_ENV:  # workers start fresh: their libraries read these as they load
+        os.environ[name] = str(settings.threads)
     if settings.workers > 1:
         # Workers share their Prometheus values through files in one folder, named before they start.
         os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="taxiway-metrics-"))

@@ -115,6 +115,7 @@ class PredictionService:
         port: int,
         telemetry: Telemetry,
         limits: Limits | None = None,
+        threads: int = 1,
     ) -> None:
         self.store, self.charter, self.telemetry = store, charter, telemetry
         self.limits = limits or Limits()
