@@ -81,6 +81,7 @@ def document(report: Any) -> dict[str, Any]:
         "metric": evaluation.metric,
         "gates": [gate.to_json() for gate in blessing.gates],
         "test": blessing.test_metrics,
+        "failure_predictor": blessing.evaluation.get("failure_predictor"),  # null: the run has none
         "evaluation": blessing.evaluation,
     }
 
@@ -116,6 +117,8 @@ def render_validation(report: Any, console: Console) -> None:
             f"({len(ev.staleness.windows)} training windows)",
             highlight=False,
         )
+    if report.failure is not None:
+        console.print(f"failure predictor: {report.failure.summary()}", highlight=False)
     useless = [f.feature for f in ev.feature_values if not f.helps]
     if useless:
         console.print(

@@ -12,6 +12,9 @@ Evidence recorded (subject: the run), origin ``ci`` when the ``CI`` variable is 
 - ``data.feature_value`` (D2): ``fail`` lists the features whose permutation importance is not above noise;
 - ``data.feature_cost`` (D3): each feature's share of predict time; ``fail`` when one feature takes more
   than half of it, ``warn`` when the model's time cannot be split by feature.
+
+The blessing's ``evaluation["failure_predictor"]`` holds the failure predictor's report on the test rows
+(`taxiway.evaluate.failure`) when the run has one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from taxiway.evaluate.blessing import Blessing, GateResult, jsonable, save_blessing
 from taxiway.evaluate.evaluation import Evaluation, Progress, evaluate_run
+from taxiway.evaluate.failure import FailureReport, run_failure_report
 from taxiway.evaluate.feature_cost import SHARE_LIMIT
 from taxiway.evaluate.gates import Limits, run_gates
 from taxiway.project import Project
@@ -39,6 +43,7 @@ class ValidationReport:
 
     blessing: Blessing
     evaluation: Evaluation
+    failure: FailureReport | None = None  # the failure predictor on the test rows; None: the run has none
 
 
 def validate_run(project: Project, run_ref: str, *, progress: Progress | None = None) -> ValidationReport:
@@ -52,13 +57,17 @@ def validate_run(project: Project, run_ref: str, *, progress: Progress | None = 
     run = get_run(project.store, run_ref)
     evaluation = evaluate_run(project, run, progress=progress)
     gates = run_gates(evaluation, Limits.from_charter(project.charter))
+    if progress is not None:
+        progress("scoring the failure predictor on the test rows")
+    failure = run_failure_report(project, run)  # a report, not a gate: it never decides the blessing
+    recorded = evaluation.to_json()
+    if failure is not None:
+        recorded["failure_predictor"] = failure.to_json()
     store = project.store
     with store.write_session() as session, session.begin():
-        blessing = save_blessing(
-            session, run.id, gates, test_metrics=evaluation.test, evaluation=evaluation.to_json()
-        )
+        blessing = save_blessing(session, run.id, gates, test_metrics=evaluation.test, evaluation=recorded)
         _record_evidence(store.evidence, session, blessing, evaluation)
-    return ValidationReport(blessing, evaluation)
+    return ValidationReport(blessing, evaluation, failure)
 
 
 def _record_evidence(log: EvidenceLog, session: Session, blessing: Blessing, ev: Evaluation) -> None:

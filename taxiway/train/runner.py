@@ -28,6 +28,7 @@ from taxiway.train.baselines import (
     default_candidate,
     linear_baseline,
 )
+from taxiway.train.failure import record_failure_predictor
 from taxiway.train.features import feature_columns, seed_estimator
 from taxiway.train.lineage import CodeState, code_state, distribution_of, environment
 from taxiway.train.packaging import save_model
@@ -281,6 +282,18 @@ def _train_one(
             }
             with threadpool_limits(charter.train.threads):
                 resources.update(predict_latency(predict, x_valid))
+            if spec.kind == "candidate":  # issue 7 part 5: what tells serving a row is likely wrong
+                started = time.perf_counter()
+                record_failure_predictor(
+                    run,
+                    estimator,
+                    x_train,
+                    y_train,
+                    task,
+                    seed=charter.train.seed,
+                    threads=charter.train.threads,
+                )
+                resources["failure_predictor_seconds"] = time.perf_counter() - started
             run.set_resources(resources)
             return TrainedRun(run.id, spec.name, spec.kind, metrics, cost, resources)
     except TaxiwayError:
