@@ -132,7 +132,7 @@ def run_demo(root: Path, *, quick: bool, fresh: bool, console: Console) -> DemoR
             training = train_project(project)
 
         validation, version = _validate_and_register(project, training, console)
-        serving = run_serving_demo(project, training, version, console)
+        serving = run_serving_demo(project, training, version, console, quick=quick)
 
         console.rule("8. checklist")
         report = evaluate_checklist(project.charter, project.store.evidence.latest())

@@ -33,7 +33,7 @@ from taxiway.project import Project
 from taxiway.registry import ModelVersion, list_versions, register
 from taxiway.train.runner import TrainingReport
 
-TRAFFIC_ROWS = 1_000
+TRAFFIC_ROWS = 1_000  # single-row requests; --quick sends a fifth
 SHADOW_ROWS = 300
 CLIENT_THREADS = 4
 READY_TIMEOUT_S = 120
@@ -80,9 +80,17 @@ class ServingDemo:
 
 
 def run_serving_demo(
-    project: Project, training: TrainingReport, version: ModelVersion, console: Console
+    project: Project,
+    training: TrainingReport,
+    version: ModelVersion,
+    console: Console,
+    *,
+    quick: bool = False,
 ) -> ServingDemo:
     """Deploy ``version`` live, replay test traffic with bad rows, then shadow, promote and roll back v2."""
+    traffic_rows, shadow_rows = (
+        (TRAFFIC_ROWS // 5, SHADOW_ROWS // 3) if quick else (TRAFFIC_ROWS, SHADOW_ROWS)
+    )
     console.rule("7. serving: deploy, traffic, shadow, promote, rollback")
     store = project.store
     second = _second_version(project, training)
@@ -91,12 +99,12 @@ def run_serving_demo(
     _apply(project, deploy(store, version.name, "live", force=not version.is_blessed, reason=_REASON), steps)
     with _server(project.root) as url, httpx.Client(base_url=url, timeout=30) as client:
         console.print(f"taxiway serve is up at {url} with {version.name} live (blue slot)")
-        traffic = _replay(client, _with_bad_rows(rows.head(TRAFFIC_ROWS)))
+        traffic = _replay(client, _with_bad_rows(rows.head(traffic_rows)))
         console.print(f"test traffic with bad and out-of-range rows: {traffic.line()}", highlight=False)
 
         _apply(project, deploy(store, second.name, "shadow", force=True, reason=_REASON), steps)
-        shadow_traffic = _replay(client, rows.iloc[TRAFFIC_ROWS : TRAFFIC_ROWS + SHADOW_ROWS])
-        agreement = _agreement(client, second.name)
+        shadow_traffic = _replay(client, rows.iloc[traffic_rows : traffic_rows + shadow_rows])
+        agreement = _agreement(client, second.name, rows=shadow_rows)
         shown = "not measured" if agreement is None else f"{agreement:.1%}"
         console.print(
             f"{second.name} in shadow: live answers still from {', '.join(shadow_traffic.versions)}; "
@@ -192,7 +200,7 @@ def _replay(client: httpx.Client, rows: pd.DataFrame | list[dict[str, Any]]) -> 
     return report
 
 
-def _agreement(client: httpx.Client, shadow: str, *, wait_s: float = 15.0) -> float | None:
+def _agreement(client: httpx.Client, shadow: str, *, rows: int, wait_s: float = 15.0) -> float | None:
     """Share of rows the shadow's model answered like the live model, from the server's /metrics."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
@@ -202,7 +210,7 @@ def _agreement(client: httpx.Client, shadow: str, *, wait_s: float = 15.0) -> fl
                 if sample.name in totals and sample.labels.get("version") == shadow:
                     totals[sample.name] += sample.value
         compared, agreed = totals.values()
-        if compared >= SHADOW_ROWS:  # telemetry folds figures in every second, off the request path
+        if compared >= rows:  # telemetry folds figures in every second, off the request path
             return agreed / compared
         time.sleep(0.5)
     return None
