@@ -236,6 +236,8 @@ def _cast(
             if types.is_bool_dtype(numbers.dtype):
                 return None, ~present
         cast_ok = numbers.notna().to_numpy(dtype=bool) | ~present
+        if dtype == object:  # to_numeric reads True as 1; true/false is not a number, alone or among them
+            cast_ok &= ~column.map(_is_bool, na_action="ignore").fillna(False).to_numpy(dtype=bool)
         if spec.type == "integer" and types.is_float_dtype(numbers.dtype):
             floats = numbers.to_numpy(dtype="float64", na_value=np.nan)
             with np.errstate(invalid="ignore"):
@@ -259,6 +261,10 @@ def _cast(
             moments = moments.dt.tz_convert("UTC").dt.tz_localize(None)
         return moments, moments.notna().to_numpy(dtype=bool) | ~present
     return None, everything  # string and category: any value has a text form
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool | np.bool_)
 
 
 def _comparable(bound: Any, array: np.ndarray[Any, Any]) -> Any:

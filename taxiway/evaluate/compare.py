@@ -12,16 +12,20 @@ once by :mod:`taxiway.evaluate.weighted`: 1,000 resamples of 50,000 rows take we
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import threading
 from collections import Counter, deque
 from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from types import TracebackType
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import ThreadpoolController
 
 from taxiway.errors import TaxiwayError
 from taxiway.evaluate.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, PairedDifference
@@ -33,12 +37,12 @@ from taxiway.store import Store
 from taxiway.train.runs import Run, get_run
 
 Better = Literal["reference", "other", "neither"]
-# Index-matrix block: 4M int64 indices = 32 MB, as in taxiway.evaluate.bootstrap. numpy draws an even
-# number of bounded integers per call without leftovers, so blocks of an even size give the same resamples
-# as one big matrix, and as taxiway.evaluate.bootstrap's blocks. (Blocks of 16 resamples looked faster in
-# isolation, but took 1.7-4x the CPU time of 80 in the whole comparison, measured on a busy 2-core machine.)
-_BLOCK_INDICES = 4_000_000
-_MAX_THREADS = 2  # blocks scored at once; each holds ~60 MB of counts and cumulative sums
+# Index-matrix block: 2M int64 indices = 16 MB (40 resamples of 50,000 rows). numpy draws an even number
+# of bounded integers per call without leftovers, so blocks of an even size give the same resamples as one
+# big matrix, and as taxiway.evaluate.bootstrap's blocks. With BLAS on one thread (see _OneBlasThread),
+# blocks of 20 to 80 resamples took the same CPU time; smaller ones share the work out more evenly.
+_BLOCK_INDICES = 2_000_000
+_MAX_THREADS = 2  # blocks scored at once; each holds ~20 MB of indices and counts
 
 __all__ = ["Comparison", "MetricComparison", "align", "compare_predictions", "compare_runs", "verdict"]
 
@@ -243,6 +247,23 @@ def align(predictions: Sequence[Predictions]) -> tuple[list[Predictions], int]:
         (['x', 'z'], [0.0, 3.0], 0)
     """
     texts = [_texts(p.row_key) for p in predictions]
+    if all(keys == texts[0] for keys in texts[1:]):
+        # Runs scored on the same rows in the same order (the usual case): nothing to join. Comparing the
+        # lists takes ~1 ms for 50,000 keys, the join below ~60 ms.
+        taken = list(predictions)
+    else:
+        taken = _joined(predictions, texts)
+    same = np.ones(len(taken[0].y_true), dtype=bool)
+    for other in taken[1:]:
+        same &= _equal(taken[0].y_true, other.y_true)
+    dropped = int((~same).sum())
+    if dropped:
+        taken = [_take(p, np.flatnonzero(same)) for p in taken]
+    return taken, dropped
+
+
+def _joined(predictions: Sequence[Predictions], texts: list[list[Hashable]]) -> list[Predictions]:
+    """The rows whose key every set has, in the first set's order (see :func:`align`)."""
     if any(len(set(keys)) < len(keys) for keys in texts):
         texts = [_with_occurrence(keys) for keys in texts]
     lookups = [{key: i for i, key in enumerate(keys)} for keys in texts[1:]]
@@ -250,14 +271,7 @@ def align(predictions: Sequence[Predictions]) -> tuple[list[Predictions], int]:
     positions = [np.array(first, dtype=np.intp)] + [
         np.array([lookup[texts[0][i]] for i in first], dtype=np.intp) for lookup in lookups
     ]
-    taken = [_take(p, index) for p, index in zip(predictions, positions, strict=True)]
-    same = np.ones(len(first), dtype=bool)
-    for other in taken[1:]:
-        same &= _equal(taken[0].y_true, other.y_true)
-    dropped = int((~same).sum())
-    if dropped:
-        taken = [_take(p, np.flatnonzero(same)) for p in taken]
-    return taken, dropped
+    return [_take(p, index) for p, index in zip(predictions, positions, strict=True)]
 
 
 def verdict(item: MetricComparison, reference: str, other: str) -> str:
@@ -310,7 +324,7 @@ def _resampled(
         for key, result in metric_set(_counts(block, rows), exact=False).items():
             values[key][start : start + len(block)] = result
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with _ONE_BLAS_THREAD, ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[None]] = deque()
         start = 0
         for block in index_blocks(rows, resamples, seed):
@@ -323,11 +337,56 @@ def _resampled(
     return values
 
 
-def _counts(block: NDArray[np.int64], rows: int) -> NDArray[np.int64]:
-    """How often each row is drawn in each resample of a block: (resamples, rows)."""
-    offsets = np.arange(len(block), dtype=np.int64)[:, None] * rows
-    flat = np.bincount((block + offsets).ravel(), minlength=len(block) * rows)
-    return flat.reshape(len(block), rows)
+class _OneBlasThread:
+    """BLAS on the calling thread only, while resamples are scored.
+
+    Each scoring thread keeps a core busy already, and OpenBLAS's own threads (which spin a while waiting
+    for work after each product) competed with them: limiting BLAS to one thread cut the comparison's CPU
+    time by a fifth on 2 cores. The limit is process-wide, so it is counted: overlapping comparisons
+    restore the original threads when the last one ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limiter: Any = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._limiter = _thread_pools().limit(limits=1, user_api="blas")
+            self._users += 1
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._limiter.restore_original_limits()
+
+
+@functools.cache
+def _thread_pools() -> Any:
+    """The process's thread pools (BLAS, OpenMP), found once: finding them takes ~20 ms, limiting 0.1 ms."""
+    return ThreadpoolController()
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
+
+
+def _counts(block: NDArray[np.int64], rows: int) -> NDArray[Any]:
+    """How often each row is drawn in each resample of a block: (resamples, rows), uint8 when all fit.
+
+    One bincount per resample keeps its counts in cache (one bincount of the whole block, offset per
+    resample, took twice as long), and uint8 is what the ranking wants: a quarter of int32's traffic.
+    """
+    counts = np.empty(block.shape, dtype=np.uint8)
+    for counted, drawn in zip(counts, block, strict=True):
+        counted[:] = np.bincount(drawn, minlength=rows)  # a count above 255 would wrap around...
+    if np.any(counts.sum(axis=1, dtype=np.int64) != rows):  # ...and lose draws: count them wide instead
+        return np.stack([np.bincount(drawn, minlength=rows) for drawn in block])
+    return counts
 
 
 def _paired(estimate: float, differences: NDArray[np.float64], level: float) -> PairedDifference | None:

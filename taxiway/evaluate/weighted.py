@@ -29,6 +29,9 @@ Counts = NDArray[Any]  # integer weights per row: (resamples, rows)
 Finish = Callable[[Floats, Floats], Floats]  # (weighted sums (B, k), total weight (B,)) -> values (B,)
 _PROBA_FLOOR = 1e-15  # as taxiway.evaluate.scores clips probabilities before the log loss
 _MAPE_FLOOR = float(np.finfo(np.float64).eps)  # sklearn's floor on |y| in MAPE
+# Rows of counts ranked at a time: 500,000 cells keep a chunk's uint8 weights and int32 cumulative sums
+# (~2.5 MB) in cache.
+_CHUNK_CELLS = 500_000
 K = TypeVar("K", bound=Hashable)
 
 __all__ = [
@@ -60,9 +63,11 @@ class SumMetric:
 class RankedScores:
     """One binary classifier's positive-class scores, sorted once, with the groups of tied scores.
 
-    Only groups holding a positive row add to ROC AUC and average precision, so only they are kept:
-    ``before`` is the last position below each such group (-1: none), ``end`` its last position.
-    ``evaluate`` gives both metrics for every row of a counts matrix.
+    Rows are kept in descending score order, positives and negatives apart: ``positive_rows`` and
+    ``negative_rows`` index the scored rows. Only groups of tied scores that hold a positive add to ROC AUC
+    and average precision; for each, in descending order, ``last`` is the index in ``positive_rows`` of its
+    last positive, and ``upto`` and ``above`` count the negatives scored at least as high and strictly
+    higher. ``evaluate`` gives both metrics for every row of a counts matrix.
 
     Example:
         >>> ranked = RankedScores.of(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True]))
@@ -71,74 +76,81 @@ class RankedScores:
         (0.75, 0.8333)
     """
 
-    order: NDArray[np.intp]
-    is_positive: NDArray[np.uint8]  # in score order
-    before: NDArray[np.intp]
-    end: NDArray[np.intp]
-    has_ties: bool
+    positive_rows: NDArray[np.intp]
+    negative_rows: NDArray[np.intp]
+    last: NDArray[np.intp]
+    upto: NDArray[np.intp]
+    above: NDArray[np.intp]
+    single: bool  # no two positives tie: each group's positive weight is that of one positive
+    untied: bool  # no negative ties with a positive: ``upto`` equals ``above``
 
     @classmethod
     def of(cls, score: Floats, is_positive: NDArray[np.bool_]) -> RankedScores:
-        order = np.argsort(score, kind="stable")
+        order = np.argsort(score, kind="stable")[::-1]  # descending; NaN, sorted last, counts as highest
         ordered, positive = score[order], is_positive[order]
-        is_new = np.concatenate([[True], ordered[1:] != ordered[:-1]])
-        group = np.cumsum(is_new) - 1
-        starts = np.flatnonzero(is_new)
-        ends = np.concatenate([starts[1:] - 1, [len(score) - 1]])
-        kept = np.unique(group[positive])
-        return cls(order, positive.astype(np.uint8), starts[kept] - 1, ends[kept], len(starts) < len(score))
+        group = np.cumsum(np.concatenate([[True], ordered[1:] != ordered[:-1]])) - 1
+        held, negative_group = group[positive], group[~positive]
+        last = np.flatnonzero(np.concatenate([held[1:] != held[:-1], [True]])) if len(held) else held
+        upto = np.searchsorted(negative_group, held[last], side="right")
+        above = np.searchsorted(negative_group, held[last], side="left")
+        single, untied = len(last) == len(held), bool(np.array_equal(upto, above))
+        return cls(order[positive], order[~positive], last, upto, above, single, untied)
 
     def evaluate(self, counts: Counts, *, exact: bool = True) -> tuple[Floats, Floats]:
         """ROC AUC and average precision of each row of ``counts`` (NaN where a class has no weight).
 
-        In ascending score order, ROC AUC counts each positive against the negatives below its group plus
-        half those tied with it; average precision sums each group's positives times the precision at its
-        threshold (over the rows scored at least as high). Pair counts are exact integers; ``exact=False``
-        computes the precisions in float32 (relative error ~1e-7, far below a bootstrap's own noise).
+        ROC AUC is the share of (positive, negative) pairs ranked right, ties counting half: all pairs but
+        those whose negative is scored higher than the positive's group, and half those tied with it.
+        Average precision sums each group's positive weight times the precision at its threshold (over
+        the rows scored at least as high), divided by the total positive weight. Pair counts are exact
+        integers; ``exact=False`` computes the precisions in float32 (relative error ~1e-7, far below a
+        bootstrap's own noise).
+
+        In descending score order, cumulative sums are directly what each group needs: the positive and
+        the negative weight scored at least as high. Rows are taken a few at a time, so that a chunk's
+        cumulative sums stay in the CPU's cache through the dozen passes over them (measured on 50,000
+        rows: chunks of 10 rows took 30% less time than chunks of 80).
         """
-        real = np.float64 if exact else np.float32
-        whole = np.int64 if exact else np.int32
-        ordered: Counts = np.take(counts, self.order, axis=1)
-        cum_all: Counts = np.cumsum(ordered, axis=1, dtype=whole)
-        total_all = cum_all[:, -1:]
-        if not self.has_ties:  # each positive row is its own group: work on the positive columns only
-            group_pos: Counts = ordered[:, self.end]
-            end_pos: Counts = np.cumsum(group_pos, axis=1, dtype=whole)
-            negatives_below: Counts = cum_all[:, self.end]
-            negatives_below -= end_pos  # in place: fewer passes over a (resamples × positives) array
-            pairs: Floats = np.einsum("ij,ij->i", group_pos, negatives_below, dtype=np.float64)
-            total_pos: Counts = end_pos[:, -1:]
-            above_pos: NDArray[Any] = (total_pos - end_pos).astype(real)
-            above_pos += group_pos
-            above_neg: NDArray[Any] = ((total_all - total_pos) - negatives_below).astype(real)
+        auc, ap = np.full(len(counts), np.nan), np.full(len(counts), np.nan)
+        if len(self.positive_rows) == 0:
+            return auc, ap
+        step = max(1, _CHUNK_CELLS // counts.shape[1])
+        for first in range(0, len(counts), step):
+            chunk = slice(first, first + step)
+            auc[chunk], ap[chunk] = self._evaluate(counts[chunk], exact)
+        return auc, ap
+
+    def _evaluate(self, counts: Counts, exact: bool) -> tuple[Floats, Floats]:
+        # Cumulative weights are integers, exact in int32 while they cannot overflow (counts below 256).
+        whole = np.int32 if counts.dtype.itemsize == 1 and counts.shape[1] < 2**31 // 255 else np.int64
+        weight: Counts = np.take(counts, self.positive_rows, axis=1)
+        cum_pos: Counts = np.cumsum(weight, axis=1, dtype=whole)  # positive weight at or above each positive
+        cum_neg: Counts = np.zeros((len(counts), len(self.negative_rows) + 1), dtype=whole)
+        np.cumsum(np.take(counts, self.negative_rows, axis=1), axis=1, out=cum_neg[:, 1:])  # of the first j
+        positive = cum_pos[:, -1].astype(np.float64)
+        negative = cum_neg[:, -1].astype(np.float64)
+        if self.single:  # each group holds one positive
+            pos_upto, group = cum_pos, weight
         else:
-            cum_pos: Counts = np.cumsum(ordered * self.is_positive, axis=1, dtype=whole)
-            below_all, below_pos = _at(cum_all, self.before), _at(cum_pos, self.before)
-            end_all, end_pos = cum_all[:, self.end], cum_pos[:, self.end]
-            group_pos = end_pos - below_pos
-            # The negatives below a group, plus half of those tied with it (integers until the halving).
-            twice: Counts = (below_all - below_pos) + (end_all - end_pos)
-            pairs = np.einsum("ij,ij->i", group_pos, twice, dtype=np.float64) / 2
-            total_pos = cum_pos[:, -1:]
-            above_pos = (total_pos - below_pos).astype(real)
-            above_neg = ((total_all - total_pos) - (below_all - below_pos)).astype(real)
-        scored: NDArray[Any] = above_pos + above_neg
+            pos_upto = np.take(cum_pos, self.last, axis=1)
+            group = np.diff(pos_upto, axis=1, prepend=0)
+        neg_upto: Counts = np.take(cum_neg, self.upto, axis=1)
+        if self.untied:
+            wrong = np.einsum("ij,ij->i", group, neg_upto, dtype=np.float64)
+        else:
+            twice: Counts = np.take(cum_neg, self.above, axis=1)
+            twice += neg_upto
+            wrong = np.einsum("ij,ij->i", group, twice, dtype=np.float64) / 2
+        scored = np.add(neg_upto, pos_upto, out=neg_upto)  # in place: all the weight at or above a group
         np.maximum(scored, 1, out=scored)  # 1 where nothing is scored this high: that group's weight is 0
-        above_pos /= scored  # now the precision at each group's threshold
-        found = np.einsum("ij,ij->i", group_pos.astype(real), above_pos, dtype=real).astype(np.float64)
-        positive = total_pos[:, 0].astype(np.float64)
-        negative = total_all[:, 0].astype(np.float64) - positive
+        precision: NDArray[Any] = np.divide(pos_upto, scored, dtype=np.float64 if exact else np.float32)
+        precision *= group
+        found = precision.sum(axis=1, dtype=np.float64)
+        pairs = positive * negative
         with np.errstate(divide="ignore", invalid="ignore"):
-            auc = pairs / (positive * negative)
+            auc = (pairs - wrong) / pairs  # the right pairs counted exactly (integers below 2**53) first
             ap = found / positive
         return np.where((positive > 0) & (negative > 0), auc, np.nan), np.where(positive > 0, ap, np.nan)
-
-
-def _at(cumulative: Counts, positions: NDArray[np.intp]) -> Counts:
-    """Columns of a cumulative sum at ``positions``, 0 at position -1 (before the first row)."""
-    taken = cumulative[:, np.maximum(positions, 0)]
-    taken[:, positions < 0] = 0
-    return taken
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,10 @@ WeightedMetric = SumMetric | RankMetric
 class MetricSet(Generic[K]):
     """Metrics evaluated together on blocks of counts: their per-row columns joined once, up front.
 
+    Columns that several metrics share are summed once (f1, precision, recall and balanced accuracy all
+    sum the same true positives, false positives and false negatives: 38 columns for two binary runs
+    become 16), and a last column of ones gives each row's total weight in the same matrix product.
+
     Example:
         >>> mae = SumMetric(np.array([[1.0], [3.0]]), lambda sums, total: sums[:, 0] / total)
         >>> MetricSet({"mae": mae})(np.array([[2, 0], [1, 1]]))["mae"].tolist()
@@ -163,9 +179,18 @@ class MetricSet(Generic[K]):
 
     def __init__(self, metrics: Mapping[K, WeightedMetric]) -> None:
         self._metrics = dict(metrics)
-        self._sums = [(key, metric) for key, metric in metrics.items() if isinstance(metric, SumMetric)]
-        rows = [metric.columns for _, metric in self._sums]
-        self._columns = np.concatenate(rows, axis=1) if rows else np.empty((0, 0))
+        sums = [(key, metric) for key, metric in metrics.items() if isinstance(metric, SumMetric)]
+        self._sums: list[tuple[K, SumMetric, NDArray[np.intp]]] = []
+        self._columns: Floats = np.empty((0, 0))
+        if sums:
+            columns = [metric.columns[:, j] for _, metric in sums for j in range(metric.columns.shape[1])]
+            distinct, where = _distinct(columns)
+            self._columns = np.column_stack([*distinct, np.ones(len(columns[0]))])
+            start = 0
+            for key, metric in sums:
+                width = metric.columns.shape[1]
+                self._sums.append((key, metric, where[start : start + width]))
+                start += width
         self._columns32 = self._columns.astype(np.float32)
 
     @property
@@ -181,15 +206,14 @@ class MetricSet(Generic[K]):
         out: dict[K, Floats] = {}
         if self._sums:
             weights: NDArray[Any] = counts.astype(np.float64 if exact else np.float32)
-            total = weights.sum(axis=1, dtype=np.float64)
             summed = (weights @ (self._columns if exact else self._columns32)).astype(np.float64)
-            start = 0
-            for key, metric in self._sums:
-                width = metric.columns.shape[1]
+            total = summed[:, -1]  # the column of ones: integer sums, exact in float32 below 2**24
+            for key, metric, index in self._sums:
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    out[key] = metric.finish(summed[:, start : start + width], total)
-                start += width
-        small = counts.astype(np.uint8) if counts.size and int(counts.max()) < 256 else counts
+                    out[key] = metric.finish(summed[:, index], total)
+        small = counts
+        if counts.dtype != np.uint8 and counts.size and int(counts.max()) < 256:
+            small = counts.astype(np.uint8)  # a quarter of the memory traffic of int32 in the ranking
         ranked: dict[int, tuple[Floats, Floats]] = {}
         for key, each in self._metrics.items():
             if isinstance(each, RankMetric):
@@ -198,6 +222,30 @@ class MetricSet(Generic[K]):
                     pair = ranked[id(each.scores)] = each.scores.evaluate(small, exact=exact)
                 out[key] = pair[0] if each.which == "roc_auc" else pair[1]
         return {key: out[key] for key in self._metrics}
+
+
+def _distinct(columns: list[Floats]) -> tuple[list[Floats], NDArray[np.intp]]:
+    """The distinct arrays among ``columns``, and for each column the index of its equal among them.
+
+    Columns that agree on a few hundred sampled rows are compared in full.
+
+    Example:
+        >>> distinct, where = _distinct([np.array([1.0, 0.0]), np.array([0.0, 1.0]), np.array([1.0, 0.0])])
+        >>> [column.tolist() for column in distinct], where.tolist()
+        ([[1.0, 0.0], [0.0, 1.0]], [0, 1, 0])
+    """
+    distinct: list[Floats] = []
+    by_sample: dict[bytes, list[int]] = {}  # sampled values -> the distinct columns showing them
+    where = np.empty(len(columns), dtype=np.intp)
+    for index, column in enumerate(columns):
+        alike = by_sample.setdefault(column[:: max(1, len(column) // 256)].tobytes(), [])
+        twin = next((k for k in alike if np.array_equal(distinct[k], column)), None)
+        if twin is None:
+            twin = len(distinct)
+            distinct.append(column)
+            alike.append(twin)
+        where[index] = twin
+    return distinct, where
 
 
 def evaluate_block(metrics: Mapping[str, WeightedMetric], counts: Counts) -> dict[str, Floats]:
@@ -284,7 +332,8 @@ def _classification(p: Predictions, costs: ErrorCosts, threshold: float | None) 
             metrics["brier"] = _mean((score - positive) ** 2)
         index = {label: i for i, label in enumerate(classes.tolist())}
         if all(label in index for label in present.tolist()):
-            true_column = np.array([index[label] for label in y_true.tolist()])
+            column_of = np.array([index[label] for label in present.tolist()])
+            true_column = column_of[np.searchsorted(present, y_true)]  # present is sorted: no lookup per row
             chance = np.clip(p.proba, _PROBA_FLOOR, 1)[np.arange(len(y_true)), true_column]
             metrics["log_loss"] = _mean(-np.log(chance))
     metrics["expected_cost"] = _mean(_row_costs(p, costs, threshold))

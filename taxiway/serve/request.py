@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -9,7 +10,7 @@ from fastapi import Request
 
 from taxiway.serve.service import RequestRefused, RequestTooLarge
 
-__all__ = ["BadRequest", "read_body", "read_json"]
+__all__ = ["BadRequest", "loads_lenient", "read_body", "read_json"]
 
 
 class BadRequest(RequestRefused):
@@ -34,14 +35,38 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The body parsed as JSON; 400 naming the position of the first syntax error."""
-    body = await read_body(request, limit)
-    if not body:
+    """The body parsed as JSON (see :func:`loads_lenient`); 400 naming the first syntax error."""
+    return loads_lenient(await read_body(request, limit))
+
+
+def loads_lenient(body: bytes) -> Any:
+    """The body as JSON, also with the ``NaN``/``Infinity`` tokens Python's :mod:`json` writes.
+
+    MLflow's own client sends ``NaN`` for every missing value of a DataFrame (``json.dumps`` writes it), and
+    so does any Python client: refusing them as "not JSON" would hide the real answer (NaN where the schema
+    forbids it is a 422 naming the field). orjson reads everything else, fast.
+
+    Raises:
+        BadRequest: the body is empty or not JSON (400).
+
+    Example:
+        >>> loads_lenient(b'{"x": [1, NaN]}')
+        {'x': [1, nan]}
+        >>> try:
+        ...     loads_lenient(b'{"x": ]')
+        ... except BadRequest as error:
+        ...     print(error.status, error.message[:26])
+        400 the body is not valid JSON
+    """
+    if not body.strip():
         raise BadRequest("the body is empty", hint="send a JSON document; GET /docs shows its shape")
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"the body is not valid JSON: {error}", hint="check the JSON syntax") from None
+    except orjson.JSONDecodeError as strict:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise BadRequest(f"the body is not valid JSON: {strict}", hint="check the JSON syntax") from None
 
 
 def _too_large(size: int, limit: int) -> RequestTooLarge:

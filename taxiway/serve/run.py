@@ -24,8 +24,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from taxiway.serve.limits import Limits
 from taxiway.serve.metrics import MULTIPROC_ENV
-from taxiway.serve.service import Limits
 
 CONFIG_ENV = "TAXIWAY_SERVE_CONFIG"
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -111,6 +111,9 @@ def run_server(settings: ServeSettings, listener: socket.socket) -> None:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=10,
+        # A new worker answers the supervisor's pings only once it has imported the service (pandas,
+        # scikit-learn, skops: seconds on a busy machine); uvicorn's 5 s default killed them in a loop.
+        timeout_worker_healthcheck=60,
     )
     os.environ[CONFIG_ENV] = json.dumps(asdict(settings))
     for name in _THREAD_ENV:  # workers start fresh: their libraries read these as they load

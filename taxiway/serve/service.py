@@ -24,6 +24,7 @@ from taxiway.charter import Charter
 from taxiway.data.validate import FieldProblem
 from taxiway.errors import TaxiwayError
 from taxiway.serve.batching import Job, JobResult, MicroBatcher, Rows
+from taxiway.serve.limits import Limits
 from taxiway.serve.lineup import Lineup, Route
 from taxiway.serve.reconcile import Reconciler, ReplicaIdentity
 from taxiway.serve.served_model import Answer, ServedModel
@@ -34,7 +35,6 @@ from taxiway.store.checks import Check
 
 __all__ = [
     "InvalidRows",
-    "Limits",
     "NotServing",
     "Prediction",
     "PredictionService",
@@ -43,15 +43,6 @@ __all__ = [
     "RequestTooLarge",
     "json_text",
 ]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask: beyond them it is refused (413) or cut short (408)."""
-
-    max_body_bytes: int = 16 * 1024 * 1024
-    max_rows: int = 10_000
-    timeout_s: float = 10.0
 
 
 class RequestRefused(TaxiwayError):

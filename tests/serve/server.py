@@ -10,15 +10,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from taxiway.cli import app
 from taxiway.project import PROJECT_ENV, Project
@@ -48,16 +51,21 @@ ROW = {
 
 def cli(root: Path, *args: str) -> str:
     """Run a taxiway command on ``root`` in this process; fail the test on exit codes other than 0."""
+    result = cli_result(root, *args)
+    assert result.exit_code == 0, (args, result.output)
+    return result.output
+
+
+def cli_result(root: Path, *args: str) -> Result:
+    """Run a taxiway command on ``root`` in this process and return how it ended, whatever its exit code."""
     saved = os.environ.get(PROJECT_ENV)
     try:
-        result = CliRunner().invoke(app, ["--project", str(root), *args])
+        return CliRunner().invoke(app, ["--project", str(root), *args])
     finally:
         if saved is None:
             os.environ.pop(PROJECT_ENV, None)
         else:
             os.environ[PROJECT_ENV] = saved
-    assert result.exit_code == 0, (args, result.output)
-    return result.output
 
 
 def deployed_project(factory: pytest.TempPathFactory, name: str) -> Path:
@@ -85,6 +93,17 @@ class Server:
 @contextmanager
 def running_server(root: Path, *args: str, log_dir: Path) -> Iterator[Server]:
     """``taxiway serve --port 0 ARGS`` until the block ends (then Ctrl+C, and it must exit 0)."""
+    server = start_server(root, *args, log_dir=log_dir)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        stop_server(server)
+
+
+def start_server(root: Path, *args: str, log_dir: Path) -> Server:
+    """Start ``taxiway serve --port 0 ARGS`` and return once it printed its address (not yet ready:
+    see :func:`wait_ready`), so several servers can load their models at the same time."""
     log = log_dir / f"serve-{time.monotonic_ns()}.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
@@ -94,35 +113,154 @@ def running_server(root: Path, *args: str, log_dir: Path) -> Iterator[Server]:
         )
     assert process.stdout is not None
     line = process.stdout.readline().decode()
-    assert line.startswith("taxiway serve: serving"), (line, log.read_text())
+    if not line.startswith("taxiway serve: serving"):
+        process.kill()
+        process.wait()
+        process.stdout.close()
+        pytest.fail(f"taxiway serve did not start: {line!r} {log.read_text()}")
     url = line.split(" at ")[1].split()[0].rstrip("/")
-    server = Server(url, process, log)
+    return Server(url, process, log)
+
+
+def stop_server(server: Server) -> None:
+    """Ctrl+C; the server must exit 0 within ``STOP_TIMEOUT_S`` (a killed one is only reaped)."""
+    process = server.process
+    assert process.stdout is not None
+    if process.poll() is not None:  # killed by the test (kill -9): nothing left to stop
+        process.stdout.close()
+        return
+    process.send_signal(signal.SIGINT)
     try:
-        wait_ready(server)
-        yield server
+        code = process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        log = server.log.read_text()
+        pytest.fail(f"taxiway serve did not stop within {STOP_TIMEOUT_S} s of Ctrl+C: {log}")
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            code = process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            pytest.fail(f"taxiway serve did not stop within {STOP_TIMEOUT_S} s of Ctrl+C: {log.read_text()}")
-        finally:
-            process.stdout.close()
-        assert code == 0, log.read_text()
+        process.stdout.close()
+    assert code == 0, server.log.read_text()
 
 
 def wait_ready(server: Server, *, timeout_s: float = READY_TIMEOUT_S) -> None:
     """Poll /health until it answers 200 (a live model loaded)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"taxiway serve exited with {server.process.returncode}: {server.log.read_text()}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+    # One client for all the polls: building one costs ~50 ms of CPU (its TLS context), which a server
+    # loading its model on two shared cores would feel at ten polls a second.
+    with httpx.Client(timeout=2) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                pytest.fail(
+                    f"taxiway serve exited with {server.process.returncode}: {server.log.read_text()}"
+                )
+            try:
+                if client.get(f"{server.url}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
     pytest.fail(f"taxiway serve was not ready within {timeout_s} s: {server.log.read_text()}")
+
+
+def wait_for_workers(root: Path, server: Server, workers: int, *, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Wait until ``workers`` processes of ``server`` report themselves alive in the store.
+
+    :func:`wait_ready` sees one worker answer; with ``--workers N`` the others may still be loading.
+    """
+    from taxiway.deploy import list_replicas
+
+    port = int(server.url.rsplit(":", 1)[1])
+    store = Project.load(root).store
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len([r for r in list_replicas(store) if r.port == port]) < workers:
+            if server.process.poll() is not None:
+                pytest.fail(
+                    f"taxiway serve exited with {server.process.returncode}: {server.log.read_text()}"
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"{workers} workers were not ready within {timeout_s} s: {server.log.read_text()}"
+                )
+            time.sleep(0.2)
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One request of :class:`Traffic`: when it was sent and answered (monotonic seconds), and how."""
+
+    request_id: str
+    sent: float
+    done: float
+    status: int | None  # None: no HTTP answer at all (``error`` says what happened)
+    version: str | None
+    error: str | None = None
+
+
+@dataclass
+class Traffic:
+    """Client threads posting ``{"row": ROW}`` to /predict without pause, each on its own keep-alive
+    connection, recording every request; use as ``with Traffic(server, threads=4) as traffic:``.
+
+    Request ids are ``<prefix>-<thread>-<n>`` (sent as ``x-request-id``), so logs can be matched to them.
+    """
+
+    server: Server
+    threads: int = 4
+    prefix: str = "load"
+    row: dict[str, Any] = field(default_factory=lambda: dict(ROW))
+    answered: list[Answered] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
+
+    def __enter__(self) -> Self:
+        for number in range(self.threads):
+            worker = threading.Thread(target=self._send, args=(number,), daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=60)
+        assert not any(worker.is_alive() for worker in self._workers), "a traffic thread did not stop"
+
+    def wait_for(self, count: int, *, sent_after: float = 0.0, timeout_s: float = 60.0) -> None:
+        """Block until ``count`` requests sent after ``sent_after`` were answered (or failed)."""
+        deadline = time.monotonic() + timeout_s
+        while sum(1 for a in list(self.answered) if a.sent > sent_after) < count:
+            if time.monotonic() > deadline:
+                pytest.fail(f"fewer than {count} requests answered within {timeout_s} s")
+            time.sleep(0.02)
+
+    def _send(self, number: int) -> None:
+        # Everything is caught: an exception escaping a thread would only surface as a warning.
+        with httpx.Client(base_url=self.server.url, timeout=30) as client:
+            n = 0
+            while not self._stop.is_set():
+                request_id = f"{self.prefix}-{number}-{n}"
+                n += 1
+                sent = time.monotonic()
+                try:
+                    response = client.post(
+                        "/predict", json={"row": self.row}, headers={"x-request-id": request_id}
+                    )
+                    version = None
+                    if response.status_code == 200:
+                        version = response.json()["model"]["version"]
+                    done = time.monotonic()
+                    self.answered.append(Answered(request_id, sent, done, response.status_code, version))
+                except Exception as error:  # noqa: BLE001 - recorded; the test decides what it means
+                    done = time.monotonic()
+                    self.answered.append(
+                        Answered(request_id, sent, done, None, None, f"{type(error).__name__}: {error}")
+                    )
+                    time.sleep(0.01)

@@ -29,11 +29,10 @@ from taxiway.serve.protocols.rows import (
     UnsupportedMediaType,
     canary_key,
     check_rows,
-    loads_lenient,
     records_from_columns,
     summary,
 )
-from taxiway.serve.request import BadRequest, read_body
+from taxiway.serve.request import BadRequest, loads_lenient, read_body
 from taxiway.serve.responses import answered_by, json_response, service_of
 from taxiway.serve.service import InvalidRows, RequestRefused
 

@@ -31,7 +31,6 @@ from taxiway import __version__
 from taxiway.serve.protocols.rows import (
     UnsupportedMediaType,
     canary_key,
-    loads_lenient,
     summary,
 )
 from taxiway.serve.protocols.tensors import (
@@ -43,7 +42,7 @@ from taxiway.serve.protocols.tensors import (
     output_specs,
     read_inputs,
 )
-from taxiway.serve.request import BadRequest, read_body
+from taxiway.serve.request import BadRequest, loads_lenient, read_body
 from taxiway.serve.responses import answered_by, json_response, service_of
 from taxiway.serve.served_model import ServedModel
 from taxiway.serve.service import (

@@ -7,10 +7,7 @@ the native ``/predict`` sends too: so a row is checked, coerced and answered the
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-import orjson
 
 from taxiway.data.validate import FieldProblem
 from taxiway.serve.request import BadRequest
@@ -20,7 +17,6 @@ __all__ = [
     "UnsupportedMediaType",
     "canary_key",
     "check_rows",
-    "loads_lenient",
     "records_from_columns",
     "summary",
 ]
@@ -32,35 +28,6 @@ class UnsupportedMediaType(RequestRefused):
     """A body in a content type or content encoding the protocol does not read: 415."""
 
     status = 415
-
-
-def loads_lenient(body: bytes) -> Any:
-    """The body as JSON, also with the ``NaN``/``Infinity`` tokens Python's :mod:`json` writes.
-
-    MLflow's own client sends ``NaN`` for every missing value of a DataFrame (``json.dumps`` writes it), so a
-    strict parser would refuse what ``mlflow models serve`` accepts. orjson reads the rest, fast.
-
-    Raises:
-        BadRequest: the body is empty or not JSON (400).
-
-    Example:
-        >>> loads_lenient(b'{"x": [1, NaN]}')
-        {'x': [1, nan]}
-        >>> try:
-        ...     loads_lenient(b'{"x": ]')
-        ... except BadRequest as error:
-        ...     print(error.status, error.message[:26])
-        400 the body is not valid JSON
-    """
-    if not body.strip():
-        raise BadRequest("the body is empty", hint="send a JSON document; GET /docs shows its shape")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as strict:
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise BadRequest(f"the body is not valid JSON: {strict}", hint="check the JSON syntax") from None
 
 
 def records_from_columns(columns: dict[str, Any], where: str) -> list[dict[str, Any]]:
