@@ -9,6 +9,10 @@ The compare page keeps comparisons it computed (keyed by the predictions' conten
 view of a pair ("cold": the paired bootstrap runs) and later views ("warm") are reported apart; each cold
 figure is the first request for a pair never compared before.
 
+Beside each page's times, the median CPU time the server process spent answering it (all its threads,
+user + system; read from /proc in 10 ms ticks): on a shared machine, wall times grow with the other jobs'
+load, CPU time much less.
+
 Goals (benchmark, not test): runs page < 300 ms, compare page < 1 s.
 
 Usage: .venv/bin/python benchmarks/ui.py [--runs 10000] [--rows 50000] [--pairs 5] [--repeats 15]
@@ -32,6 +36,7 @@ from typing import Any, cast
 
 import httpx
 import numpy as np
+import psutil
 from sqlalchemy import Table, insert
 
 from taxiway.charter import render_charter
@@ -122,13 +127,17 @@ def build(root: Path, *, runs: int, rows: int, pairs: int) -> list[tuple[str, st
     return chosen
 
 
-def timed(client: httpx.Client, path: str, params: Any = None) -> float:
+def timed(
+    client: httpx.Client, server: psutil.Process, path: str, params: Any = None, headers: Any = None
+) -> tuple[float, float]:
+    """Seconds until the response arrived, and the server's CPU seconds meanwhile."""
+    cpu = sum(server.cpu_times()[:2])
     started = time.perf_counter()
-    response = client.get(path, params=params)
+    response = client.get(path, params=params, headers=headers)
     elapsed = time.perf_counter() - started
     if response.status_code != 200:
         raise SystemExit(f"GET {path} {params}: {response.status_code}\n{response.text[:2000]}")
-    return elapsed
+    return elapsed, sum(server.cpu_times()[:2]) - cpu
 
 
 def main() -> None:
@@ -155,13 +164,13 @@ def main() -> None:
         try:
             assert server.stdout is not None
             url = server.stdout.readline().decode().split(" at ")[1].split()[0].rstrip("/")
-            report(url, pairs, args)
+            report(url, psutil.Process(server.pid), pairs, args)
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(30)
 
 
-def report(url: str, pairs: list[tuple[str, str]], args: argparse.Namespace) -> None:
+def report(url: str, server: psutil.Process, pairs: list[tuple[str, str]], args: argparse.Namespace) -> None:
     pages = {
         "runs page, default (sorted by roc_auc in SQL)": ("/runs", None),
         "runs page, sorted by log_loss ascending": ("/runs", {"sort": "metric:log_loss", "order": "asc"}),
@@ -172,20 +181,16 @@ def report(url: str, pairs: list[tuple[str, str]], args: argparse.Namespace) -> 
         ),
         "runs table only (htmx swap, sorted by f1)": ("/runs", {"sort": "metric:f1"}),
     }
-    rows: list[tuple[str, list[float]]] = []
+    rows: list[tuple[str, list[tuple[float, float]]]] = []
     with httpx.Client(base_url=url, timeout=120) as client:
-        timed(client, "/runs")  # warm-up: imports, first connection
+        timed(client, server, "/runs")  # warm-up: imports, first connection
         for label, (path, params) in pages.items():
             headers = {"HX-Request": "true"} if "htmx" in label else None
-            times = []
-            for _ in range(args.repeats):
-                started = time.perf_counter()
-                response = client.get(path, params=params, headers=headers)
-                times.append(time.perf_counter() - started)
-                assert response.status_code == 200, response.text[:500]
-            rows.append((label, times))
-        cold = [timed(client, "/compare", [("run", a), ("run", b)]) for a, b in pairs]
-        warm = [timed(client, "/compare", [("run", a), ("run", b)]) for a, b in pairs for _ in range(3)]
+            rows.append((label, [timed(client, server, path, params, headers) for _ in range(args.repeats)]))
+        cold = [timed(client, server, "/compare", [("run", a), ("run", b)]) for a, b in pairs]
+        warm = [
+            timed(client, server, "/compare", [("run", a), ("run", b)]) for a, b in pairs for _ in range(3)
+        ]
         rows.append((f"compare page, 2 runs × {args.rows:,} rows, first view (bootstrap)", cold))
         rows.append(("compare page, same pairs viewed again (kept comparison)", warm))
     load = os.getloadavg()
@@ -193,11 +198,13 @@ def report(url: str, pairs: list[tuple[str, str]], args: argparse.Namespace) -> 
         f"\n{args.runs:,} runs; {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, "
         f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}\n"
     )
-    print("| page | median | min | max | n |\n| --- | ---: | ---: | ---: | ---: |")
-    for label, times in rows:
+    print("| page | median | min | max | n | server CPU |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    for label, measured in rows:
+        times = [elapsed for elapsed, _ in measured]
+        cpu = statistics.median(spent for _, spent in measured)
         print(
             f"| {label} | {statistics.median(times) * 1000:.0f} ms | {min(times) * 1000:.0f} ms | "
-            f"{max(times) * 1000:.0f} ms | {len(times)} |"
+            f"{max(times) * 1000:.0f} ms | {len(times)} | {cpu * 1000:.0f} ms |"
         )
 
 

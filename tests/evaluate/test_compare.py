@@ -8,9 +8,12 @@ import os
 
 import numpy as np
 import pytest
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, log_loss, roc_auc_score
+from threadpoolctl import threadpool_info
 
 from taxiway.errors import NotFoundError, TaxiwayError
+from taxiway.evaluate import compare as compare_module
+from taxiway.evaluate import weighted
 from taxiway.evaluate.bootstrap import BinaryRocAuc, MeanMetric, PairedDifference, paired_bootstrap_diff
 from taxiway.evaluate.compare import (
     MetricComparison,
@@ -23,7 +26,7 @@ from taxiway.evaluate.compare import (
 from taxiway.evaluate.cost import ErrorCosts, expected_cost
 from taxiway.evaluate.predictions import Predictions
 from taxiway.evaluate.scores import score_predictions
-from taxiway.evaluate.weighted import MetricSet, evaluate_block, row_metrics
+from taxiway.evaluate.weighted import MetricSet, RankedScores, evaluate_block, row_metrics
 from taxiway.store import Store, StoreLocation
 from taxiway.train.runs import Run
 from taxiway.train.tracking import start_run
@@ -241,3 +244,98 @@ def test_compare_runs_reads_the_stored_predictions_and_checks_its_input(small_st
     with pytest.raises(NotFoundError, match="no run starts with 'r-ffff0000'"):
         compare_runs(small_store, [ids[0], "r-ffff0000"])
     small_store.close()
+
+
+def _tied_scores(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores with every kind of tie: positives with positives, negatives with positives."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n).astype(bool)
+    return y, np.round(np.clip(y * 0.3 + rng.normal(0.4, 0.25, n), 0, 1), 1)
+
+
+@pytest.mark.parametrize("rounded", [False, True])
+def test_ranked_metrics_of_counts_equal_sklearn_with_sample_weights(
+    rounded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    y, score = _tied_scores(300, 1)
+    if not rounded:
+        score = score + np.random.default_rng(2).normal(0, 1e-3, 300)
+    ranked = RankedScores.of(score, y)
+    assert (ranked.single and ranked.untied) is not rounded
+    counts = np.stack([np.bincount(draw, minlength=300) for draw in next(index_blocks(300, 12, seed=3))])
+    counts[0] = np.where(y, 0, counts[0])  # a resample without positives: both metrics undefined
+    monkeypatch.setattr(weighted, "_CHUNK_CELLS", 5 * 300)  # chunks of 5 rows, the last one shorter
+    (auc, ap), (fast_auc, fast_ap) = (
+        ranked.evaluate(counts),
+        ranked.evaluate(counts.astype(np.uint8), exact=False),
+    )
+    assert all(np.isnan(values[0]) for values in (auc, ap, fast_auc, fast_ap))
+    for row in range(1, len(counts)):
+        expected_auc = roc_auc_score(y, score, sample_weight=counts[row])
+        expected_ap = average_precision_score(y, score, sample_weight=counts[row])
+        assert auc[row] == pytest.approx(expected_auc, rel=1e-12)
+        assert fast_auc[row] == pytest.approx(expected_auc, rel=1e-12)  # pair counts are exact either way
+        assert ap[row] == pytest.approx(expected_ap, rel=1e-12)
+        assert fast_ap[row] == pytest.approx(expected_ap, rel=1e-6)
+
+
+def test_resampled_metrics_equal_sklearn_on_each_resample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole fast path (blocks drawn in order, scored on threads as uint8 counts) against a plain loop:
+    every resample's rows drawn by index and scored by sklearn for each run."""
+    a, b = _binary(240, 1.0, 20, rounding=2), _binary(240, 1.4, 21)
+    runs = [_run("r-a"), _run("r-b")]
+    monkeypatch.setattr(
+        compare_module, "_BLOCK_INDICES", 240 * 6
+    )  # 6 resamples a block: 7 blocks over 2 threads
+    comparison = compare_predictions(runs, {"r-a": a, "r-b": b}, resamples=40, seed=7)
+    metrics = {
+        "roc_auc": lambda p: roc_auc_score(p.y_true, p.proba[:, 1]),
+        "pr_auc": lambda p: average_precision_score(p.y_true, p.proba[:, 1]),
+        "brier": lambda p: brier_score_loss(p.y_true, p.proba[:, 1]),
+        "f1": lambda p: f1_score(p.y_true, p.y_pred),
+    }
+    draws = np.concatenate(list(index_blocks(240, 40, seed=7)))
+    for name, metric in metrics.items():
+        differences = []
+        for draw in draws:
+            drawn = [
+                Predictions(p.row_key[draw], p.y_true[draw], p.y_pred[draw], p.proba[draw], p.classes)
+                for p in (a, b)
+            ]
+            differences.append(metric(drawn[1]) - metric(drawn[0]))
+        low, high = np.quantile(differences, [0.025, 0.975])
+        item = comparison.of(name, "r-b")
+        assert item is not None, name
+        assert item.difference.estimate == pytest.approx(metric(b) - metric(a), rel=1e-9, abs=1e-12), name
+        interval = (item.difference.low, item.difference.high)
+        assert interval == pytest.approx((low, high), rel=1e-5, abs=1e-7), name
+        assert item.difference.std_error == pytest.approx(np.std(differences, ddof=1), rel=1e-4), name
+
+
+def test_counts_that_do_not_fit_a_byte_are_counted_wide() -> None:
+    draws = np.array([[0] * 260 + list(range(40)), list(range(300))])
+    counts = compare_module._counts(draws, 300)
+    assert counts[0, 0] == 261 and counts.sum(axis=1).tolist() == [300, 300]
+    assert compare_module._counts(draws[1:], 300).dtype == np.uint8
+
+
+def test_the_same_keys_in_the_same_order_are_not_joined_but_still_checked() -> None:
+    a = _binary(50, 1.0, 1)
+    b = Predictions(a.row_key.copy(), a.y_true.copy(), a.y_pred, a.proba, a.classes)
+    b.y_true[3] = 1 - b.y_true[3]  # different data behind the same key
+    (left, right), dropped = align([a, b])
+    assert dropped == 1 and 3 not in left.row_key.tolist() and left.row_key.tolist() == right.row_key.tolist()
+    (left, right), dropped = align([a, a])
+    assert dropped == 0 and np.array_equal(left.proba, a.proba) and np.array_equal(right.row_key, a.row_key)
+
+
+def test_blas_runs_on_one_thread_while_resamples_are_scored_and_on_all_after() -> None:
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    with compare_module._ONE_BLAS_THREAD:
+        with compare_module._ONE_BLAS_THREAD:  # an overlapping comparison
+            assert set(blas_threads()) <= {1}
+        assert set(blas_threads()) <= {1}  # the first comparison is still scoring
+    assert blas_threads() == before

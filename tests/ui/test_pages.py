@@ -232,7 +232,8 @@ def test_bad_comparisons_are_bad_requests(http: httpx.Client, trained: TrainedPr
     twice = http.get("/compare", params=[("run", candidate), ("run", candidate[:8])])
     assert twice.status_code == 400 and "the same run is selected twice" in twice.text
     missing = http.get(f"/runs/{candidate}/artifacts/no-such-file")
-    assert missing.status_code == 404 and "its artifacts: model.skops, predictions.parquet" in missing.text
+    listed = "its artifacts: failure-predictor.skops, model.skops, predictions.parquet"
+    assert missing.status_code == 404 and listed in missing.text, missing.text[-600:]
 
 
 def test_scripts_are_served_from_the_installed_packages(http: httpx.Client) -> None:
