@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from taxiway.data.validate import FieldProblem
+from taxiway.serve.clean_rows import MAX_ROWS, CleanRows, clean_rows
 from taxiway.serve.lineup import Route
 from taxiway.serve.served_model import Answer
 
@@ -132,6 +133,13 @@ class MicroBatcher:
         """In the worker thread: check every row, answer the requests whose rows all keep the contract."""
         started = time.perf_counter()
         served = batch[0].route.model
+        fast = _clean(batch)
+        if fast is not None:
+            answer = served.answer(fast.inputs, unfamiliar=fast.unfamiliar)
+            shares = _shares(batch, answer, fast.inputs, time.perf_counter() - started)
+            if self._on_batch is not None:
+                self._on_batch(batch, shares)
+            return shares
         frame = _frame(batch)
         problems = served.contract.problems(frame)
         results: list[JobResult] = []
@@ -161,6 +169,27 @@ class MicroBatcher:
         if self._on_batch is not None:
             self._on_batch(batch, results)
         return results
+
+
+def _clean(batch: list[Job]) -> CleanRows | None:
+    """A few records that plainly keep the contract, checked without the vectorised validator."""
+    if sum(job.n_rows for job in batch) > MAX_ROWS or not all(isinstance(job.rows, list) for job in batch):
+        return None
+    records = [row for job in batch if isinstance(job.rows, list) for row in job.rows]
+    return clean_rows(batch[0].route.model.contract, records)
+
+
+def _shares(batch: list[Job], answer: Answer, inputs: pd.DataFrame, seconds: float) -> list[JobResult]:
+    """Each job's rows of a batch answered whole."""
+    results: list[JobResult] = []
+    offset = 0
+    for job in batch:
+        end = offset + job.n_rows
+        results.append(
+            JobResult(answer=answer.take(offset, end), frame=inputs.iloc[offset:end], seconds=seconds)
+        )
+        offset = end
+    return results
 
 
 def _frame(batch: list[Job]) -> pd.DataFrame:

@@ -98,9 +98,12 @@ class ServedModel:
     def name(self) -> str:
         return f"v{self.version}"
 
-    def answer(self, frame: pd.DataFrame) -> Answer:
-        """Answer coerced rows (see :meth:`InputContract.coerce`), falling back per row where needed."""
-        reasons = self.contract.unfamiliar(frame)
+    def answer(self, frame: pd.DataFrame, *, unfamiliar: list[str | None] | None = None) -> Answer:
+        """Answer coerced rows (see :meth:`InputContract.coerce`), falling back per row where needed.
+
+        ``unfamiliar``: the rows' reasons from :meth:`InputContract.unfamiliar`, when already known.
+        """
+        reasons = list(unfamiliar) if unfamiliar is not None else self.contract.unfamiliar(frame)
         try:
             output, predicted, confidence = self._predict(frame)
         except Exception:  # noqa: BLE001  # the model failed on this batch: the fallback answers it all
