@@ -48,6 +48,23 @@ ROW = {
     "visib": 10.0,
 }
 
+# Rows every protocol's test sends: the second falls back (out of the training range).
+PROTOCOL_ROWS: list[dict[str, Any]] = [
+    ROW,
+    {**ROW, "dewp": 620.0},
+    {**ROW, "origin": "JFK", "hour": 14, "wind_gust": 25.3},
+    {**ROW, "humid": 40.0, "dewp": 20.5, "pressure": None},
+]
+
+
+def native_answer(server: Server, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the native /predict answers for ``rows``: every other protocol must say the same."""
+    with server.client() as client:
+        response = client.post("/predict", json={"rows": rows})
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
 
 def cli(root: Path, *args: str) -> str:
     """Run a taxiway command on ``root`` in this process; fail the test on exit codes other than 0."""

@@ -13,19 +13,14 @@ import pandas as pd
 import pytest
 
 from taxiway import __version__
-from tests.serve.server import ROW, Server, deployed_project, running_server
+from tests.serve.server import PROTOCOL_ROWS, ROW, Server, deployed_project, native_answer, running_server
 
 with warnings.catch_warnings():
     # mlflow.pyfunc warns at import time about type hints of its own (MLflow 3.17): not about us.
     warnings.simplefilter("ignore", UserWarning)
     from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 
-ROWS: list[dict[str, Any]] = [
-    ROW,
-    {**ROW, "dewp": 620.0},  # out of the training range: the fallback answers
-    {**ROW, "origin": "JFK", "hour": 14, "wind_gust": 25.3},
-    {**ROW, "humid": 40.0, "dewp": 20.5, "pressure": None},
-]
+ROWS = PROTOCOL_ROWS
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def native(server: Server) -> dict[str, Any]:
-    """What the native /predict answers for ROWS: the protocols must say the same."""
-    with server.client() as client:
-        response = client.post("/predict", json={"rows": ROWS})
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
+    answer = native_answer(server, ROWS)
     assert [f["used"] for f in answer["fallback"]] == [False, True, False, False]
     return answer
 
