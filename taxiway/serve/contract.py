@@ -59,6 +59,9 @@ class InputContract:
         for name in self.features:  # an optional field no row sent is missing in each, not from the table
             if name not in inputs.columns and self.specs[name].nullable:
                 inputs[name] = None
+        for name in self.features:  # JSON allows integers of any size; numpy and the model do not
+            if name in inputs.columns and inputs[name].dtype == object:
+                inputs[name] = inputs[name].map(_beyond_int64_as_text, na_action="ignore")
         rows = row_failures(validate_frame(self.checked, inputs))
         for name in self.features:
             if name in inputs.columns and self.specs[name].type in _NUMERIC:
@@ -171,6 +174,13 @@ def build_contract(
     return InputContract(
         tuple(features), checked, ignored, ranges, categories, frozenset(never_missing), specs
     )
+
+
+def _beyond_int64_as_text(value: Any) -> Any:
+    """An integer too big for 64 bits, as text: the validator then calls it the wrong type, not a crash."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return str(value)
+    return value
 
 
 def _boolean(value: Any) -> Any:

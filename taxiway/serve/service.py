@@ -59,6 +59,10 @@ class RequestTooLarge(RequestRefused):
     status = 413
 
 
+class InvalidNumber(RequestRefused):
+    status = 422
+
+
 class RequestTimedOut(RequestRefused):
     status = 408
 
@@ -171,6 +175,11 @@ class PredictionService:
             result = await asyncio.wait_for(
                 self.batcher.submit(route, rows, request_id), timeout=self.limits.timeout_s
             )
+        except OverflowError:  # a number beyond what numpy holds, past every check above
+            raise InvalidNumber(
+                "a number in the request is too large for the model's numeric types",
+                hint="send numbers within the 64-bit range the training data had",
+            ) from None
         except TimeoutError:
             raise RequestTimedOut(
                 f"no answer within {self.limits.timeout_s:g} s",
