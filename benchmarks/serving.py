@@ -813,6 +813,21 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def taxiway_revision() -> dict[str, Any]:
+    """The commit the server code came from, and its files under taxiway/ that differ from it (read-only)."""
+    git = ["git", "--no-optional-locks", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=False, capture_output=True, text=True)
+    changed = subprocess.run(
+        [*git, "status", "--porcelain", "--", "taxiway"], check=False, capture_output=True, text=True
+    )
+    if head.returncode != 0:
+        return {}
+    return {
+        "taxiway_commit": head.stdout.strip(),
+        "taxiway_uncommitted": [line[3:] for line in changed.stdout.splitlines()],
+    }
+
+
 def versions() -> dict[str, Any]:
     from importlib.metadata import version
 
@@ -820,6 +835,7 @@ def versions() -> dict[str, Any]:
 
     found: dict[str, Any] = {
         "taxiway": taxiway.__version__,
+        **taxiway_revision(),
         "python": platform.python_version(),
         **{name: version(name) for name in ("scikit-learn", "pandas", "numpy", "uvicorn", "fastapi")},
     }
@@ -957,16 +973,29 @@ def chosen(args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def venv_requirements(venv: str) -> list[str]:
+    """What a tool's venv gets: the tool and this venv's scikit-learn (the pickled model must load as is)."""
+    from importlib.metadata import version
+
+    tool = {"mlflow": "mlflow>=3,<4", "bentoml": "bentoml>=1.4,<1.5"}[venv]
+    return [tool, f"scikit-learn=={version('scikit-learn')}", f"pandas=={version('pandas')}"]
+
+
 def check_tools(names: list[str]) -> None:
+    """wrk must be installed; a missing MLflow or BentoML venv is created (pip, from the package index)."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     for venv in ("mlflow", "bentoml"):
-        if venv in names and not (VENVS / venv / "bin" / venv).exists():
-            extra = " pandas" if venv == "bentoml" else ""
-            raise SystemExit(
-                f"{VENVS / venv} has no {venv}: python3.11 -m venv {VENVS / venv} && "
-                f"{VENVS / venv}/bin/pip install {venv} scikit-learn==<the version in .venv>{extra}"
-            )
+        folder = VENVS / venv
+        if venv not in names or (folder / "bin" / venv).exists():
+            continue
+        requirements = venv_requirements(venv)
+        print(f"creating {folder}: pip install {' '.join(requirements)}", file=sys.stderr, flush=True)
+        # the venv module of this interpreter: the tools run on the same Python version as taxiway
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+        pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "--upgrade", "pip"], check=True)
+        subprocess.run([*pip, *requirements], check=True)
 
 
 def main() -> int:

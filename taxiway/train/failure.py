@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,11 @@ from threadpoolctl import threadpool_limits
 from taxiway.evaluate.metrics import Task
 from taxiway.evaluate.packaged import load_packaged
 from taxiway.store import Store
+from taxiway.train.failure_inputs import MARGIN, PREDICTION, TOP_PROBABILITY, InputLayout, training_frame
 from taxiway.train.packaging import save_model
 from taxiway.train.runs import get_run
 from taxiway.train.tracking import ActiveRun
+from taxiway.train.tree_walk import TreeWalk
 
 __all__ = [
     "ARTIFACT",
@@ -68,10 +71,11 @@ WRONG_QUANTILE = 0.8  # regression: the worst 20% of out-of-fold absolute errors
 # P(wrong) is roughly calibrated and 0.5 means what it says without tuning per project. Lower it to flag
 # more rows; the risk-coverage curve of `taxiway validate` shows what that buys.
 DEFAULT_THRESHOLD = 0.5
-# The model's own confidence, as extra input columns; the leading "__" keeps them apart from data columns.
-TOP_PROBABILITY, MARGIN, PREDICTION = "__top_probability", "__margin", "__prediction"
 # Small trees: errors are a noisy target, and the predictor runs beside the model on every request.
 _TREES = {"max_iter": 100, "max_depth": 3, "learning_rate": 0.1, "min_samples_leaf": 40}
+# Up to this many rows the trees are walked all at once (taxiway.train.tree_walk: ~30 us for one row where
+# scikit-learn takes ~0.6 ms); beyond it scikit-learn's tree-by-tree predict is as fast per row.
+WALKED_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -117,9 +121,21 @@ class FailurePredictor:
         """P(the model is wrong) for each row of ``x``, given the model's output on those rows.
 
         ``model_output``: the served model's ``predict_proba`` (classification) or ``predict`` (regression).
+        The numbers are the saved pipeline's ``predict_proba``, bit for bit, computed without its pandas
+        steps (the request path cannot afford them): see :mod:`taxiway.train.failure_inputs`.
         """
-        frame = _inputs(self.pipeline, x, model_output, self.task)
-        return np.asarray(self.pipeline.predict_proba(frame)[:, 1], dtype=float)
+        matrix = self._layout.matrix(x, model_output, self.task)
+        if self._walk is not None and len(matrix) <= WALKED_ROWS:
+            return self._walk.predict_proba(matrix)[:, 1]
+        return np.asarray(self.pipeline.named_steps["classifier"].predict_proba(matrix)[:, 1], dtype=float)
+
+    @cached_property
+    def _layout(self) -> InputLayout:
+        return InputLayout.of(self.pipeline.named_steps["columns"])
+
+    @cached_property
+    def _walk(self) -> TreeWalk | None:
+        return TreeWalk.of(self.pipeline.named_steps["classifier"])
 
     def is_likely_wrong(self, x: pd.DataFrame, model_output: np.ndarray) -> np.ndarray:
         """True for the rows whose risk reaches the threshold: the fallback answers those."""
@@ -227,7 +243,7 @@ def fit_failure_predictor(oof: OutOfFold, task: Task, *, seed: int) -> FailurePr
     )
     trees = HistGradientBoostingClassifier(**_TREES, random_state=seed)
     pipeline = Pipeline([("columns", columns), ("classifier", trees)])
-    frame = _inputs(None, oof.x[numbers + categories], oof.output, task, numbers, categories)
+    frame = training_frame(oof.x[numbers + categories], oof.output, task, numbers, categories)
     pipeline.fit(frame, wrong.astype(int))
     return FailurePredictor(
         pipeline, task, DEFAULT_THRESHOLD, oof.wrong_above, oof.error_rate, rows=len(wrong)
@@ -321,43 +337,3 @@ def _not_clonable(estimator: Any) -> str | None:
 def _task_of(pipeline: Any) -> Task:
     """The task a fitted failure pipeline serves, read from the confidence columns it was given."""
     return "regression" if PREDICTION in list(pipeline.feature_names_in_) else "classification"
-
-
-def _inputs(
-    pipeline: Any,
-    x: pd.DataFrame,
-    output: np.ndarray,
-    task: Task,
-    numbers: list[str] | None = None,
-    categories: list[str] | None = None,
-) -> pd.DataFrame:
-    """The predictor's input frame: numbers as floats, text as strings (missing kept missing), confidence.
-
-    Columns are coerced to the kinds the pipeline was fitted on, so a request whose numbers arrive as text
-    (JSON) or whose categories are numbers still reads the same way as at training.
-    """
-    if pipeline is not None:
-        fitted = {name: list(cols) for name, _, cols in pipeline.named_steps["columns"].transformers_}
-        confidence = {TOP_PROBABILITY, MARGIN, PREDICTION}
-        numbers = [c for c in fitted.get("numbers", []) if c not in confidence]
-        categories = fitted.get("categories", [])
-    numbers, categories = numbers or [], categories or []
-    data: dict[str, Any] = {
-        c: pd.to_numeric(x[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in numbers
-    }
-    for c in categories:
-        column = x[c].astype(object)
-        data[c] = column.astype(str).where(column.notna(), np.nan).to_numpy(dtype=object)
-    data.update(_confidence(np.asarray(output, dtype=float), task))
-    return pd.DataFrame(data, index=x.index)
-
-
-def _confidence(output: np.ndarray, task: Task) -> dict[str, np.ndarray]:
-    if task == "regression":
-        return {PREDICTION: output.reshape(-1)}
-    if output.ndim == 1:  # a single class: its probability is the top one, with nothing to beat
-        return {TOP_PROBABILITY: output, MARGIN: output}
-    ranked = np.sort(output, axis=1)
-    top = ranked[:, -1]
-    second = ranked[:, -2] if output.shape[1] > 1 else np.zeros(len(output))
-    return {TOP_PROBABILITY: top, MARGIN: top - second}

@@ -31,6 +31,7 @@ from taxiway.train.failure import (
     out_of_fold,
     record_failure_predictor,
 )
+from taxiway.train.failure_inputs import training_frame
 from taxiway.train.runs import get_run, run_artifacts
 from taxiway.train.tracking import start_run
 
@@ -135,6 +136,28 @@ def test_rows_as_a_request_sends_them_read_the_same_as_training_rows() -> None:
     np.testing.assert_allclose(predictor.risk(sent, proba), predictor.risk(rows, proba))
     unseen = predictor.risk(rows.assign(region="zz"), proba)
     assert np.isfinite(unseen).all() and ((0 <= unseen) & (unseen <= 1)).all()
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("rows", [1, 40, 600])  # walked trees up to 256 rows, scikit-learn's predict beyond
+def test_the_request_path_gives_the_saved_pipelines_risk_bit_for_bit(task: Task, rows: int) -> None:
+    x, y = noisy_rows(1_500, SEED, task=task)
+    model = candidate(task).fit(x, y)
+    predictor = fit_failure_predictor(out_of_fold(model, x, y, task, seed=SEED), task, seed=SEED)
+    assert predictor is not None
+    fresh, _ = noisy_rows(rows, SEED + 1, task=task)
+    # what requests bring: numbers as text, an unseen region, categories as plain strings, gaps
+    fresh = fresh.assign(a=fresh["a"].astype(object), kind=fresh["kind"].astype(str))
+    fresh.loc[fresh.index[::3], "a"] = fresh["a"].iloc[::3].astype(str)
+    fresh.loc[fresh.index[::5], "region"] = "never seen"
+    fresh.loc[fresh.index[::7], "b"] = np.nan
+    output = model.predict_proba(fresh) if task == "classification" else model.predict(fresh)
+    columns = predictor.pipeline.named_steps["columns"]
+    chosen = {name: list(cols) for name, _, cols in columns.transformers_}
+    numbers = [c for c in chosen["numbers"] if not c.startswith("__")]
+    frame = training_frame(fresh, output, task, numbers, chosen["categories"])
+    expected = predictor.pipeline.predict_proba(frame)[:, 1]
+    np.testing.assert_array_equal(predictor.risk(fresh, output), expected)
 
 
 def test_a_model_that_is_never_wrong_out_of_fold_leaves_nothing_to_learn(sqlite_store: Store) -> None:

@@ -1,0 +1,79 @@
+"""The micro-batcher: lone requests answered on the event loop, the rest on the batch thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pandas as pd
+from sklearn.dummy import DummyClassifier
+
+from taxiway.data.schema import ColumnSpec, DatasetSchema
+from taxiway.serve.batching import INLINE_SECONDS, MicroBatcher
+from taxiway.serve.contract import build_contract
+from taxiway.serve.fallback import Fallback
+from taxiway.serve.lineup import Route
+from taxiway.serve.served_model import ServedModel
+
+SCHEMA = DatasetSchema(columns={"x": ColumnSpec(type="float", min=0.0, max=1.0)})
+
+
+class SlowPrior(DummyClassifier):
+    """The class prior, after ``delay`` seconds; notes the thread each prediction ran on."""
+
+    def __init__(self, strategy: str = "prior", delay: float = 0.0) -> None:
+        super().__init__(strategy=strategy)
+        self.delay = delay
+        self.threads: list[str] = []
+
+    def predict_proba(self, x: Any) -> Any:
+        self.threads.append(threading.current_thread().name)
+        time.sleep(self.delay)
+        return super().predict_proba(x)
+
+
+def route(delay: float) -> Route:
+    model = SlowPrior(delay=delay).fit(pd.DataFrame({"x": [0.0, 1.0, 0.5]}), [0, 1, 1])
+    served = ServedModel(
+        version=1,
+        run_id="r-1",
+        model=model,
+        task="classification",
+        contract=build_contract(SCHEMA, ["x"], profile=None, margin=0.0),
+        fallback=Fallback("abstain", None, None, ""),
+    )
+    return Route(served, "live", "blue")
+
+
+def threads_used(delay: float, requests: int, *, together: bool) -> list[str]:
+    async def main() -> list[str]:
+        batcher = MicroBatcher()
+        live = route(delay)
+        rows = [{"x": 0.5}]
+        if together:
+            results = await asyncio.gather(*(batcher.submit(live, rows, f"r{i}") for i in range(requests)))
+        else:
+            results = [await batcher.submit(live, rows, f"r{i}") for i in range(requests)]
+        await batcher.close()
+        assert all(result.answer is not None and result.answer.predictions == [1] for result in results)
+        return list(live.model.model.threads)
+
+    return asyncio.run(main())
+
+
+def test_lone_requests_to_a_fast_model_are_answered_on_the_event_loop() -> None:
+    assert threads_used(0.0, 5, together=False) == ["MainThread"] * 5
+
+
+def test_requests_arriving_together_make_one_batch_on_the_batch_thread() -> None:
+    used = threads_used(0.0, 8, together=True)
+    assert len(used) == 1 and used[0].startswith("taxiway-batch")  # eight requests, one predict call
+
+
+def test_a_model_slower_than_the_inline_budget_moves_off_the_event_loop() -> None:
+    used = threads_used(INLINE_SECONDS * 6, 4, together=False)
+    # the first lone request shows the model is slow (its average passes the budget): the rest go away
+    assert used[0] == "MainThread"
+    assert all(name.startswith("taxiway-batch") for name in used[1:])
