@@ -26,6 +26,8 @@ from tests.serve.server import Server, deployed_project, running_server
 EXAMPLES_PER_OPERATION = 30  # per mode; 16 operations, the 4 with a body twice
 # Path parameters fixed to what the server serves: a random model name is a 404 before any body is read.
 SERVED = {"model": "weather", "version": "v1"}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = deployed_project(tmp_path_factory, "fuzz")
