@@ -17,7 +17,8 @@ from taxiway.cli.runs import parse_since
 from taxiway.display import when
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
-from taxiway.serve.prediction_log import CompactionReport, compact_prediction_logs, read_prediction_logs
+from taxiway.serve.log_compaction import CompactionReport, compact_prediction_logs
+from taxiway.serve.prediction_log import read_prediction_logs
 
 logs_app = typer.Typer(
     help="The prediction log: every answered row the servers recorded.", no_args_is_help=True

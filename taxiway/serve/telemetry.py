@@ -9,12 +9,11 @@ every ``snapshot_seconds``. Issue 7 asks that all of it cost under 10% of throug
 
 from __future__ import annotations
 
-import bisect
 import logging
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -24,12 +23,18 @@ import psutil
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.orm import Session
 
-from taxiway.serve.metrics import CONFIDENCE_BUCKETS, DURATION_BUCKETS_S, ServiceMetrics
+from taxiway.serve.metrics import ServiceMetrics
 from taxiway.serve.prediction_log import PredictionLog, PredictionRecord, log_root
+from taxiway.serve.snapshot_window import (
+    ROLES_OF_SLOTS,
+    AnswerEvent,
+    RequestEvent,
+    SnapshotWindow,
+)
 from taxiway.store import Store
 from taxiway.store.checks import Check
 from taxiway.store.evidence import SubjectKind
-from taxiway.store.tables import ServingSnapshotRow, utcnow
+from taxiway.store.tables import ServingSnapshotRow
 
 __all__ = ["PredictionRecord", "Telemetry"]
 
@@ -37,9 +42,7 @@ _log = logging.getLogger(__name__)
 
 PUBLISH_SECONDS = 1.0  # Prometheus lags the request path by at most this (a scrape interval is ~15 s)
 MAX_PENDING = 100_000  # events waiting for the background thread; past it the caller folds them in itself
-LATENCY_RESERVOIR = 20_000  # latencies kept per snapshot window: exact percentiles up to 2,000 requests/s
 MAX_UNSAVED_SNAPSHOTS = 360  # an hour of 10 s windows kept while the store is unreachable, then the oldest go
-_ROLES_OF_SLOTS = {"shadow": "shadow", "canary": "canary"}  # every other slot (blue, green) answers as live
 # evidence.SubjectKind does not list "replica" yet; the column is a plain string, so the record is valid.
 _REPLICA: SubjectKind = "replica"
 _EXPORTED = ["/metrics", "serving_snapshots"]
@@ -50,50 +53,6 @@ _CHECKS = {  # check -> (snapshot column the evidence value comes from, Promethe
     Check.MONITOR_REQUESTS: ("requests_per_second", "taxiway_requests_total", "requests/s"),
     Check.MONITOR_CONFIDENCE: ("mean_confidence", "taxiway_prediction_confidence", "probability"),
 }
-
-
-def _figures() -> dict[str, Any]:
-    """One ``role:version`` entry of ``by_version``: sums, so readers add them up across snapshots."""
-    return {
-        "requests": 0,
-        "errors": 0,
-        "rows": 0,
-        "fallbacks": 0,
-        "confidence_sum": 0.0,
-        "confidence_count": 0,
-        "compared": 0,
-        "agreed": 0,
-    }
-
-
-class _Window:
-    """What happened since the last snapshot."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.cpu_started = time.process_time()
-        self.requests = self.errors = self.rejected = self.rows = self.fallbacks = 0
-        self.confidence_sum, self.confidence_count = 0.0, 0
-        self.latencies: list[float] = []
-        self.seen = 0
-        self.by_version: dict[str, dict[str, Any]] = {}
-
-    def figures(self, key: str) -> dict[str, Any]:
-        found = self.by_version.get(key)
-        if found is None:
-            found = self.by_version[key] = _figures()
-        return found
-
-    def observe(self, latencies: list[float], rng: random.Random) -> None:
-        # Reservoir sampling: every latency of the window has the same chance to be kept, memory is bounded.
-        room = max(LATENCY_RESERVOIR - len(self.latencies), 0)
-        self.latencies += latencies[:room]
-        self.seen += min(room, len(latencies))
-        for seconds in latencies[room:]:
-            self.seen += 1
-            slot = rng.randrange(self.seen)
-            if slot < LATENCY_RESERVOIR:
-                self.latencies[slot] = seconds
 
 
 class _InFlight:
@@ -118,11 +77,6 @@ class _InFlight:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self._marks.pop()
-
-
-_Request = tuple[str, int, float, str | None, str | None, int]  # route, status, seconds, version, slot, rows
-# version, role, slot, confidences, fallback reason per row
-_Answer = tuple[str, str, str, np.ndarray | None, Sequence[str | None]]
 
 
 def _take(pending: deque[Any]) -> list[Any]:
@@ -170,14 +124,14 @@ class Telemetry:
             PredictionLog(log_uri or log_root(store), replica_id) if enabled and log_predictions else None
         )
         # Events waiting for the background thread; deque.append is atomic, so no lock on the request path.
-        self._requests: deque[_Request] = deque()
-        self._answers: deque[_Answer] = deque()
+        self._requests: deque[RequestEvent] = deque()
+        self._answers: deque[AnswerEvent] = deque()
         self._shadow: deque[tuple[str, int, int]] = deque()
         self._shadow_dropped: deque[int] = deque()
         self._in_flight = _InFlight()
         self._drain_lock = threading.Lock()  # one fold into the metrics and window at a time
         self._snapshot_lock = threading.Lock()
-        self._window = _Window()
+        self._window = SnapshotWindow()
         self._rng = random.Random()
         self._process = psutil.Process()
         self._cpu_published = time.process_time()
@@ -243,7 +197,7 @@ class Telemetry:
         if self.metrics is not None:
             self.metrics.model_load.labels(version, slot).set(seconds)
             # Series one alerts on read 0 from the start, not "no data" (a fallback ratio needs both).
-            self.metrics.predictions.labels(version, _ROLES_OF_SLOTS.get(slot, "live"), slot)
+            self.metrics.predictions.labels(version, ROLES_OF_SLOTS.get(slot, "live"), slot)
             self.metrics.fallbacks.labels(version, "model_error")
 
     def log(self, records: Sequence[PredictionRecord]) -> None:
@@ -324,20 +278,11 @@ class Telemetry:
         if metrics is None:
             return
         if self._requests:
-            self._fold_requests(_take(self._requests), metrics, window)
+            window.fold_requests(_take(self._requests), metrics, self._rng)
         if self._answers:
-            self._fold_answers(_take(self._answers), metrics, window)
-        shadow: dict[str, list[int]] = {}
-        for version, compared, agreed in _take(self._shadow):
-            counts = shadow.setdefault(version, [0, 0])
-            counts[0] += compared
-            counts[1] += agreed
-        for version, (compared, agreed) in shadow.items():
-            metrics.shadow_compared.labels(version).inc(compared)
-            metrics.shadow_agreed.labels(version).inc(agreed)
-            figures = window.figures(f"shadow:{version}")
-            figures["compared"] += compared
-            figures["agreed"] += agreed
+            window.fold_answers(_take(self._answers), metrics)
+        if self._shadow:
+            window.fold_shadow(_take(self._shadow), metrics)
         dropped = sum(_take(self._shadow_dropped))
         if dropped:
             metrics.shadow_dropped.inc(dropped)
@@ -349,73 +294,6 @@ class Telemetry:
         if self.prediction_log is not None and self.prediction_log.dropped > self._log_dropped_published:
             metrics.log_dropped.inc(self.prediction_log.dropped - self._log_dropped_published)
             self._log_dropped_published = self.prediction_log.dropped
-
-    def _fold_requests(self, requests: list[_Request], metrics: ServiceMetrics, window: _Window) -> None:
-        counts: Counter[tuple[str, int, str | None, str | None]] = Counter()
-        buckets: dict[str, list[int]] = {}
-        totals: dict[str, list[float]] = {}  # route -> [seconds, rows]
-        by_answerer: dict[tuple[str | None, str | None], list[int]] = {}  # (slot, version) -> [requests, 5xx]
-        for route, status, seconds, version, slot, rows in requests:
-            counts[(route, status, version, slot)] += 1
-            if route not in buckets:
-                buckets[route], totals[route] = [0] * len(DURATION_BUCKETS_S), [0.0, 0.0]
-            buckets[route][bisect.bisect_left(DURATION_BUCKETS_S, seconds)] += 1
-            totals[route][0] += seconds
-            totals[route][1] += rows
-            answerer = by_answerer.get((slot, version))
-            if answerer is None:
-                answerer = by_answerer[(slot, version)] = [0, 0]
-            answerer[0] += 1
-            answerer[1] += status >= 500
-        window.requests += len(requests)
-        window.errors += sum(n for (_, status, _, _), n in counts.items() if status >= 500)
-        window.rejected += sum(n for (_, status, _, _), n in counts.items() if 400 <= status < 500)
-        window.observe([r[2] for r in requests], self._rng)
-        for (slot, version), (answered, errors) in by_answerer.items():
-            if version:
-                figures = window.figures(f"{_ROLES_OF_SLOTS.get(slot or '', 'live')}:{version}")
-                figures["requests"] += answered
-                figures["errors"] += errors
-        metrics.add_requests(dict(counts))
-        for route, counted in buckets.items():
-            metrics.add_durations(route, counted, totals[route][0])
-            if totals[route][1]:
-                metrics.request_rows.labels(route).inc(totals[route][1])
-
-    def _fold_answers(self, answers: list[_Answer], metrics: ServiceMetrics, window: _Window) -> None:
-        rows_by: Counter[tuple[str, str, str]] = Counter()
-        fallbacks_by: Counter[tuple[str, str]] = Counter()  # (version, reason)
-        confidences: dict[tuple[str, str], list[np.ndarray]] = {}
-        for version, role, slot, confidence, reasons in answers:
-            rows = len(reasons)
-            rows_by[(version, role, slot)] += rows
-            fallbacks = rows - reasons.count(None)
-            if fallbacks:
-                fallbacks_by.update((version, r) for r in reasons if r is not None)
-                window.figures(f"{role}:{version}")["fallbacks"] += fallbacks
-                if role != "shadow":  # what callers got; the shadow's rows show under by_version only
-                    window.fallbacks += fallbacks
-            if confidence is not None and confidence.size:
-                confidences.setdefault((version, role), []).append(confidence)
-        for (version, role, slot), rows in rows_by.items():
-            metrics.predictions.labels(version, role, slot).inc(rows)
-            window.figures(f"{role}:{version}")["rows"] += rows
-            window.rows += rows if role != "shadow" else 0
-        for (version, reason), count in fallbacks_by.items():
-            metrics.fallbacks.labels(version, reason).inc(count)
-        for (version, role), arrays in confidences.items():
-            values = np.concatenate(arrays, axis=None).astype(np.float64, copy=False)
-            values = values[np.isfinite(values)]
-            bucket = np.searchsorted(CONFIDENCE_BUCKETS, values)  # first bound >= value: Prometheus "le"
-            counted = np.bincount(bucket, minlength=len(CONFIDENCE_BUCKETS))
-            total = float(values.sum())
-            metrics.add_confidences(version, role, counted.tolist(), total)
-            figures = window.figures(f"{role}:{version}")
-            figures["confidence_sum"] += total
-            figures["confidence_count"] += int(values.size)
-            if role != "shadow":
-                window.confidence_sum += total
-                window.confidence_count += int(values.size)
 
     # -- snapshots -----------------------------------------------------------------------------------
 
@@ -429,8 +307,10 @@ class Telemetry:
         with self._snapshot_lock:
             with self._drain_lock:
                 self._drain_locked()
-                window, self._window = self._window, _Window()
-            self._unsaved.append(self._snapshot_values(window))
+                window, self._window = self._window, SnapshotWindow()
+            self._unsaved.append(
+                window.snapshot(self.replica_id, self.generation, self._process.memory_info().rss)
+            )
             try:
                 with self.store.write_session() as session, session.begin():
                     for values in self._unsaved:
@@ -447,36 +327,6 @@ class Telemetry:
             self._unsaved.clear()
             self._recorded |= recorded
             return True
-
-    def _snapshot_values(self, window: _Window) -> dict[str, Any]:
-        seconds = max(time.monotonic() - window.started, 1e-9)
-        cpu = time.process_time() - window.cpu_started
-        p50 = p95 = p99 = None
-        if window.latencies:
-            p50, p95, p99 = (float(v) for v in np.percentile(window.latencies, [50, 95, 99]) * 1000.0)
-        return {
-            "replica_id": self.replica_id,
-            "recorded_at": utcnow(),
-            "window_seconds": seconds,
-            "generation": self.generation,
-            "requests": window.requests,
-            "errors": window.errors,
-            "rejected": window.rejected,
-            "rows": window.rows,
-            "fallbacks": window.fallbacks,
-            "requests_per_second": window.requests / seconds,
-            "error_rate": window.errors / window.requests if window.requests else 0.0,
-            "fallback_rate": window.fallbacks / window.rows if window.rows else 0.0,
-            "p50_ms": p50,
-            "p95_ms": p95,
-            "p99_ms": p99,
-            "cpu_percent": 100.0 * cpu / seconds,
-            "rss_mb": self._process.memory_info().rss / 1e6,
-            "mean_confidence": (
-                window.confidence_sum / window.confidence_count if window.confidence_count else None
-            ),
-            "by_version": window.by_version,
-        }
 
     def _record_evidence(self, session: Session) -> set[Check]:
         """Record each MONITOR_* check once per process, from the first snapshot that has its figure."""

@@ -18,13 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from taxiway.errors import TaxiwayError
-from taxiway.serve.prediction_log import (
-    PredictionLog,
-    PredictionRecord,
-    compact_prediction_logs,
-    log_root,
-    read_prediction_logs,
-)
+from taxiway.serve.log_compaction import compact_prediction_logs
+from taxiway.serve.prediction_log import PredictionLog, PredictionRecord, log_root, read_prediction_logs
 from taxiway.store import Store
 
 DAY = 86_400.0

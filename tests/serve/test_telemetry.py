@@ -292,7 +292,7 @@ def test_disabled_telemetry_records_nothing(sqlite_store: Store, tmp_path: Path)
 
 
 def test_latency_reservoir_stays_bounded(sqlite_store: Store) -> None:
-    from taxiway.serve import telemetry as module
+    from taxiway.serve import snapshot_window as module
 
     telemetry = Telemetry(sqlite_store, "r1", log_predictions=False)
     for i in range(module.LATENCY_RESERVOIR + 5_000):
