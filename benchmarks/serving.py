@@ -282,18 +282,13 @@ def specs(
     mlflow: dict[str, str] | None,
     workers: int,
     work: Path,
-    healthcheck_timeout: int = 0,
 ) -> list[ServerSpec]:
     made = []
-    # `taxiway serve` itself, or through the wrapper that only raises uvicorn's worker health-check timeout
-    taxiway = [TAXIWAY]
-    if healthcheck_timeout:
-        taxiway = [sys.executable, str(HERE / "serving_taxiway_serve.py"), str(healthcheck_timeout)]
     for name in names:
         port = free_port()
         if name.startswith("taxiway"):
             argv = [
-                *taxiway,
+                TAXIWAY,
                 "--project",
                 str(root),
                 "serve",
@@ -940,15 +935,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--floor-calls", type=int, default=1000)
     parser.add_argument("--startup-timeout", type=float, default=300.0)
-    parser.add_argument(
-        "--taxiway-healthcheck-timeout",
-        type=int,
-        default=0,
-        metavar="SECONDS",
-        help="start taxiway through benchmarks/serving_taxiway_serve.py, which raises uvicorn's worker "
-        "health-check timeout (5 s) to SECONDS: on a busy machine its workers are otherwise killed "
-        "and respawned before they finish importing",
-    )
     parser.add_argument("--output", type=Path, help="result JSON (default benchmarks/results/serving-*.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, project)")
     parser.add_argument(
@@ -1029,7 +1015,6 @@ def main() -> int:
             "warmup_s": warmup,
             "workers": args.workers,
             "rounds": args.rounds,
-            "taxiway_healthcheck_timeout_s": args.taxiway_healthcheck_timeout or None,
             "thread_env": THREAD_ENV,
             "wrk_threads": {str(c): min(2, c) for c in levels},
             "dataset": "sklearn breast cancer (569 rows, 30 float columns)",
@@ -1059,7 +1044,6 @@ def main() -> int:
             mlflow=mlflow,
             workers=args.workers,
             work=work,
-            healthcheck_timeout=args.taxiway_healthcheck_timeout,
         )
         run_servers(
             made,
