@@ -1,13 +1,18 @@
 """The dashboard's speed: the runs page over 10,000 runs, the compare page for two runs of 50,000 rows each.
 
 Builds a store in a temporary folder: 10,000 runs inserted directly (one SQLAlchemy Core insert, as the
-tracking API's flush writes them) with 10 metrics and 6 params each, plus ``--pairs`` pairs of runs whose
-50,000-row validation predictions are logged through the tracking API. Then starts `taxiway ui --port 0`
-(a real uvicorn on 127.0.0.1) and times pages with httpx, reporting medians.
+tracking API's flush writes them) with 10 metrics and 6 params each, plus twice ``--pairs`` pairs of runs
+whose 50,000-row validation predictions are logged through the tracking API. For half the pairs, each run's
+bootstrap replicates are then computed and stored by ``record_replicates``, the call training makes after
+storing a run's predictions (its time per run is reported: the cost moved from the page to training); the
+other half are left as user code that logs predictions itself leaves them. Then starts
+`taxiway ui --port 0` (a real uvicorn on 127.0.0.1) and times pages with httpx, reporting medians.
 
-The compare page keeps comparisons it computed (keyed by the predictions' content digests), so its first
-view of a pair ("cold": the paired bootstrap runs) and later views ("warm") are reported apart; each cold
-figure is the first request for a pair never compared before.
+The compare page keeps comparisons it computed (keyed by the predictions' content digests), so first views
+and later views ("warm") are reported apart. Each first view is the first request for a pair never compared
+before: of a pair without stored replicates (the paired bootstrap runs, then stores each run's replicates),
+of a pair whose replicates training stored, and of a pair of the first kind again with the runs the other
+way round (another comparison for the page, which reads the replicates its first view stored).
 
 Beside each page's times, the median CPU time the server process spent answering it (all its threads,
 user + system; read from /proc in 10 ms ticks): on a shared machine, wall times grow with the other jobs'
@@ -41,6 +46,7 @@ from sqlalchemy import Table, insert
 
 from taxiway.charter import render_charter
 from taxiway.evaluate.predictions import Predictions
+from taxiway.evaluate.replicates import ReplicateSettings, record_replicates
 from taxiway.evaluate.scores import score_predictions
 from taxiway.project import Project
 from taxiway.store.tables import RunRow
@@ -62,8 +68,14 @@ KINDS = ("trial",) * 8 + ("candidate", "baseline")
 TAXIWAY = str(Path(sys.executable).with_name("taxiway"))
 
 
-def build(root: Path, *, runs: int, rows: int, pairs: int) -> list[tuple[str, str]]:
-    """The project folder with its store; returns the pairs of run ids to compare."""
+Pair = tuple[str, str]
+
+
+def build(
+    root: Path, *, runs: int, rows: int, pairs: int
+) -> tuple[list[Pair], list[Pair], list[tuple[float, float]]]:
+    """The project folder with its store; returns the pairs of run ids to compare without and with stored
+    replicates, and the seconds (wall, CPU) each ``record_replicates`` call took."""
     root.mkdir(parents=True)
     charter = render_charter(
         name="bench",
@@ -107,10 +119,13 @@ def build(root: Path, *, runs: int, rows: int, pairs: int) -> list[tuple[str, st
         )
     with store.engine.begin() as connection:
         connection.execute(insert(cast(Table, RunRow.__table__)), records)
-    chosen = []
+    chosen: dict[bool, list[Pair]] = {False: [], True: []}
+    recorded: list[tuple[float, float]] = []
+    settings = ReplicateSettings.from_charter(project.charter)  # what the compare page compares with
     y = rng.integers(0, 2, rows)
     keys = np.array([f"{i:016x}" for i in range(rows)], dtype=object)
-    for pair in range(pairs):
+    for pair in range(2 * pairs):
+        stored = pair % 2 == 1
         ids = []
         for noise in (1.0, 1.05):
             score = 1 / (1 + np.exp(-(2 * y - 1 + rng.normal(0, noise, rows))))
@@ -121,10 +136,15 @@ def build(root: Path, *, runs: int, rows: int, pairs: int) -> list[tuple[str, st
                 run.log_metrics(score_predictions(p))
                 run.log_param("decision_threshold", 0.5)
                 run.set_predictions(run.log_bytes("predictions.parquet", p.to_parquet()))
+            if stored:
+                wall, cpu = time.perf_counter(), time.process_time()
+                if record_replicates(store, run.id, settings) is None:
+                    raise SystemExit(f"run {run.id}: replicates not stored (see the warning above)")
+                recorded.append((time.perf_counter() - wall, time.process_time() - cpu))
             ids.append(run.id)
-        chosen.append((ids[0], ids[1]))
+        chosen[stored].append((ids[0], ids[1]))
     store.close()
-    return chosen
+    return chosen[False], chosen[True], recorded
 
 
 def timed(
@@ -150,9 +170,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="taxiway-bench-ui-") as folder:
         root = Path(folder) / "project"
         began = time.perf_counter()
-        pairs = build(root, runs=args.runs, rows=args.rows, pairs=args.pairs)
+        cold, stored, recorded = build(root, runs=args.runs, rows=args.rows, pairs=args.pairs)
         print(
-            f"built {args.runs:,} runs + {2 * args.pairs} runs of {args.rows:,} rows "
+            f"built {args.runs:,} runs + {4 * args.pairs} runs of {args.rows:,} rows "
             f"in {time.perf_counter() - began:.1f} s",
             file=sys.stderr,
         )
@@ -164,13 +184,23 @@ def main() -> None:
         try:
             assert server.stdout is not None
             url = server.stdout.readline().decode().split(" at ")[1].split()[0].rstrip("/")
-            report(url, psutil.Process(server.pid), pairs, args)
+            report(url, psutil.Process(server.pid), cold, stored, args)
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(30)
 
+        walls, cpus = [wall for wall, _ in recorded], [cpu for _, cpu in recorded]
+        print(
+            f"record_replicates, per run of {args.rows:,} rows (read its predictions, score the charter's "
+            f"resamples, store): median {statistics.median(walls) * 1000:.0f} ms "
+            f"(min {min(walls) * 1000:.0f}, max {max(walls) * 1000:.0f}, n={len(walls)}), "
+            f"CPU {statistics.median(cpus) * 1000:.0f} ms"
+        )
 
-def report(url: str, server: psutil.Process, pairs: list[tuple[str, str]], args: argparse.Namespace) -> None:
+
+def report(
+    url: str, server: psutil.Process, cold: list[Pair], stored: list[Pair], args: argparse.Namespace
+) -> None:
     pages = {
         "runs page, default (sorted by roc_auc in SQL)": ("/runs", None),
         "runs page, sorted by log_loss ascending": ("/runs", {"sort": "metric:log_loss", "order": "asc"}),
@@ -187,11 +217,20 @@ def report(url: str, server: psutil.Process, pairs: list[tuple[str, str]], args:
         for label, (path, params) in pages.items():
             headers = {"HX-Request": "true"} if "htmx" in label else None
             rows.append((label, [timed(client, server, path, params, headers) for _ in range(args.repeats)]))
-        cold = [timed(client, server, "/compare", [("run", a), ("run", b)]) for a, b in pairs]
-        warm = [
-            timed(client, server, "/compare", [("run", a), ("run", b)]) for a, b in pairs for _ in range(3)
-        ]
-        rows.append((f"compare page, 2 runs × {args.rows:,} rows, first view (bootstrap)", cold))
+
+        def compare(a: str, b: str) -> tuple[float, float]:
+            return timed(client, server, "/compare", [("run", a), ("run", b)])
+
+        first = [compare(a, b) for a, b in cold]
+        read = [compare(a, b) for a, b in stored]
+        reversed_ = [compare(b, a) for a, b in cold]
+        warm = [compare(a, b) for a, b in cold + stored for _ in range(3)]
+        shape = f"2 runs × {args.rows:,} rows"
+        rows.append((f"compare page, {shape}, first view, no stored replicates (paired bootstrap)", first))
+        rows.append((f"compare page, {shape}, first view, replicates stored by training", read))
+        rows.append(
+            ("compare page, first view of those first pairs reversed (replicates stored by it)", reversed_)
+        )
         rows.append(("compare page, same pairs viewed again (kept comparison)", warm))
     load = os.getloadavg()
     print(

@@ -6,45 +6,51 @@ metric is then bootstrapped *paired*: every resample draws the same rows for all
 row hard cancels out, and the interval of each difference is much narrower than two separate intervals.
 
 Resamples are drawn as blocks of an index matrix, as :mod:`taxiway.evaluate.bootstrap` draws them (the
-same seed gives the same resamples), turned into counts per row and scored for every run and metric at
-once by :mod:`taxiway.evaluate.weighted`: 1,000 resamples of 50,000 rows take well under a second.
+same seed gives the same resamples), turned into counts per row and scored for each run by
+:mod:`taxiway.evaluate.replicates`: 1,000 resamples of 50,000 rows take about a second. Runs scored on the
+same rows have each their own replicates (metrics per resample), which training stores: comparing such
+runs (:func:`compare_runs`) then only subtracts stored vectors, and a comparison stores those it computed.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import os
-import threading
-from collections import Counter, deque
-from collections.abc import Hashable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import ThreadpoolController
 
 from taxiway.errors import TaxiwayError
 from taxiway.evaluate.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, PairedDifference
 from taxiway.evaluate.cost import ErrorCosts
 from taxiway.evaluate.metrics import METRICS
 from taxiway.evaluate.predictions import Predictions
-from taxiway.evaluate.weighted import MetricSet, WeightedMetric, row_metrics
+from taxiway.evaluate.replicates import (
+    Replicates,
+    ReplicateSettings,
+    compute_replicates,
+    load_replicates,
+    run_threshold,
+    save_replicates,
+)
+from taxiway.evaluate.resampling import index_blocks
 from taxiway.store import Store
 from taxiway.train.runs import Run, get_run
 
 Better = Literal["reference", "other", "neither"]
-# Index-matrix block: 2M int64 indices = 16 MB (40 resamples of 50,000 rows). numpy draws an even number
-# of bounded integers per call without leftovers, so blocks of an even size give the same resamples as one
-# big matrix, and as taxiway.evaluate.bootstrap's blocks. With BLAS on one thread (see _OneBlasThread),
-# blocks of 20 to 80 resamples took the same CPU time; smaller ones share the work out more evenly.
-_BLOCK_INDICES = 2_000_000
-_MAX_THREADS = 2  # blocks scored at once; each holds ~20 MB of indices and counts
 
-__all__ = ["Comparison", "MetricComparison", "align", "compare_predictions", "compare_runs", "verdict"]
+__all__ = [
+    "Comparison",
+    "MetricComparison",
+    "align",
+    "compare_predictions",
+    "compare_runs",
+    "index_blocks",
+    "verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,11 @@ def compare_runs(
 ) -> Comparison:
     """Compare two or more runs on the validation rows they share, the first run being the reference.
 
+    Runs scored on the same rows whose bootstrap replicates are stored for these costs, resamples and seed
+    (training stores them for the charter's) are compared from those, without resampling: the same result.
+    Otherwise the resamples are scored, and the replicates of each run whose own rows were all compared
+    are stored for the next comparison (a failure to store is logged, not raised).
+
     Args:
         run_ids: full ids or unique prefixes; the first is the reference every other run is compared to.
         metric_names: the metrics to compare (default: every metric the runs' predictions allow).
@@ -155,25 +166,29 @@ def compare_runs(
     for name in metric_names or ():
         if name not in METRICS:
             raise TaxiwayError(f"unknown metric '{name}'", hint=f"known metrics: {', '.join(METRICS)}")
-    notes: list[str] = []
+    notes = [
+        f"run {run.id} ({run.name}) stored no predictions: its metrics have no interval"
+        for run in runs
+        if run.predictions_artifact is None
+    ]
+    settings = ReplicateSettings(costs or ErrorCosts(), resamples, seed)
+    scored = [run for run in runs if run.predictions_artifact is not None]
+    stored = [load_replicates(store, run, settings) for run in scored]
+    shared = _shared_rows(runs[0], scored, stored)
+    if shared is not None:  # every run's replicates stored, all of the same rows: only subtract them
+        return _compared(runs, scored, shared, metric_names, notes, resamples, level)
     predictions: dict[str, Predictions] = {}
-    for run in runs:
-        if run.predictions_artifact is None:
-            notes.append(f"run {run.id} ({run.name}) stored no predictions: its metrics have no interval")
-            continue
+    for run in scored:
+        assert run.predictions_artifact is not None
         predictions[run.id] = Predictions.from_parquet(store.artifacts.get_bytes(run.predictions_artifact))
-    thresholds = {run.id: _threshold(run) for run in runs}
-    return compare_predictions(
-        runs,
-        predictions,
-        metric_names,
-        costs=costs,
-        thresholds=thresholds,
-        notes=notes,
-        resamples=resamples,
-        level=level,
-        seed=seed,
+    thresholds = {run.id: run_threshold(run) for run in runs}
+    comparison, own = _compare(
+        runs, predictions, metric_names, costs, thresholds, notes, resamples, level, seed, every_metric=True
     )
+    for run, found in zip(scored, stored, strict=True):
+        if found is None and run.id in own:  # computed on all its rows: the next comparison reads them
+            save_replicates(store, run, settings, own[run.id], predictions[run.id])
+    return comparison
 
 
 def compare_predictions(
@@ -188,13 +203,36 @@ def compare_predictions(
     level: float = DEFAULT_LEVEL,
     seed: int = 0,
 ) -> Comparison:
-    """:func:`compare_runs` on predictions already loaded (run id → predictions; runs without are skipped)."""
+    """:func:`compare_runs` on predictions already loaded (run id → predictions; runs without are skipped).
+
+    With ``metric_names``, only those metrics are scored (cheaper: the ranking behind ROC AUC is skipped
+    when not asked for); their sums can then differ from :func:`compare_runs`'s in the last float32 bits.
+    """
+    every_metric = not metric_names
+    return _compare(
+        runs, predictions, metric_names, costs, thresholds, notes, resamples, level, seed, every_metric
+    )[0]
+
+
+def _compare(
+    runs: Sequence[Run],
+    predictions: dict[str, Predictions],
+    metric_names: Sequence[str] | None,
+    costs: ErrorCosts | None,
+    thresholds: dict[str, float | None] | None,
+    notes: Sequence[str],
+    resamples: int,
+    level: float,
+    seed: int,
+    every_metric: bool,
+) -> tuple[Comparison, dict[str, Replicates]]:
+    """The comparison, and the replicates computed on all of a run's own rows (none joined or dropped)."""
     said = list(notes)
     reference = runs[0]
     comparable = [run for run in runs if run.id in predictions]
 
-    def empty_with(notes: list[str]) -> Comparison:
-        return Comparison(tuple(runs), 0, (), tuple(notes), resamples, level)
+    def empty_with(notes: list[str]) -> tuple[Comparison, dict[str, Replicates]]:
+        return Comparison(tuple(runs), 0, (), tuple(notes), resamples, level), {}
 
     if reference.id not in predictions or len(comparable) < 2:
         return empty_with(said)
@@ -204,33 +242,71 @@ def compare_predictions(
     aligned, dropped = align([predictions[run.id] for run in comparable])
     if dropped:
         said.append(f"{dropped:,} rows left out: their true values differ between runs")
-    rows = len(aligned[0].y_true)
-    if rows == 0:
+    if len(aligned[0].y_true) == 0:
         said.append("the runs share no validation rows (they were scored on different data): no intervals")
         return empty_with(said)
-    per_run = [
-        row_metrics(p, costs=costs, threshold=(thresholds or {}).get(run.id))
-        for run, p in zip(comparable, aligned, strict=True)
-    ]
-    names = [n for n in (metric_names or list(METRICS)) if n in METRICS and all(n in m for m in per_run)]
-    table: dict[tuple[int, str], WeightedMetric] = {
-        (i, name): metrics[name] for i, metrics in enumerate(per_run) for name in names
+    computed = compute_replicates(
+        aligned,
+        costs=costs,
+        thresholds=[(thresholds or {}).get(run.id) for run in comparable],
+        resamples=resamples,
+        seed=seed,
+        metric_names=None if every_metric else set(metric_names or ()),
+    )
+    own = {  # align hands back the very same predictions when it joined and dropped nothing
+        run.id: found
+        for run, p, found in zip(comparable, aligned, computed, strict=True)
+        if p is predictions[run.id] and every_metric
     }
-    metric_set = MetricSet(table)
-    estimates = metric_set(np.ones((1, rows), dtype=np.int64))
-    values = _resampled(metric_set, rows, resamples, seed)
+    return _compared(runs, comparable, computed, metric_names, said, resamples, level), own
+
+
+def _shared_rows(
+    reference: Run, scored: list[Run], stored: list[Replicates | None]
+) -> list[Replicates] | None:
+    """The stored replicates, when the reference and at least one other run have them, all of the same
+    rows (so align would keep every row, in order) and of the same task; otherwise None."""
+    found = [item for item in stored if item is not None]
+    if len(found) < max(2, len(scored)) or scored[0].id != reference.id:
+        return None
+    first = found[0]
+    same = all(
+        item.rows_digest is not None
+        and item.rows_digest == first.rows_digest
+        and (item.task, item.rows) == (first.task, first.rows)
+        for item in found
+    )
+    return found if same else None
+
+
+def _compared(
+    runs: Sequence[Run],
+    comparable: Sequence[Run],
+    replicates: Sequence[Replicates],
+    metric_names: Sequence[str] | None,
+    notes: Sequence[str],
+    resamples: int,
+    level: float,
+) -> Comparison:
+    """Each run against the first of ``comparable``: the differences of their replicates, paired."""
+    reference = comparable[0]
+    names = [
+        name
+        for name in (metric_names or list(METRICS))
+        if name in METRICS and all(name in found.values for found in replicates)
+    ]
     compared = []
     for i, run in enumerate(comparable[1:], start=1):
         for name in names:
-            base, other = float(estimates[(0, name)][0]), float(estimates[(i, name)][0])
+            base, other = replicates[0].estimates[name], replicates[i].estimates[name]
             if math.isnan(base) or math.isnan(other):
                 continue
-            difference = _paired(other - base, values[(i, name)] - values[(0, name)], level)
+            difference = _paired(other - base, replicates[i].values[name] - replicates[0].values[name], level)
             if difference is None:
                 continue
             greater = METRICS[name].greater_is_better
             compared.append(MetricComparison(name, reference.id, run.id, base, other, difference, greater))
-    return Comparison(tuple(runs), rows, tuple(compared), tuple(said), resamples, level)
+    return Comparison(tuple(runs), replicates[0].rows, tuple(compared), tuple(notes), resamples, level)
 
 
 def align(predictions: Sequence[Predictions]) -> tuple[list[Predictions], int]:
@@ -304,91 +380,6 @@ def decimals(low: float, high: float) -> int:
     return max(0, 1 - math.floor(math.log10(width)))
 
 
-def index_blocks(rows: int, resamples: int, seed: int) -> Iterator[NDArray[np.int64]]:
-    """The bootstrap's resamples as blocks of an index matrix, drawn as taxiway.evaluate.bootstrap does."""
-    rng = np.random.default_rng(seed)
-    per_block = max(2, _BLOCK_INDICES // rows // 2 * 2)
-    for start in range(0, resamples, per_block):
-        yield rng.integers(0, rows, size=(min(per_block, resamples - start), rows))
-
-
-def _resampled(
-    metric_set: MetricSet[tuple[int, str]], rows: int, resamples: int, seed: int
-) -> dict[tuple[int, str], NDArray[np.float64]]:
-    """Every metric on every resample. Blocks are drawn in order from one generator (so the resamples are
-    those of taxiway.evaluate.bootstrap) and scored on a thread per core: numpy releases the GIL."""
-    values = {key: np.empty(resamples) for key in metric_set.keys}
-    workers = max(1, min(os.cpu_count() or 1, _MAX_THREADS))
-
-    def score(start: int, block: NDArray[np.int64]) -> None:
-        for key, result in metric_set(_counts(block, rows), exact=False).items():
-            values[key][start : start + len(block)] = result
-
-    with _ONE_BLAS_THREAD, ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[None]] = deque()
-        start = 0
-        for block in index_blocks(rows, resamples, seed):
-            if len(pending) >= workers:  # at most one block per thread in memory
-                pending.popleft().result()
-            pending.append(pool.submit(score, start, block))
-            start += len(block)
-        for future in pending:
-            future.result()
-    return values
-
-
-class _OneBlasThread:
-    """BLAS on the calling thread only, while resamples are scored.
-
-    Each scoring thread keeps a core busy already, and OpenBLAS's own threads (which spin a while waiting
-    for work after each product) competed with them: limiting BLAS to one thread cut the comparison's CPU
-    time by a fifth on 2 cores. The limit is process-wide, so it is counted: overlapping comparisons
-    restore the original threads when the last one ends.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._limiter: Any = None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._users == 0:
-                self._limiter = _thread_pools().limit(limits=1, user_api="blas")
-            self._users += 1
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                self._limiter.restore_original_limits()
-
-
-@functools.cache
-def _thread_pools() -> Any:
-    """The process's thread pools (BLAS, OpenMP), found once: finding them takes ~20 ms, limiting 0.1 ms."""
-    return ThreadpoolController()
-
-
-_ONE_BLAS_THREAD = _OneBlasThread()
-
-
-def _counts(block: NDArray[np.int64], rows: int) -> NDArray[Any]:
-    """How often each row is drawn in each resample of a block: (resamples, rows), uint8 when all fit.
-
-    One bincount per resample keeps its counts in cache (one bincount of the whole block, offset per
-    resample, took twice as long), and uint8 is what the ranking wants: a quarter of int32's traffic.
-    """
-    counts = np.empty(block.shape, dtype=np.uint8)
-    for counted, drawn in zip(counts, block, strict=True):
-        counted[:] = np.bincount(drawn, minlength=rows)  # a count above 255 would wrap around...
-    if np.any(counts.sum(axis=1, dtype=np.int64) != rows):  # ...and lose draws: count them wide instead
-        return np.stack([np.bincount(drawn, minlength=rows) for drawn in block])
-    return counts
-
-
 def _paired(estimate: float, differences: NDArray[np.float64], level: float) -> PairedDifference | None:
     kept = differences[~np.isnan(differences)]
     if kept.size == 0:
@@ -399,11 +390,6 @@ def _paired(estimate: float, differences: NDArray[np.float64], level: float) -> 
     return PairedDifference(
         estimate, float(low), float(high), std_error, level, int(kept.size), float(min(1.0, 2 * tail))
     )
-
-
-def _threshold(run: Run) -> float | None:
-    value = run.params.get("decision_threshold")
-    return float(value) if isinstance(value, int | float) else None
 
 
 def _texts(row_key: NDArray[np.generic]) -> list[Hashable]:

@@ -18,6 +18,7 @@ from taxiway.errors import TaxiwayError
 from taxiway.evaluate.cost import CostResult, ErrorCosts, expected_cost
 from taxiway.evaluate.metrics import Task
 from taxiway.evaluate.predictions import Predictions
+from taxiway.evaluate.replicates import ReplicateSettings, record_replicates
 from taxiway.evaluate.scores import score_predictions
 from taxiway.project import Project
 from taxiway.store.checks import Check
@@ -271,6 +272,10 @@ def _train_one(
             if cost.threshold is not None:
                 run.log_param("decision_threshold", cost.threshold)
             run.set_predictions(run.log_bytes("predictions.parquet", predictions.to_parquet()))
+            # The compare page's bootstrap replicates, keyed by the decision threshold logged above (hence
+            # the flush): computed once here, comparing this run with another is a subtraction.
+            run.flush()
+            record_replicates(project.store, run.id, ReplicateSettings.from_charter(charter))
             saved = save_model(estimator)
             run.set_model(run.log_bytes(saved.name, saved.data))
             run.set_tags({"model_format": saved.format, "trusted_types": saved.trusted_types})

@@ -12,8 +12,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, f1_score,
 from threadpoolctl import threadpool_info
 
 from taxiway.errors import NotFoundError, TaxiwayError
-from taxiway.evaluate import compare as compare_module
-from taxiway.evaluate import weighted
+from taxiway.evaluate import resampling, weighted
 from taxiway.evaluate.bootstrap import BinaryRocAuc, MeanMetric, PairedDifference, paired_bootstrap_diff
 from taxiway.evaluate.compare import (
     MetricComparison,
@@ -148,14 +147,7 @@ def test_paired_intervals_equal_the_bootstrap_module_on_the_same_resamples() -> 
 def test_blocks_draw_the_same_resamples_whatever_their_size() -> None:
     whole = np.concatenate(list(index_blocks(50, 40, seed=1)))
     assert whole.shape == (40, 50)
-    from taxiway.evaluate import compare as module
-
-    small = module._BLOCK_INDICES
-    try:
-        module._BLOCK_INDICES = 50 * 8  # 8 resamples per block
-        parts = list(module.index_blocks(50, 40, seed=1))
-    finally:
-        module._BLOCK_INDICES = small
+    parts = list(index_blocks(50, 40, seed=1, block_indices=50 * 8))  # 8 resamples per block
     assert len(parts) == 5 and np.array_equal(np.concatenate(parts), whole)
 
 
@@ -284,9 +276,7 @@ def test_resampled_metrics_equal_sklearn_on_each_resample(monkeypatch: pytest.Mo
     every resample's rows drawn by index and scored by sklearn for each run."""
     a, b = _binary(240, 1.0, 20, rounding=2), _binary(240, 1.4, 21)
     runs = [_run("r-a"), _run("r-b")]
-    monkeypatch.setattr(
-        compare_module, "_BLOCK_INDICES", 240 * 6
-    )  # 6 resamples a block: 7 blocks over 2 threads
+    monkeypatch.setattr(resampling, "BLOCK_INDICES", 240 * 6)  # 6 resamples a block: 7 blocks over 2 threads
     comparison = compare_predictions(runs, {"r-a": a, "r-b": b}, resamples=40, seed=7)
     metrics = {
         "roc_auc": lambda p: roc_auc_score(p.y_true, p.proba[:, 1]),
@@ -314,9 +304,9 @@ def test_resampled_metrics_equal_sklearn_on_each_resample(monkeypatch: pytest.Mo
 
 def test_counts_that_do_not_fit_a_byte_are_counted_wide() -> None:
     draws = np.array([[0] * 260 + list(range(40)), list(range(300))])
-    counts = compare_module._counts(draws, 300)
+    counts = resampling.draw_counts(draws, 300)
     assert counts[0, 0] == 261 and counts.sum(axis=1).tolist() == [300, 300]
-    assert compare_module._counts(draws[1:], 300).dtype == np.uint8
+    assert resampling.draw_counts(draws[1:], 300).dtype == np.uint8
 
 
 def test_the_same_keys_in_the_same_order_are_not_joined_but_still_checked() -> None:
@@ -334,8 +324,8 @@ def test_blas_runs_on_one_thread_while_resamples_are_scored_and_on_all_after() -
         return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
     before = blas_threads()
-    with compare_module._ONE_BLAS_THREAD:
-        with compare_module._ONE_BLAS_THREAD:  # an overlapping comparison
+    with resampling.BLAS_ON_ONE_THREAD:
+        with resampling.BLAS_ON_ONE_THREAD:  # an overlapping comparison
             assert set(blas_threads()) <= {1}
         assert set(blas_threads()) <= {1}  # the first comparison is still scoring
     assert blas_threads() == before

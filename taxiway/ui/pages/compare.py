@@ -15,6 +15,7 @@ from taxiway.evaluate.compare import Comparison, compare_runs, decimals, verdict
 from taxiway.evaluate.cost import ErrorCosts
 from taxiway.evaluate.metrics import METRICS
 from taxiway.evaluate.predictions import Predictions
+from taxiway.evaluate.replicates import ReplicateSettings
 from taxiway.train.runs import Run, get_run, list_runs
 from taxiway.ui import charts
 from taxiway.ui.queries import curve, curve_keys
@@ -69,12 +70,20 @@ def labels(runs: Sequence[Run]) -> dict[str, str]:
 
 
 def _comparison(state: UIState, runs: list[Run]) -> Comparison:
-    """The comparison, computed once per set of stored predictions: digests name their content."""
-    costs = ErrorCosts.from_charter(state.charter)
-    resamples = state.charter.validation.bootstrap_resamples  # the same count the validation gates use
+    """The comparison, computed once per set of stored predictions: digests name their content.
+
+    The charter's costs and resample count (the count the validation gates use) are the settings training
+    stores each run's bootstrap replicates for: runs on the same rows are compared without resampling.
+    """
+    settings = ReplicateSettings.from_charter(state.charter)
     ids = [run.id for run in runs]
-    key = ("compare", tuple(ids), tuple(run.predictions_artifact for run in runs), costs, resamples)
-    return state.cached(key, lambda: compare_runs(state.store, ids, costs=costs, resamples=resamples))
+    key = ("compare", tuple(ids), tuple(run.predictions_artifact for run in runs), settings)
+    return state.cached(
+        key,
+        lambda: compare_runs(
+            state.store, ids, costs=settings.costs, resamples=settings.resamples, seed=settings.seed
+        ),
+    )
 
 
 def _slices(state: UIState, runs: list[Run]) -> list[SliceRow]:
