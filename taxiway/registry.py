@@ -279,7 +279,8 @@ def _resolve(session: Session, ref: str) -> int:
     matched = _VERSION.fullmatch(text)
     if matched:
         number = int(matched.group(1))
-        if session.get(ModelVersionRow, number) is None:
+        # a number past what the database holds names no version (and would overflow its integer type)
+        if number >= 2**63 or session.get(ModelVersionRow, number) is None:
             raise NotFoundError(f"no model version v{number}", hint=_LIST_HINT)
         return number
     row = session.get(ModelAliasRow, text)

@@ -53,8 +53,9 @@ class DowntimeReport:
 class SeriesPoint:
     """The whole service over one time bucket (all replicas added up).
 
-    ``p99_ms`` is the worst replica window's p99 (percentiles of different windows cannot be merged);
-    ``cpu_percent`` and ``rss_mb`` add up each replica's mean over the bucket (100% = one core busy).
+    ``p50_ms``, ``p95_ms``, ``p99_ms`` are the worst replica window's (percentiles of different windows cannot
+    be merged); ``fallback_rate`` is the share of answered rows the fallback answered; ``cpu_percent`` and
+    ``rss_mb`` add up each replica's mean over the bucket (100% = one core busy).
     """
 
     start: dt.datetime
@@ -67,6 +68,9 @@ class SeriesPoint:
     cpu_percent: float | None
     rss_mb: float | None
     mean_confidence: float | None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    fallback_rate: float | None = None
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -191,11 +195,17 @@ def _point(start: dt.datetime, rows: list[ServingSnapshotRow], bucket_s: float) 
     rss = [_mean([r.rss_mb for r in rs]) for rs in per_replica.values()]
     confidence_sum = confidence_count = 0.0
     for row in rows:
-        for key, figures in (row.by_version or {}).items():
-            if not key.startswith("shadow:"):  # what callers were answered with
-                confidence_sum += figures.get("confidence_sum", 0.0)
-                confidence_count += figures.get("confidence_count", 0)
-    p99 = [r.p99_ms for r in rows if r.p99_ms is not None]
+        by_version = row.by_version if isinstance(row.by_version, dict) else {}
+        for key, figures in by_version.items():
+            # what callers were answered with; an entry some other writer left malformed is skipped
+            if str(key).startswith("shadow:") or not isinstance(figures, dict):
+                continue
+            total, count = figures.get("confidence_sum", 0.0), figures.get("confidence_count", 0)
+            if isinstance(total, int | float) and isinstance(count, int | float):
+                confidence_sum += total
+                confidence_count += count
+    answered = sum(r.rows or 0 for r in rows)
+    fallbacks = sum(r.fallbacks or 0 for r in rows)
     return SeriesPoint(
         start=start,
         replicas=len(per_replica),
@@ -203,11 +213,19 @@ def _point(start: dt.datetime, rows: list[ServingSnapshotRow], bucket_s: float) 
         requests_per_second=requests / bucket_s,
         errors=errors,
         error_rate=errors / requests if requests else 0.0,
-        p99_ms=max(p99) if p99 else None,
+        p99_ms=_worst([r.p99_ms for r in rows]),
         cpu_percent=_total(cpu),
         rss_mb=_total(rss),
         mean_confidence=confidence_sum / confidence_count if confidence_count else None,
+        p50_ms=_worst([r.p50_ms for r in rows]),
+        p95_ms=_worst([r.p95_ms for r in rows]),
+        fallback_rate=fallbacks / answered if answered else None,
     )
+
+
+def _worst(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
 
 
 def _mean(values: list[float | None]) -> float | None:

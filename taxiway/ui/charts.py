@@ -258,3 +258,65 @@ def prediction_figures(p: Predictions, costs: ErrorCosts, threshold: float | Non
         if p.is_binary:
             figures["cost"] = cost_figure(p, costs, threshold)
     return figures
+
+
+def time_figure(
+    title: str,
+    y_title: str,
+    times: Sequence[str],
+    lines: Mapping[str, Sequence[float | None]],
+    gaps: Sequence[tuple[str, str]] = (),
+    *,
+    percent: bool = False,
+) -> Figure:
+    """Lines over time (UTC ``YYYY-MM-DD HH:MM:SS``); a None breaks a line; ``gaps`` (downtime) shaded red."""
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers" if len(times) <= 60 else "lines",
+            "x": list(times),
+            "y": list(values),
+            "name": name,
+            "line": {"color": PALETTE[i % len(PALETTE)]},
+            "marker": {"size": 4},
+        }
+        for i, (name, values) in enumerate(lines.items())
+    ]
+    down = {"fillcolor": "#fecaca", "opacity": 0.5, "line": {"width": 0}, "layer": "below"}
+    shapes = [{"type": "rect", "yref": "paper", "x0": a, "x1": b, "y0": 0, "y1": 1, **down} for a, b in gaps]
+    if gaps:  # a legend entry for the shading
+        marker = {"symbol": "square", "size": 12, "color": "#fecaca"}
+        data.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": "no heartbeat"})
+        data[-1]["marker"] = marker
+    look = layout(title, "time (UTC)", y_title, shapes=shapes)
+    look["xaxis"]["type"] = "date"
+    look["yaxis"]["rangemode"] = "tozero"
+    if percent:
+        look["yaxis"]["tickformat"] = ".3~%"
+    return {"data": data, "layout": look}
+
+
+def risk_coverage_figure(coverage: Sequence[float], error: Sequence[float], measure: str) -> Figure:
+    """A failure predictor's risk-coverage curve: answer only the lowest-risk share of the test rows, and
+    the error among the rows answered; the dashed line is the error when every row is answered."""
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": list(coverage),
+            "y": list(error),
+            "name": "lowest-risk rows answered",
+            "line": {"color": PALETTE[0]},
+        }
+    ]
+    if error:
+        every = {"color": "#9ca3af", "dash": "dash"}
+        data.append({"type": "scatter", "mode": "lines", "x": [0, 1], "y": [error[-1]] * 2, "line": every})
+        data[-1]["name"] = "every row answered"
+    label = measure.replace("_", " ")
+    look = layout("Risk-coverage on the test rows", "coverage (share of rows answered)", label)
+    look["xaxis"] |= {"tickformat": ".0%", "range": [0, 1.02]}
+    look["yaxis"]["rangemode"] = "tozero"
+    if measure == "error_rate":
+        look["yaxis"]["tickformat"] = ".3~%"
+    return {"data": data, "layout": look}

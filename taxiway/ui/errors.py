@@ -60,7 +60,7 @@ def install_error_pages(app: FastAPI) -> None:
                 request,
                 404,
                 f"there is no page at {request.url.path}",
-                "use the navigation above; runs, data and the checklist start there",
+                "use the navigation above: every page starts there",
             )
         return error_page(request, error.status_code, str(error.detail))
 

@@ -26,8 +26,8 @@ NAV = (
     ("compare", "Compare", "/compare", None),
     ("data", "Data", "/data", None),
     ("checklist", "Checklist", "/checklist", None),
-    ("models", "Models", None, "arrives with the model registry issue"),
-    ("deployments", "Deployments", None, "arrives with the serving issue"),
+    ("models", "Models", "/models", None),
+    ("deployments", "Deployments", "/deployments", None),
     ("monitoring", "Monitoring", None, "arrives with the monitoring issue"),
 )
 

@@ -1,4 +1,5 @@
-"""The browser tests' session: the trained project served by a real `taxiway ui` process, and Chromium.
+"""The browser tests' session: the trained project (and its deployed copy) served by real `taxiway ui`
+processes, and Chromium.
 
 Chromium is Debian's (`make test` installs the package when run as root); Playwright only drives it, so
 `playwright install` is never needed. Without the browser these tests fail: they never skip.
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, sync_playwright
 
+from tests.ui.deployed import DeployedProject, shared_deployed_project
 from tests.ui.trained import TrainedProject, shared_trained_project
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,10 +48,28 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedProject:
 @pytest.fixture(scope="session")
 def ui_url(trained: TrainedProject, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`taxiway ui --port 0` as a user runs it; its address is the line it prints."""
-    log = tmp_path_factory.mktemp("ui") / "stderr.log"
+    with _taxiway_ui(trained.root, tmp_path_factory.mktemp("ui") / "stderr.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def deployed(trained: TrainedProject, tmp_path_factory: pytest.TempPathFactory) -> DeployedProject:
+    return shared_deployed_project(trained, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def deployed_ui_url(deployed: DeployedProject, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`taxiway ui` on the deployed copy: registered versions, deployments, replicas, snapshots."""
+    with _taxiway_ui(deployed.root, tmp_path_factory.mktemp("ui-deployed") / "stderr.log") as url:
+        yield url
+
+
+@contextmanager
+def _taxiway_ui(root: Path, log: Path) -> Iterator[str]:
+    """Run `taxiway ui --port 0` on the project in ``root`` until the block ends; yield its address."""
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [TAXIWAY, "--project", str(trained.root), "ui", "--port", "0"],
+            [TAXIWAY, "--project", str(root), "ui", "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=stderr,
         )

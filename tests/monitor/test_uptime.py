@@ -101,9 +101,11 @@ def test_requests_series_adds_replicas_up_per_bucket(store: Store) -> None:
     live = {"confidence_sum": 8.0, "confidence_count": 10}
     shadow = {"confidence_sum": 1.0, "confidence_count": 10}
     figures = {"requests": 100, "errors": 2, "cpu_percent": 40.0, "rss_mb": 200.0, "p99_ms": 12.0,
+               "p50_ms": 2.0, "p95_ms": 8.0, "rows": 100, "fallbacks": 5,
                "by_version": {"live:v3": live, "shadow:v4": shadow}}  # fmt: skip
     heartbeats(store, "a", range(10, 60, 10), **figures)  # 5 in the first minute
-    heartbeats(store, "b", range(10, 60, 10), **{**figures, "p99_ms": 30.0, "cpu_percent": 20.0})
+    slower = {"p99_ms": 30.0, "p95_ms": 9.0, "cpu_percent": 20.0}
+    heartbeats(store, "b", range(10, 60, 10), **{**figures, **slower})
     heartbeats(store, "a", range(130, 180, 10), **figures)  # the second minute is silent
     points = requests_series(store, T0, at(180), bucket_s=60)
     assert [p.start for p in points] == [at(0), at(60), at(120)]
@@ -111,8 +113,19 @@ def test_requests_series_adds_replicas_up_per_bucket(store: Store) -> None:
     assert (first.replicas, first.requests, first.errors) == (2, 1000, 20)
     assert first.requests_per_second == pytest.approx(1000 / 60)
     assert first.error_rate == pytest.approx(0.02)
-    assert first.p99_ms == 30.0  # the worst replica's
+    assert (first.p50_ms, first.p95_ms, first.p99_ms) == (2.0, 9.0, 30.0)  # the worst replica's
+    assert first.fallback_rate == pytest.approx(0.05)
     assert first.cpu_percent == pytest.approx(60.0) and first.rss_mb == pytest.approx(400.0)
     assert first.mean_confidence == pytest.approx(0.8)  # the shadow's confidence is not what callers got
     assert (silent.replicas, silent.requests, silent.p99_ms, silent.cpu_percent) == (0, 0, None, None)
+    assert silent.fallback_rate is None
     assert (last.replicas, last.requests, last.cpu_percent) == (1, 500, 40.0)
+
+
+def test_a_malformed_by_version_entry_is_skipped_not_a_crash(store: Store) -> None:
+    odd = {"live:v3": {"confidence_sum": 4.0, "confidence_count": 5}, "live:v4": "not figures",
+           "live:v5": {"confidence_sum": "many", "confidence_count": 3}}  # fmt: skip
+    heartbeats(store, "a", range(10, 60, 10), requests=10, by_version=odd)
+    heartbeats(store, "b", range(10, 60, 10), requests=10, by_version=["a", "list"])
+    (point,) = requests_series(store, T0, at(60), bucket_s=60)
+    assert point.requests == 100 and point.mean_confidence == pytest.approx(0.8)
