@@ -14,22 +14,10 @@ from taxiway.project import Project
 from taxiway.train.runs import get_run
 from taxiway.ui.pages.compare import labels
 from tests.e2e.conftest import Watched
+from tests.e2e.drawn_charts import TIMEOUT_MS, traces, wait_for_charts
 from tests.ui.trained import TrainedProject
 
-TIMEOUT_MS = 15_000
-# Assertions wait as long as navigation does: on a loaded 2-core machine an htmx swap can take over 5 s.
 expect.set_options(timeout=TIMEOUT_MS)
-
-
-def _charts(page: Page, count: int) -> None:
-    """Wait until Plotly has drawn ``count`` charts."""
-    page.wait_for_function(
-        f"document.querySelectorAll('.js-plotly-plot').length >= {count}", timeout=TIMEOUT_MS
-    )
-
-
-def _traces(page: Page, chart: str) -> int:
-    return int(page.evaluate(f"document.getElementById('chart-{chart}').data.length"))
 
 
 def _run_ids(page: Page) -> list[str]:
@@ -51,14 +39,14 @@ def test_every_page_opens_cleanly(watched: Watched, ui_url: str, trained: Traine
     watched.shoot("runs")
 
     page.goto(f"{ui_url}/runs/{runs['candidate'].id}")
-    _charts(page, 5)
-    assert _traces(page, "roc") == 2 and _traces(page, "cost") == 2 and _traces(page, "confusion") == 1
+    wait_for_charts(page, 5)
+    assert traces(page, "roc") == 2 and traces(page, "cost") == 2 and traces(page, "confusion") == 1
     expect(page.locator("#lineage")).to_contain_text((dataset or "")[:12])
     watched.shoot("run-candidate")
 
     page.goto(f"{ui_url}/runs/{runs['tuned'].id}")
-    _charts(page, 7)  # five evaluation charts and two step curves
-    assert _traces(page, "curve-1") == 1
+    wait_for_charts(page, 7)  # five evaluation charts and two step curves
+    assert traces(page, "curve-1") == 1
     watched.shoot("run-tuned")
 
     page.goto(f"{ui_url}/compare")
@@ -167,8 +155,8 @@ def test_two_runs_picked_on_the_runs_page_are_compared_with_the_library_s_number
     watched.shoot("compare-two")
 
     page.goto(f"{ui_url}/compare?run={runs['tuned'].id}&run={runs['candidate'].id}&run={runs['linear'].id}")
-    _charts(page, 2)
-    assert _traces(page, "curve-1") == 1
+    wait_for_charts(page, 2)
+    assert traces(page, "curve-1") == 1
     watched.shoot("compare-three")
 
 

@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from taxiway.evaluate.blessing import get_blessing
 from taxiway.project import Project
 from taxiway.registry import get_version
 from tests.e2e.conftest import Watched
+from tests.e2e.drawn_charts import TIMEOUT_MS, traces, wait_for_charts
 from tests.ui.deployed import DeployedProject
 
-TIMEOUT_MS = 15_000
 WINDOW = 60  # minutes: the fixture's snapshots stay inside it for the whole session
 SERVING_CHARTS = ("requests", "latency", "cpu", "memory", "answers")
 expect.set_options(timeout=TIMEOUT_MS)
-
-
-def _charts(page: Page, count: int) -> None:
-    """Wait until Plotly has drawn ``count`` charts."""
-    page.wait_for_function(
-        f"document.querySelectorAll('.js-plotly-plot').length >= {count}", timeout=TIMEOUT_MS
-    )
-
-
-def _traces(page: Page, chart: str) -> int:
-    return int(page.evaluate(f"document.getElementById('chart-{chart}').data.length"))
 
 
 def test_the_models_pages_link_versions_runs_and_gates(
@@ -51,8 +40,8 @@ def test_the_models_pages_link_versions_runs_and_gates(
 
     page.locator("#versions tr[data-version=v1] a", has_text="v1").click()
     page.wait_for_url(re.compile(r"/models/v1$"), timeout=TIMEOUT_MS)
-    _charts(page, 1)
-    assert _traces(page, "risk-coverage") == 2  # the curve and the every-row line
+    wait_for_charts(page, 1)
+    assert traces(page, "risk-coverage") == 2  # the curve and the every-row line
     expect(page.locator("#gate-table tbody tr")).to_have_count(gates)
     expect(page.locator("#role-changes tbody tr")).to_have_count(4)
     watched.shoot("model-v1")
@@ -77,8 +66,8 @@ def test_the_deployments_page_draws_the_serving_charts_with_the_outage(
     page = watched.page
     page.goto(f"{deployed_ui_url}/deployments?window={WINDOW}")
     expect(page.locator("#generation")).to_have_text("7")
-    _charts(page, len(SERVING_CHARTS))
-    assert _traces(page, "latency") == 4  # p50, p95, p99 and the downtime legend entry
+    wait_for_charts(page, len(SERVING_CHARTS))
+    assert traces(page, "latency") == 4  # p50, p95, p99 and the downtime legend entry
     start = deployed.outage[0].strftime("%Y-%m-%d %H:%M:%S")
     for chart in SERVING_CHARTS:
         shapes = page.evaluate(f"document.getElementById('chart-{chart}').layout.shapes.map(s => s.x0)")

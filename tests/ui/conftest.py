@@ -4,6 +4,7 @@ uvicorn on 127.0.0.1."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,10 +21,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedProject:
     return shared_trained_project(tmp_path_factory.getbasetemp())
 
 
-@pytest.fixture(scope="session")
-def site(trained: TrainedProject) -> Iterator[str]:
-    """The dashboard of the trained project, over a real socket."""
-    project = Project.load(trained.root)
+def _dashboard(root: Path) -> Iterator[str]:
+    """The dashboard of the project at ``root``, over a real socket, until the caller is done."""
+    project = Project.load(root)
     try:
         with serving(create_app(project)) as url:
             yield url
@@ -31,10 +31,20 @@ def site(trained: TrainedProject) -> Iterator[str]:
         project.store.close()
 
 
+def _client(url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def site(trained: TrainedProject) -> Iterator[str]:
+    """The dashboard of the trained project."""
+    yield from _dashboard(trained.root)
+
+
 @pytest.fixture
 def http(site: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=site, timeout=30, follow_redirects=False) as client:
-        yield client
+    yield from _client(site)
 
 
 @pytest.fixture(scope="session")
@@ -45,15 +55,9 @@ def deployed(trained: TrainedProject, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="session")
 def deployed_site(deployed: DeployedProject) -> Iterator[str]:
     """The dashboard of the deployed copy: registered versions, deployments, replicas, snapshots."""
-    project = Project.load(deployed.root)
-    try:
-        with serving(create_app(project)) as url:
-            yield url
-    finally:
-        project.store.close()
+    yield from _dashboard(deployed.root)
 
 
 @pytest.fixture
 def deployed_http(deployed_site: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=deployed_site, timeout=30, follow_redirects=False) as client:
-        yield client
+    yield from _client(deployed_site)

@@ -25,6 +25,7 @@ from taxiway.project import PROJECT_ENV, Project
 from taxiway.store.tables import utcnow
 from taxiway.ui import create_app
 from tests.ui.deployed import DeployedProject
+from tests.ui.page_text import plain, table_row
 from tests.ui.server import serving
 
 WINDOW = 60  # minutes: the fixture's snapshots stay inside it for the whole session
@@ -34,17 +35,6 @@ def _text(response: httpx.Response) -> str:
     assert response.status_code == 200, response.text[-600:]
     assert response.headers["content-type"].startswith("text/html")
     return html.unescape(response.text)
-
-
-def _plain(page: str) -> str:
-    """The page's text: tags removed, spaces collapsed."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page))
-
-
-def _row(page: str, attribute: str, value: str) -> str:
-    found = re.search(rf'<tr [^>]*{attribute}="{re.escape(value)}".*?</tr>', page, re.DOTALL)
-    assert found, f"no row with {attribute}={value}"
-    return re.sub(r"\s+", " ", found.group(0))
 
 
 def _cells(row: str) -> list[str]:
@@ -96,11 +86,11 @@ def test_the_desired_state_and_every_change_are_shown(deployed_http: httpx.Clien
     history = deployment_history(project.store)
     assert re.findall(r'<tr data-generation="(\d+)"', page) == [str(s.generation) for s in history]
     for change in history:
-        cells = _cells(_row(page, "data-generation", str(change.generation)))
+        cells = _cells(table_row(page, "data-generation", str(change.generation)))
         assert cells[2] == change.action and cells[-1] == (change.reason or "")
         assert cells[3] == (f"v{change.live}" if change.live else "-")
         assert cells[-2] == ("forced" if change.forced else "no")
-    assert 'class="ranking"' in _row(page, "data-generation", "7")
+    assert 'class="ranking"' in table_row(page, "data-generation", "7")
     assert "Serving, last 15 min" in page and "taxiway status --window 15" in page
 
 
@@ -115,7 +105,7 @@ def test_replicas_and_figures_per_role_are_what_taxiway_status_shows(
         "web-3:8000:303",
     ]
     for replica in replicas:
-        row = _row(page, "data-replica", replica["id"])
+        row = table_row(page, "data-replica", replica["id"])
         cells = _cells(row)
         assert cells[0] == f"{replica['host']}:{replica['port']}" and cells[2] == str(replica["pid"])
         assert cells[3].startswith(str(replica["generation"]))
@@ -123,12 +113,12 @@ def test_replicas_and_figures_per_role_are_what_taxiway_status_shows(
         expected = "stopped" if replica["stopped_at"] else "alive" if replica["alive"] else "stale"
         assert f'data-state="{expected}"' in row or (expected == "alive" and 'data-state="stale"' in row)
     assert "blue: v1 live, canary: v2 canary, green: v2 standby, shadow: v3 shadow" in re.sub(
-        r"<[^>]+>", "", _row(page, "data-replica", "web-1:8000:101")
+        r"<[^>]+>", "", table_row(page, "data-replica", "web-1:8000:101")
     ).replace(" ,", ",")
     figures = status["figures"]
     assert isinstance(figures, list) and [f["key"] for f in figures] == ["live:v1", "canary:v2", "shadow:v3"]
     for figure in figures:
-        cells = _cells(_row(page, "data-key", figure["key"]))
+        cells = _cells(table_row(page, "data-key", figure["key"]))
 
         def share(value: float | None) -> str:
             return "-" if value is None else f"{value:.1%}"
@@ -144,7 +134,7 @@ def test_replicas_and_figures_per_role_are_what_taxiway_status_shows(
             f"{figure['mean_confidence']:.3f}" if figure["mean_confidence"] is not None else "-"
         )
         assert cells[7] == share(figure["agreement"])
-    assert _cells(_row(page, "data-key", "shadow:v3"))[7] == "70.0%"  # 35 of 50 rows agreed with live
+    assert _cells(table_row(page, "data-key", "shadow:v3"))[7] == "70.0%"  # 35 of 50 rows agreed with live
 
 
 def test_charts_show_the_series_of_the_snapshots_and_shade_the_outage(
@@ -197,7 +187,7 @@ def test_a_bad_window_is_a_bad_request(http: httpx.Client, query: str, message: 
 
 def test_with_nothing_deployed_the_page_says_what_to_run(http: httpx.Client) -> None:
     page = _text(http.get("/deployments"))
-    text = _plain(page)
+    text = plain(page)
     assert "Nothing deployed yet: register a model first (taxiway validate RUN, taxiway register RUN)" in text
     assert "No server reported in the last 15 min: taxiway serve starts one" in text
     assert (
@@ -222,7 +212,7 @@ def test_a_replica_that_just_reported_is_alive_and_one_that_failed_a_generation_
             page = _text(http.get("/deployments"))
     finally:
         store.close()
-    first, second = _row(page, "data-replica", "a:8000:1"), _row(page, "data-replica", "b:8000:2")
+    first, second = table_row(page, "data-replica", "a:8000:1"), table_row(page, "data-replica", "b:8000:2")
     assert 'data-state="alive"' in first and 'data-behind="false"' in first and "nothing" in first
     assert 'data-behind="true"' in second and failed in second
     assert "Nothing deployed yet" in page

@@ -18,23 +18,12 @@ from taxiway.evaluate.blessing import Blessing, get_blessing
 from taxiway.project import Project
 from taxiway.ui.format import number, short
 from tests.ui.deployed import DeployedProject
+from tests.ui.page_text import plain, table_row
 
 
 def _text(response: httpx.Response) -> str:
     assert response.headers["content-type"].startswith("text/html")
     return html.unescape(response.text)
-
-
-def _plain(page: str) -> str:
-    """The page's text: tags removed, spaces collapsed."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page))
-
-
-def _row(page: str, attribute: str, value: str) -> str:
-    """The HTML of the table row whose ``attribute`` is ``value``."""
-    found = re.search(rf'<tr [^>]*{attribute}="{re.escape(value)}".*?</tr>', page, re.DOTALL)
-    assert found, f"no row with {attribute}={value}"
-    return found.group(0)
 
 
 def _figure(page: str, name: str) -> Any:
@@ -59,7 +48,7 @@ def test_the_models_page_lists_every_version_with_its_run_blessing_aliases_and_r
     assert re.findall(r'<tr data-version="(v\d+)"', page) == ["v3", "v2", "v1"]
     roles = {"v1": ["live"], "v2": ["canary 10%", "previous live"], "v3": ["shadow"]}
     for version in versions:
-        row = _row(page, "data-version", version.name)
+        row = table_row(page, "data-version", version.name)
         assert f'href="/models/{version.name}"' in row and f'href="/runs/{version.run_id}"' in row
         assert short(version.artifact) in row and version.model_format in row
         assert version.lineage["run_name"] in row
@@ -73,7 +62,8 @@ def test_the_models_page_lists_every_version_with_its_run_blessing_aliases_and_r
             assert f"{passed} of {len(blessing.gates)} passed" in row and f"#{blessing.id}" in row
         else:
             assert "forced" in row and str(version.reason) in row and "never validated" in row
-    assert "production" in _row(page, "data-version", "v1") and "fallback" in _row(page, "data-version", "v2")
+    assert "production" in table_row(page, "data-version", "v1")
+    assert "fallback" in table_row(page, "data-version", "v2")
     # Every move of an alias, newest first: production followed each change of live.
     moves = registry.alias_history(project.store, limit=20)
     table = page[page.index('id="alias-moves"') :]
@@ -91,7 +81,7 @@ def test_a_version_page_shows_its_gates_failure_report_lineage_and_deployment_ch
     page = _text(deployed_http.get("/models/v1"))
     assert version.artifact in page and f"#{blessing.id}, passed" in page
     for gate in blessing.gates:
-        row = _row(page, "data-gate", gate.gate)
+        row = table_row(page, "data-gate", gate.gate)
         assert f'data-status="{gate.status}"' in row and gate.summary in row
         assert number(gate.value) in row and number(gate.threshold) in row
     # The failure predictor's report as `taxiway validate` recorded it, and its risk-coverage curve.
@@ -114,13 +104,14 @@ def test_a_version_page_shows_its_gates_failure_report_lineage_and_deployment_ch
     # v1 went canary (2), was promoted (3), rolled back (4) and forward again (5); it is live now.
     changes = re.findall(r'<tr data-generation="(\d+)"', page[page.index('id="role-changes"') :])
     assert changes == ["5", "4", "3", "2"]
-    assert 'canary</span> → <span class="badge role role-live ok">live' in _row(page, "data-generation", "3")
+    third = table_row(page, "data-generation", "3")
+    assert 'canary</span> → <span class="badge role role-live ok">live' in third
     assert desired_state(project.store).live == 1 and "role-live" in page[page.index('id="deployed"') :][:200]
 
 
 def test_a_forced_version_says_why_and_that_no_gate_let_it_in(deployed_http: httpx.Client) -> None:
     page = _text(deployed_http.get("/models/v2"))
-    text = _plain(page)
+    text = plain(page)
     assert (
         "Registered without a passing blessing (--force): the linear baseline, kept to fall back on" in text
     )
@@ -157,6 +148,6 @@ def test_bad_model_addresses_get_a_helpful_page(
 
 
 def test_without_versions_the_models_page_says_what_to_run(http: httpx.Client) -> None:
-    page = _plain(_text(http.get("/models")))
+    page = plain(_text(http.get("/models")))
     assert "No model versions yet: taxiway validate RUN, then taxiway register RUN" in page
     assert http.get("/models/v1").status_code == 404
