@@ -124,15 +124,19 @@ class MicroBatcher:
         )
 
     def _answer_lone(self, job: Job) -> None:
+        """Answer one job on the event loop; what ``on_batch`` does (telemetry, logs, shadow) runs right after
+        the caller's answer is written, not before: those callbacks run first in the loop's next turn."""
         try:
-            result = self._answer_batch([job])[0]
+            results = self._answer_batch([job], report=False)
         except Exception as error:  # noqa: BLE001 - as in _answer: the request gets the error, not a hang
             if not job.future.done():
                 job.future.set_exception(error)
             return
-        self._time_lone(result)
+        self._time_lone(results[0])
         if not job.future.done():
-            job.future.set_result(result)
+            job.future.set_result(results[0])
+        if self._on_batch is not None:
+            asyncio.get_running_loop().call_soon(self._on_batch, [job], results)
 
     def _time_lone(self, result: JobResult) -> None:
         if result.answer is not None:  # refused rows never reached the model: they say nothing of its speed
@@ -172,15 +176,17 @@ class MicroBatcher:
         self._pending = kept
         return taken
 
-    def _answer_batch(self, batch: list[Job]) -> list[JobResult]:
-        """In the worker thread: check every row, answer the requests whose rows all keep the contract."""
+    def _answer_batch(self, batch: list[Job], *, report: bool = True) -> list[JobResult]:
+        """In the worker thread: check every row, answer the requests whose rows all keep the contract.
+
+        ``report``: call ``on_batch`` here (else the caller does)."""
         started = time.perf_counter()
         served = batch[0].route.model
         fast = _clean(batch)
         if fast is not None:
             answer = served.answer(fast.inputs, unfamiliar=fast.unfamiliar)
             shares = _shares(batch, answer, fast.inputs, time.perf_counter() - started)
-            if self._on_batch is not None:
+            if report and self._on_batch is not None:
                 self._on_batch(batch, shares)
             return shares
         frame = _frame(batch)
@@ -209,7 +215,7 @@ class MicroBatcher:
                     result.frame = inputs.iloc[offset : offset + job.n_rows]
                     result.seconds = seconds
                     offset += job.n_rows
-        if self._on_batch is not None:
+        if report and self._on_batch is not None:
             self._on_batch(batch, results)
         return results
 

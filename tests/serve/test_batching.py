@@ -77,3 +77,22 @@ def test_a_model_slower_than_the_inline_budget_moves_off_the_event_loop() -> Non
     # the first lone request shows the model is slow (its average passes the budget): the rest go away
     assert used[0] == "MainThread"
     assert all(name.startswith("taxiway-batch") for name in used[1:])
+
+
+def test_every_answered_request_is_reported_lone_or_batched() -> None:
+    reported: list[tuple[list[str], int]] = []
+
+    async def main() -> None:
+        batcher = MicroBatcher(
+            on_batch=lambda jobs, results: reported.append(([j.request_id for j in jobs], len(results)))
+        )
+        live = route(0.0)
+        await batcher.submit(live, [{"x": 0.5}], "lone")
+        assert reported == []  # the answer comes first; the report follows in the loop's next turn
+        await asyncio.sleep(0)
+        assert reported == [(["lone"], 1)]
+        await asyncio.gather(*(batcher.submit(live, [{"x": 0.1}], f"r{i}") for i in range(3)))
+        await batcher.close()
+
+    asyncio.run(main())
+    assert reported[1] == (["r0", "r1", "r2"], 3)
