@@ -58,6 +58,15 @@ def deployed_site(deployed: DeployedProject) -> Iterator[str]:
     yield from _dashboard(deployed.root)
 
 
+@pytest.fixture(scope="module")
+def project(deployed: DeployedProject) -> Iterator[Project]:
+    """The deployed copy, opened (a module's worth of tests share it). Modules that need another project
+    define their own ``project``."""
+    loaded = Project.load(deployed.root)
+    yield loaded
+    loaded.store.close()
+
+
 @pytest.fixture
 def deployed_http(deployed_site: str) -> Iterator[httpx.Client]:
     yield from _client(deployed_site)

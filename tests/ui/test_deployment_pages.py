@@ -9,7 +9,7 @@ import html
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from taxiway.project import PROJECT_ENV, Project
 from taxiway.store.tables import utcnow
 from taxiway.ui import create_app
 from tests.ui.deployed import DeployedProject
-from tests.ui.page_text import plain, table_row
+from tests.ui.page_text import figure_json, plain, table_row
 from tests.ui.server import serving
 
 WINDOW = 60  # minutes: the fixture's snapshots stay inside it for the whole session
@@ -41,19 +41,6 @@ def _cells(row: str) -> list[str]:
     return [
         re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
     ]
-
-
-def _figure(page: str, name: str) -> Any:
-    found = re.search(rf'<script type="application/json" id="figure-{name}">(.*?)</script>', page, re.DOTALL)
-    assert found, f"no figure {name}"
-    return json.loads(found.group(1))
-
-
-@pytest.fixture(scope="module")
-def project(deployed: DeployedProject) -> Iterator[Project]:
-    loaded = Project.load(deployed.root)
-    yield loaded
-    loaded.store.close()
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +130,7 @@ def test_charts_show_the_series_of_the_snapshots_and_shade_the_outage(
     page = _text(deployed_http.get("/deployments", params={"window": WINDOW}))
     for name in ("requests", "latency", "cpu", "memory", "answers"):
         assert f'id="figure-{name}"' in page
-    requests = _figure(page, "requests")
+    requests = figure_json(page, "requests")
     served = [y for y in requests["data"][0]["y"] if y is not None]
     # Two replicas, 50 requests per 10 s each: 10 requests/s in every bucket both served through.
     assert served and max(served) == pytest.approx(10.0)
@@ -153,11 +140,11 @@ def test_charts_show_the_series_of_the_snapshots_and_shade_the_outage(
     points = requests_series(project.store, since, now, bucket_s=WINDOW * 60 / 90)
     assert len(requests["data"][0]["x"]) == len(points)
     assert sum(served) == pytest.approx(sum(p.requests_per_second for p in points), rel=0.02)
-    latency = {trace["name"]: trace["y"] for trace in _figure(page, "latency")["data"]}
+    latency = {trace["name"]: trace["y"] for trace in figure_json(page, "latency")["data"]}
     assert max(v for v in latency["p50"] if v is not None) == pytest.approx(3.3)
     assert max(v for v in latency["p95"] if v is not None) == pytest.approx(12.0)
     assert max(v for v in latency["p99"] if v is not None) == pytest.approx(21.0)
-    answers = {trace["name"]: trace["y"] for trace in _figure(page, "answers")["data"]}
+    answers = {trace["name"]: trace["y"] for trace in figure_json(page, "answers")["data"]}
     assert {round(v, 3) for v in answers["mean confidence"] if v is not None} == {0.89}
     assert all(0.04 <= v <= 0.06 for v in answers["fallback rate"] if v is not None)
     # The two minutes without a snapshot: downtime, shaded on every chart and listed below them.

@@ -4,10 +4,7 @@ functions (tests/ui/deployed.py), compared with what the registry and the blessi
 from __future__ import annotations
 
 import html
-import json
 import re
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -18,25 +15,12 @@ from taxiway.evaluate.blessing import Blessing, get_blessing
 from taxiway.project import Project
 from taxiway.ui.format import number, short
 from tests.ui.deployed import DeployedProject
-from tests.ui.page_text import plain, table_row
+from tests.ui.page_text import figure_json, plain, table_row
 
 
 def _text(response: httpx.Response) -> str:
     assert response.headers["content-type"].startswith("text/html")
     return html.unescape(response.text)
-
-
-def _figure(page: str, name: str) -> Any:
-    found = re.search(rf'<script type="application/json" id="figure-{name}">(.*?)</script>', page, re.DOTALL)
-    assert found, f"no figure {name}"
-    return json.loads(found.group(1))
-
-
-@pytest.fixture(scope="module")
-def project(deployed: DeployedProject) -> Iterator[Project]:
-    loaded = Project.load(deployed.root)
-    yield loaded
-    loaded.store.close()
 
 
 def test_the_models_page_lists_every_version_with_its_run_blessing_aliases_and_role(
@@ -89,7 +73,7 @@ def test_a_version_page_shows_its_gates_failure_report_lineage_and_deployment_ch
     assert report["summary"] in page
     auc = re.search(r'id="failure-auc">([^<]+)<', page)
     assert auc and auc.group(1) == number(report["roc_auc"])
-    curve = _figure(page, "risk-coverage")
+    curve = figure_json(page, "risk-coverage")
     assert curve["data"][0]["x"] == report["risk_coverage"]["coverage"]
     assert curve["data"][0]["y"] == report["risk_coverage"]["error"]
     assert '<script src="/static/vendor/plotly.min.js" defer></script>' in page
