@@ -57,6 +57,6 @@ def demo(
     console.print(f"checklist page   {result.checklist_file}")
     console.print(
         f"dashboard        taxiway ui --project {result.root}  ->  http://127.0.0.1:{DEFAULT_PORT}/ "
-        "(runs, compare, data, checklist; starting it records the url for the checklist)"
+        "(runs, compare, data, checklist, models, deployments; starting it records the url for the checklist)"
     )
     console.print(f"next             cd {result.root} && taxiway check")
