@@ -32,6 +32,9 @@ from taxiway.train.runs import get_run
 
 ALIAS = re.compile(r"[a-z][a-z0-9_-]{0,49}")
 _VERSION = re.compile(r"v?(\d+)")
+# The versions column is a 32-bit INTEGER: a larger number names no version, and PostgreSQL would refuse to
+# even compare it (SQLite overflows past 64 bits).
+_LARGEST_VERSION = 2**31 - 1
 _ATTEMPTS = 5  # a PostgreSQL writer that lost the race for a number tries the next one
 _LIST_HINT = "run `taxiway models` to list the versions and aliases"
 
@@ -279,8 +282,7 @@ def _resolve(session: Session, ref: str) -> int:
     matched = _VERSION.fullmatch(text)
     if matched:
         number = int(matched.group(1))
-        # a number past what the database holds names no version (and would overflow its integer type)
-        if number >= 2**63 or session.get(ModelVersionRow, number) is None:
+        if number > _LARGEST_VERSION or session.get(ModelVersionRow, number) is None:
             raise NotFoundError(f"no model version v{number}", hint=_LIST_HINT)
         return number
     row = session.get(ModelAliasRow, text)

@@ -8,7 +8,6 @@ Everything is read through the registry (`taxiway.registry`), the blessings `tax
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,6 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
 from taxiway.deploy.state import DeploymentState, deployment_history, desired_state
-from taxiway.errors import NotFoundError
 from taxiway.evaluate.blessing import Blessing, get_blessing, latest_blessing
 from taxiway.registry import ModelVersion, alias_history, get_version, list_versions
 from taxiway.store import Store
@@ -26,8 +24,6 @@ from taxiway.ui.state import render, ui_state
 
 router = APIRouter()
 HISTORY_LIMIT = 50  # deployment changes searched for one version's roles
-_NUMBER = re.compile(r"v?(\d+)", re.IGNORECASE)
-_LARGEST_VERSION = 2**31 - 1  # no store numbers versions beyond this; SQLite cannot even be asked
 
 
 @dataclass(frozen=True)
@@ -115,7 +111,7 @@ def models_page(request: Request) -> HTMLResponse:
 def version_page(request: Request, ref: str) -> HTMLResponse:
     """One version (``v3``, ``3`` or an alias): gates, failure-predictor report, lineage, aliases, roles."""
     store = ui_state(request).store
-    version = _get(store, ref)
+    version = get_version(store, ref)
     blessing = _blessing(store, version)
     newest = latest_blessing(store, version.run_id)
     failure = (blessing.evaluation.get("failure_predictor") if blessing else None) or None
@@ -139,15 +135,6 @@ def version_page(request: Request, ref: str) -> HTMLResponse:
         "dataset_known": isinstance(dataset_id, str) and _dataset_known(store, dataset_id),
     }
     return render(request, "model.html", context, active="models")
-
-
-def _get(store: Store, ref: str) -> ModelVersion:
-    matched = _NUMBER.fullmatch(ref.strip())
-    if matched and int(matched.group(1)) > _LARGEST_VERSION:
-        raise NotFoundError(
-            f"no model version v{matched.group(1)}", hint="the models page lists every version"
-        )
-    return get_version(store, ref)
 
 
 def _blessing(store: Store, version: ModelVersion) -> Blessing | None:
