@@ -127,7 +127,7 @@ class MicroBatcher:
         """Answer one job on the event loop; what ``on_batch`` does (telemetry, logs, shadow) runs right after
         the caller's answer is written, not before: those callbacks run first in the loop's next turn."""
         try:
-            results = self._answer_batch([job], report=False)
+            results = self._answer_batch([job])
         except Exception as error:  # noqa: BLE001 - as in _answer: the request gets the error, not a hang
             if not job.future.done():
                 job.future.set_exception(error)
@@ -145,7 +145,7 @@ class MicroBatcher:
     async def _answer(self, loop: asyncio.AbstractEventLoop, batch: list[Job]) -> None:
         """Answer a batch; if it fails, answer its jobs one by one, so one bad request fails alone."""
         try:
-            results = await loop.run_in_executor(self._executor, self._answer_batch, batch)
+            results = await loop.run_in_executor(self._executor, self._answer_and_report, batch)
             if len(batch) == 1:
                 self._time_lone(results[0])
         except Exception as error:  # noqa: BLE001 - a failure must answer its requests, not hang them
@@ -176,19 +176,21 @@ class MicroBatcher:
         self._pending = kept
         return taken
 
-    def _answer_batch(self, batch: list[Job], *, report: bool = True) -> list[JobResult]:
-        """In the worker thread: check every row, answer the requests whose rows all keep the contract.
+    def _answer_and_report(self, batch: list[Job]) -> list[JobResult]:
+        """In the worker thread: the batch's answers, then ``on_batch`` (telemetry, logs, shadow)."""
+        results = self._answer_batch(batch)
+        if self._on_batch is not None:
+            self._on_batch(batch, results)
+        return results
 
-        ``report``: call ``on_batch`` here (else the caller does)."""
+    def _answer_batch(self, batch: list[Job]) -> list[JobResult]:
+        """Check every row, answer the requests whose rows all keep the contract."""
         started = time.perf_counter()
         served = batch[0].route.model
         fast = _clean(batch)
         if fast is not None:
             answer = served.answer(fast.inputs, unfamiliar=fast.unfamiliar)
-            shares = _shares(batch, answer, fast.inputs, time.perf_counter() - started)
-            if report and self._on_batch is not None:
-                self._on_batch(batch, shares)
-            return shares
+            return _shares(batch, answer, fast.inputs, time.perf_counter() - started)
         frame = _frame(batch)
         problems = served.contract.problems(frame)
         results: list[JobResult] = []
@@ -215,8 +217,6 @@ class MicroBatcher:
                     result.frame = inputs.iloc[offset : offset + job.n_rows]
                     result.seconds = seconds
                     offset += job.n_rows
-        if report and self._on_batch is not None:
-            self._on_batch(batch, results)
         return results
 
 
