@@ -51,7 +51,8 @@ from taxiway.evaluate.predictions import Predictions
 from taxiway.evaluate.resampling import score_resamples
 from taxiway.evaluate.weighted import Floats, MetricSet, row_metrics
 from taxiway.store import Store
-from taxiway.store.tables import ArtifactRow, RunArtifactRow, utcnow
+from taxiway.store.store import record_artifact
+from taxiway.store.tables import RunArtifactRow, utcnow
 from taxiway.train.runs import Run, get_run, run_artifacts
 
 FORMAT = 1  # of the stored entry; part of its key, so a new format misses the old entries
@@ -164,8 +165,13 @@ def compute_replicates(
     ]
 
 
-def record_replicates(store: Store, run_id: str, settings: ReplicateSettings) -> Replicates | None:
+def record_replicates(
+    store: Store, run_id: str, settings: ReplicateSettings, predictions: Predictions | None = None
+) -> Replicates | None:
     """Compute run ``run_id``'s replicates from its stored predictions and store them (if not already).
+
+    ``predictions``: the run's stored predictions when the caller holds them already (training just wrote
+    them), so they are not read back.
 
     What training calls once a run's predictions are stored. The decision threshold is the run's
     ``decision_threshold`` param, as comparisons read it: flush an active run's params first. Never raises:
@@ -196,7 +202,8 @@ def record_replicates(store: Store, run_id: str, settings: ReplicateSettings) ->
         found = load_replicates(store, run, settings)
         if found is not None:
             return found
-        predictions = Predictions.from_parquet(store.artifacts.get_bytes(run.predictions_artifact))
+        if predictions is None:
+            predictions = Predictions.from_parquet(store.artifacts.get_bytes(run.predictions_artifact))
         [computed] = compute_replicates(
             [predictions],
             costs=settings.costs,
@@ -251,8 +258,7 @@ def save_replicates(
         data = _to_bytes(stored, key)
         digest = store.artifacts.put_bytes(data)
         with store.write_session() as session, session.begin():
-            if session.get(ArtifactRow, digest) is None:
-                session.add(ArtifactRow(digest=digest, size_bytes=len(data), media_type=MEDIA_TYPE))
+            record_artifact(session, digest, size_bytes=len(data), media_type=MEDIA_TYPE)
             name = replicates_name(run.predictions_artifact, settings, run_threshold(run))
             session.merge(RunArtifactRow(run_id=run.id, name=name, digest=digest, created_at=utcnow()))
     except Exception as error:  # noqa: BLE001 - storing is an optimisation: it must not fail its caller

@@ -62,9 +62,14 @@ class Store:
         """Put a local file in the artifact store and record it in ``session``'s transaction."""
         digest = digest or sha256_file(path)
         self.artifacts.put_file(path, digest=digest, progress=progress)
-        if session.get(ArtifactRow, digest) is None:
-            session.add(ArtifactRow(digest=digest, size_bytes=path.stat().st_size, media_type=media_type))
+        record_artifact(session, digest, size_bytes=path.stat().st_size, media_type=media_type)
         return digest
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def record_artifact(session: Session, digest: str, *, size_bytes: int, media_type: str) -> None:
+    """Record a blob already in the artifact store, in ``session``'s transaction (once per digest)."""
+    if session.get(ArtifactRow, digest) is None:
+        session.add(ArtifactRow(digest=digest, size_bytes=size_bytes, media_type=media_type))

@@ -275,7 +275,7 @@ def _train_one(
             # The compare page's bootstrap replicates, keyed by the decision threshold logged above (hence
             # the flush): computed once here, comparing this run with another is a subtraction.
             run.flush()
-            record_replicates(project.store, run.id, ReplicateSettings.from_charter(charter))
+            record_replicates(project.store, run.id, ReplicateSettings.from_charter(charter), predictions)
             saved = save_model(estimator)
             run.set_model(run.log_bytes(saved.name, saved.data))
             run.set_tags({"model_format": saved.format, "trusted_types": saved.trusted_types})

@@ -43,6 +43,7 @@ from taxiway.errors import NotFoundError, StoreError, TaxiwayError
 from taxiway.project import Project
 from taxiway.store import Store
 from taxiway.store.artifacts import sha256_file
+from taxiway.store.store import record_artifact
 from taxiway.store.tables import (
     ArtifactRow,
     DatasetVersionRow,
@@ -300,8 +301,7 @@ class ActiveRun:
         self._check_open()
         digest = self._store.artifacts.put_bytes(data)
         with _writing_orm(self._store, self._id) as session:
-            if session.get(ArtifactRow, digest) is None:
-                session.add(ArtifactRow(digest=digest, size_bytes=len(data), media_type=media_type))
+            record_artifact(session, digest, size_bytes=len(data), media_type=media_type)
             session.merge(RunArtifactRow(run_id=self._id, name=name, digest=digest, created_at=utcnow()))
         return digest
 
