@@ -36,7 +36,6 @@ from taxiway.evaluate.replicates import (
     run_threshold,
     save_replicates,
 )
-from taxiway.evaluate.resampling import index_blocks
 from taxiway.store import Store
 from taxiway.train.runs import Run, get_run
 
@@ -48,7 +47,6 @@ __all__ = [
     "align",
     "compare_predictions",
     "compare_runs",
-    "index_blocks",
     "verdict",
 ]
 

@@ -19,11 +19,11 @@ from taxiway.evaluate.compare import (
     align,
     compare_predictions,
     compare_runs,
-    index_blocks,
     verdict,
 )
 from taxiway.evaluate.cost import ErrorCosts, expected_cost
 from taxiway.evaluate.predictions import Predictions
+from taxiway.evaluate.resampling import index_blocks
 from taxiway.evaluate.scores import score_predictions
 from taxiway.evaluate.weighted import MetricSet, RankedScores, evaluate_block, row_metrics
 from taxiway.store import Store, StoreLocation
