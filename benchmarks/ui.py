@@ -45,11 +45,11 @@ import psutil
 from sqlalchemy import Table, insert
 
 from taxiway.charter import render_charter
-from taxiway.evaluate.predictions import Predictions
-from taxiway.evaluate.replicates import ReplicateSettings, record_replicates
-from taxiway.evaluate.scores import score_predictions
+from taxiway.measure.predictions import Predictions
+from taxiway.measure.scores import score_predictions
 from taxiway.project import Project
 from taxiway.store.tables import RunRow
+from taxiway.train.replicates import ReplicateSettings, record_replicates
 from taxiway.train.tracking import start_run
 
 METRICS = (

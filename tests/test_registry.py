@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from taxiway import registry
 from taxiway.errors import ArtifactCorruptError, NotFoundError, TaxiwayError
-from taxiway.evaluate.blessing import GateResult, save_blessing
+from taxiway.registry.blessing import GateResult, save_blessing
 from taxiway.store import Store
 from taxiway.train.packaging import save_model
 from taxiway.train.tracking import start_run

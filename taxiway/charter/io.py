@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from taxiway.charter.model import Charter
 from taxiway.charter.questions import questions_for
 from taxiway.errors import CharterError
-from taxiway.evaluate.metrics import Task
+from taxiway.measure.metrics import Task
 
 CHARTER_FILE = "taxiway.toml"
 

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from taxiway.evaluate.metrics import METRICS, Task, closest_metric, metrics_for
+from taxiway.measure.cost import ErrorCosts
+from taxiway.measure.metrics import METRICS, Task, closest_metric, metrics_for
 
 ServingMode = Literal["online", "batch"]
 FallbackKind = Literal["baseline", "constant", "abstain"]
@@ -261,6 +262,24 @@ class Charter(_Section):
             if not link.strip():
                 raise ValueError(f"attest.{key} needs a link to the written record")
         return value
+
+    def error_costs(self) -> ErrorCosts:
+        """The cost of each kind of error; unanswered questions fall back to their marked defaults.
+
+        Example:
+            >>> c = Charter.model_validate({"project": {"name": "x"}, "problem": {"target": "y",
+            ...                             "costs": {"false_negative": 5}}})
+            >>> c.error_costs().false_negative, c.error_costs().false_positive
+            (5.0, 1.0)
+        """
+        from taxiway.charter.questions import question  # questions are a sibling table of this model
+
+        costs = self.problem.costs
+        values = {}
+        for key in ("false_positive", "false_negative", "over_prediction", "under_prediction"):
+            answered = getattr(costs, key) if costs is not None else None
+            values[key] = answered if answered is not None else question(f"problem.costs.{key}").default
+        return ErrorCosts(**values)
 
 
 def answer(charter: Charter, path: str) -> object | None:

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from taxiway.evaluate.metrics import Task
+from taxiway.measure.metrics import Task
 
 Kind = Literal["text", "float", "int", "date", "choice", "list", "metric"]
 

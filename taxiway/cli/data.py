@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from taxiway.cli.app import app
-from taxiway.cli.output import emit_json, short, stderr, stdout
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, short, stderr, stdout
 from taxiway.display import when
 from taxiway.project import Project
 
@@ -56,18 +55,6 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 
-class OutputFormat(StrEnum):
-    """What `taxiway data` commands print: text for people, one JSON document for scripts."""
-
-    text = "text"
-    json = "json"
-
-
-FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts")
-]
-
-
 @data_app.command("add")
 def add(
     file: Annotated[
@@ -86,7 +73,7 @@ def add(
             show_default=False,
         ),
     ] = None,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Store FILE as a new dataset version with its inferred schema (a no-op if it is already stored).
 
@@ -115,7 +102,7 @@ def add(
     finally:
         store.close()
     schema_file = after_add(project, result)
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(
             {
                 "is_new": result.is_new,
@@ -146,7 +133,7 @@ def list_(
             show_default=False,
         ),
     ] = None,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """List the stored dataset versions, newest first."""
     from taxiway.data.versions import list_datasets
@@ -156,7 +143,7 @@ def list_(
         versions = list_datasets(store, name)
     finally:
         store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json({"versions": [_document(version) for version in versions]})
         return
     if not versions:
@@ -193,7 +180,7 @@ def show(
             show_default=False,
         ),
     ],
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Show one dataset version: where it came from, its size and lineage, and its schema."""
     from taxiway.data.versions import get_dataset
@@ -203,7 +190,7 @@ def show(
         found = get_dataset(store, version)
     finally:
         store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json({**_document(found), "schema": found.schema})
         return
     facts = Table(title=f"dataset version {found.short_id}", show_header=False)

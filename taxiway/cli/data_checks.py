@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from taxiway.cli.data import FormatOption, OutputFormat, data_app
-from taxiway.cli.output import emit_json, stderr, stdout
+from taxiway.cli.data import data_app
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stderr, stdout
 from taxiway.display import when
 from taxiway.errors import DataError
 from taxiway.project import Project
@@ -72,7 +72,7 @@ def split(
         bool,
         typer.Option("--recut", help="time split: new cut points from this version, not its parent's"),
     ] = False,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Split a dataset version into train, validation and test, then run `taxiway data check` on it."""
     from taxiway.data.checks import check_split
@@ -94,7 +94,7 @@ def split(
                 report = check_split(store, result.split, project.charter, frame=frame)
     finally:
         store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(
             {
                 "is_new": result.is_new,
@@ -122,7 +122,7 @@ def check(
             show_default=False,
         ),
     ] = None,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Check a split for leakage, dev/test distribution shift and dev-set power; record the evidence."""
     from taxiway.data.checks import check_split
@@ -138,7 +138,7 @@ def check(
             report = check_split(store, chosen, project.charter)
     finally:
         store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json({"split": split_document(chosen), **report.document()})
     else:
         console = stdout()

@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from taxiway.cli.data import FormatOption, OutputFormat, data_app
+from taxiway.cli.data import data_app
 from taxiway.cli.data_schema import brief, cell
-from taxiway.cli.output import emit_json, stdout
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stdout
 from taxiway.project import Project
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def diff(
     examples: Annotated[
         int, typer.Option("--examples", "-n", min=0, max=1000, help="example rows listed per kind of change")
     ] = 5,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Rows added, removed and changed, label changes, columns and lineage between two versions."""
     from taxiway.data.diff import diff_versions
@@ -42,7 +42,7 @@ def diff(
         )
     finally:
         store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(_diff_document(result))
         return
     _print_diff(result)

@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from taxiway.cli.data import FormatOption, OutputFormat, data_app
+from taxiway.cli.data import data_app
 from taxiway.cli.data_schema import VersionOption, brief, version_or_newest
-from taxiway.cli.output import emit_json, stderr, stdout
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stderr, stdout
 from taxiway.project import Project
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @data_app.command("pii")
-def pii(version: VersionOption = None, output: FormatOption = OutputFormat.text) -> None:
+def pii(version: VersionOption = None, output: TableFormatOption = TableFormat.text) -> None:
     """Screen a version for personal data; exit 1 if a flagged column is neither allowed nor dropped."""
     from taxiway.data.pii import assess_pii
     from taxiway.data.versions import load_dataset
@@ -44,7 +44,7 @@ def pii(version: VersionOption = None, output: FormatOption = OutputFormat.text)
         )
     finally:
         store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json({"version": brief(found), "status": report.status, **_pii_document(report)})
     else:
         _print_pii(found, report)

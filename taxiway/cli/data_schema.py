@@ -9,14 +9,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from taxiway.cli.data import FormatOption, OutputFormat, data_app
-from taxiway.cli.output import emit_json, stdout
+from taxiway.cli.data import data_app
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stdout
 from taxiway.errors import DataError
 from taxiway.project import Project
 
 if TYPE_CHECKING:
     from taxiway.data.schema import DatasetSchema
-    from taxiway.data.validate import ValidationReport
+    from taxiway.data.schema_check import ValidationReport
     from taxiway.data.versions import AddResult, DatasetVersion
     from taxiway.store import Store
 
@@ -42,7 +42,7 @@ def schema(
         bool,
         typer.Option("--force", help="with --write: replace an existing schema.yaml (hand edits are lost)"),
     ] = False,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Show the schema (schema.yaml, or a version's inferred schema) and write schema.yaml from a version."""
     from taxiway.data.schema import SCHEMA_FILE, from_profile, load_schema, save_schema
@@ -72,7 +72,7 @@ def schema(
         previous = _readable(path)
         save_schema(shown, path, origin=_origin(found))
     changed = _changed_columns(previous, shown) if previous is not None else []
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(
             {
                 "source": "version" if found is not None else "file",
@@ -100,10 +100,10 @@ def schema(
 
 
 @data_app.command("validate")
-def validate(version: VersionOption = None, output: FormatOption = OutputFormat.text) -> None:
+def validate(version: VersionOption = None, output: TableFormatOption = TableFormat.text) -> None:
     """Check a dataset version against schema.yaml; exit 1 when a value breaks it."""
     from taxiway.data.schema import SCHEMA_FILE, load_schema
-    from taxiway.data.validate import validate_frame
+    from taxiway.data.schema_check import validate_frame
     from taxiway.data.versions import load_dataset
     from taxiway.store.checks import Check
 
@@ -223,9 +223,9 @@ def _schema_table(expected: DatasetSchema, title: str) -> Table:
 
 
 def _print_validation(
-    version: DatasetVersion, report: ValidationReport, output: OutputFormat, schema_file: str
+    version: DatasetVersion, report: ValidationReport, output: TableFormat, schema_file: str
 ) -> None:
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(
             {
                 "version": brief(version),

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from taxiway.cli.app import app
-from taxiway.cli.output import emit_json, new_table, stderr, stdout
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, new_table, stderr, stdout
 from taxiway.display import duration, when
 from taxiway.project import Project
 from taxiway.store import Store
@@ -22,13 +22,6 @@ if TYPE_CHECKING:  # the deploy package loads the registry; keep `taxiway --help
     from taxiway.deploy import DeploymentState, Replica, RoleFigures
 
 HISTORY_SHOWN = 10  # changes listed by `taxiway status`
-
-
-class OutputFormat(StrEnum):
-    """What the deploy commands print: text for people, one JSON document for scripts."""
-
-    text = "text"
-    json = "json"
 
 
 class DeployRole(StrEnum):
@@ -42,9 +35,6 @@ class CandidateRole(StrEnum):
     canary = "canary"
 
 
-FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts")
-]
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", help="why; kept with the change", show_default=False)
 ]
@@ -73,7 +63,7 @@ def deploy(
     reason: ReasonOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = 30.0,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Put a registered version live (default), in shadow or as a canary; exit 1 if a server fails it."""
     from taxiway.deploy import state
@@ -95,7 +85,7 @@ def promote(
     reason: ReasonOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = 30.0,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Make the shadow or canary version live; the old live version stays ready for `taxiway rollback`."""
     from taxiway.deploy import state
@@ -110,7 +100,7 @@ def rollback(
     reason: ReasonOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = 30.0,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Switch live back to the version live before it; a second rollback rolls forward again."""
     from taxiway.deploy import state
@@ -126,7 +116,7 @@ def undeploy(
     reason: ReasonOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = 30.0,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Stop serving the shadow or the canary; live answers everything again."""
     from taxiway.deploy import state
@@ -139,7 +129,7 @@ def undeploy(
 @app.command("status")
 def status(
     window: Annotated[int, typer.Option("--window", min=1, help="minutes of serving figures to add up")] = 15,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """The desired deployment, the servers applying it, and each version's figures over the last minutes."""
     from taxiway.deploy import deployment_history, desired_state, list_replicas, role_figures
@@ -155,7 +145,7 @@ def status(
         ]
         figures = role_figures(store, since)
         history = deployment_history(store, limit=HISTORY_SHOWN)
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(
             {
                 "state": _state_json(desired),
@@ -183,7 +173,7 @@ def _store() -> Iterator[Store]:
 
 
 def _finish(
-    store: Store, changed: DeploymentState, is_new: bool, *, wait: bool, timeout: float, output: OutputFormat
+    store: Store, changed: DeploymentState, is_new: bool, *, wait: bool, timeout: float, output: TableFormat
 ) -> None:
     """Wait for the servers (unless told not to), then print the state and what each server serves."""
     from taxiway.deploy import RolloutError, list_replicas, wait_for_generation
@@ -195,7 +185,7 @@ def _finish(
         rollout = "not_waited"
         replicas = list_replicas(store)
     else:
-        if list_replicas(store) and output is OutputFormat.text:
+        if list_replicas(store) and output is TableFormat.text:
             stderr().print(
                 f"waiting up to {timeout:g} s for the replicas to apply generation {changed.generation}"
             )
@@ -205,7 +195,7 @@ def _finish(
         except RolloutError as error:
             failure, rollout, replicas = error, "failed", list_replicas(store)
     now = utcnow()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(
             {
                 "changed": is_new,

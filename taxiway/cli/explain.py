@@ -31,7 +31,7 @@ def explain(
     output: Format = FORMAT_OPTION,
 ) -> None:
     """Show every pipeline step's output for one row, the prediction, and each column's contribution."""
-    from taxiway.evaluate.explain import explain_row, parse_row
+    from taxiway.validate.explain import explain_row, parse_row
 
     given = parse_row(row)
     project = Project.load()

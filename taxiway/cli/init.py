@@ -14,7 +14,7 @@ from taxiway.charter.questions import Question, parse_answer, question, question
 from taxiway.cli.app import app
 from taxiway.cli.output import stderr
 from taxiway.errors import CharterError, TaxiwayError
-from taxiway.evaluate.metrics import METRICS, Task, closest_metric, metrics_for
+from taxiway.measure.metrics import METRICS, Task, closest_metric, metrics_for
 from taxiway.scaffold.write import write_scaffold
 
 

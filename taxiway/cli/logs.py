@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
 from taxiway.cli.app import app
-from taxiway.cli.output import emit_json, new_table, stdout
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, new_table, stdout
 from taxiway.cli.runs import parse_since
 from taxiway.display import when
 from taxiway.errors import TaxiwayError
@@ -42,18 +41,6 @@ COLUMNS = (
 )
 
 
-class OutputFormat(StrEnum):
-    """What `taxiway logs` prints: text for people, one JSON document for scripts."""
-
-    text = "text"
-    json = "json"
-
-
-FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts")
-]
-
-
 @logs_app.command("show")
 def show(
     since: Annotated[
@@ -68,7 +55,7 @@ def show(
         str | None, typer.Option("--version", help="only rows of this model version (v3)", show_default=False)
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="the newest N rows")] = 20,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Show the newest logged predictions, oldest of them first."""
     if limit < 1:
@@ -89,7 +76,7 @@ def show(
     rows = [
         {name: _plain(record.get(name)) for name in COLUMNS} for record in frame.to_dict(orient="records")
     ]
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json({"count": len(rows), "rows": rows})
         return
     if not rows:
@@ -137,7 +124,7 @@ def compact(
         str | None,
         typer.Option("--day", help="only this UTC day, YYYY-MM-DD (default: every day before today)"),
     ] = None,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Merge each day's small prediction-log files into one file (readers never see a row twice)."""
     store = Project.load().store
@@ -145,7 +132,7 @@ def compact(
         report = compact_prediction_logs(store, day=day)
     finally:
         store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(_report(report))
         return
     if not report.days:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from taxiway.cli.app import app
-from taxiway.cli.output import emit_json, short, stdout
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, short, stdout
 from taxiway.project import Project
 
 models_app = typer.Typer(
@@ -17,18 +16,6 @@ models_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(models_app, name="models")
-
-
-class OutputFormat(StrEnum):
-    """What the registry commands print: text for people, one JSON document for scripts."""
-
-    text = "text"
-    json = "json"
-
-
-FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts")
-]
 
 
 @app.command("register")
@@ -44,7 +31,7 @@ def register(
         str | None,
         typer.Option("--alias", help="point this alias (e.g. production) at the version", show_default=False),
     ] = None,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Register a blessed run as the next model version (v1, v2, ...); exit 1 when it is not blessed."""
     from taxiway import registry
@@ -54,7 +41,7 @@ def register(
         version, is_new = registry.register(project.store, run, force=force, reason=reason, alias=alias)
     finally:
         project.store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json({**_version(version), "is_new": is_new})
         return
     if is_new:
@@ -68,7 +55,7 @@ def register(
 
 
 @models_app.callback()
-def list_(ctx: typer.Context, output: FormatOption = OutputFormat.text) -> None:
+def list_(ctx: typer.Context, output: TableFormatOption = TableFormat.text) -> None:
     """List the registered model versions, newest first, with their aliases."""
     if ctx.invoked_subcommand is not None:
         return
@@ -80,7 +67,7 @@ def list_(ctx: typer.Context, output: FormatOption = OutputFormat.text) -> None:
         history = registry.alias_history(project.store)
     finally:
         project.store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(
             {
                 "versions": [_version(v) for v in versions],
@@ -119,11 +106,11 @@ def list_(ctx: typer.Context, output: FormatOption = OutputFormat.text) -> None:
 @models_app.command("show")
 def show(
     version: Annotated[str, typer.Argument(help="v3, 3 or an alias such as production", show_default=False)],
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Show one version: its run, blessing and gates, lineage and where its aliases pointed."""
     from taxiway import registry
-    from taxiway.evaluate.blessing import get_blessing
+    from taxiway.registry.blessing import get_blessing
 
     project = Project.load()
     try:
@@ -151,7 +138,7 @@ def show(
         },
         "alias_history": [_change(change) for change in history],
     }
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(doc)
         return
     console = stdout()
@@ -184,7 +171,7 @@ def alias(
     reason: Annotated[
         str | None, typer.Option("--reason", help="why it moves; kept in its history", show_default=False)
     ] = None,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Point an alias at a version; every move is kept in the alias's history."""
     from taxiway import registry
@@ -194,7 +181,7 @@ def alias(
         change = registry.set_alias(project.store, name, version, reason=reason)
     finally:
         project.store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(_change(change))
         return
     before = f"v{change.previous_version}" if change.previous_version is not None else "nothing"

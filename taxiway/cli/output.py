@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console, JustifyMethod
@@ -25,6 +25,18 @@ class Format(StrEnum):
 FORMAT_OPTION = typer.Option(
     Format.text, "--format", "-f", help="text for people, md for docs, json for scripts"
 )
+
+
+class TableFormat(StrEnum):
+    """What commands printing a table or one record offer: text for people, one JSON document for scripts."""
+
+    text = "text"
+    json = "json"
+
+
+TableFormatOption = Annotated[
+    TableFormat, typer.Option("--format", "-f", help="text for people, json for scripts")
+]
 
 
 # A pipe or a file has no width; Rich would assume 80 columns and cut ids and times with "…".

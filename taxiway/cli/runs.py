@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -16,7 +15,7 @@ from rich.text import Text
 from taxiway.charter import Charter
 from taxiway.charter.questions import question
 from taxiway.cli.app import app
-from taxiway.cli.output import emit_json, stdout
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stdout
 from taxiway.display import duration, when
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
@@ -32,18 +31,6 @@ runs_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(runs_app, name="runs")
-
-
-class OutputFormat(StrEnum):
-    """What `taxiway runs` prints: text for people, one JSON document for scripts."""
-
-    text = "text"
-    json = "json"
-
-
-FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts")
-]
 
 
 @runs_app.callback()
@@ -69,7 +56,7 @@ def list_(
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="at most N runs", show_default=False)] = None,
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """List the recorded training runs, newest first (`taxiway runs show RUN` shows one)."""
     if ctx.invoked_subcommand is not None:
@@ -82,7 +69,7 @@ def list_(
     finally:
         store.close()
     metric = ranking_metric(project.charter)
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json({"ranking_metric": metric, "runs": [_document(run) for run in runs]})
         return
     if not runs:
@@ -129,7 +116,7 @@ def show(
             metavar="RUN", help="a run id, or a unique prefix of it (at least 4 hex digits after r-)"
         ),
     ],
-    output: FormatOption = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Show one run: params, metrics, lineage, resources, artifacts and, if it failed, why."""
     store = Project.load().store
@@ -138,7 +125,7 @@ def show(
         artifacts = run_artifacts(store, run.id)
     finally:
         store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json({**_document(run), "artifacts": artifacts})
         return
     facts = Table(title=f"run {run.id}", show_header=False)

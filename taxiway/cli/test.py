@@ -49,7 +49,7 @@ def behaviour(
     output: Format = FORMAT_OPTION,
 ) -> None:
     """Run the behaviour tests of tests/behaviour.yaml on a run's model; exit 1 when one fails."""
-    from taxiway.evaluate.behaviour import run_behaviour_tests
+    from taxiway.validate.behaviour import run_behaviour_tests
 
     project = Project.load()
     try:

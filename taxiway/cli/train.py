@@ -17,7 +17,7 @@ from rich.progress import (
 
 from taxiway.cli.app import app
 from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, new_table, stderr, stdout
-from taxiway.evaluate.metrics import METRICS
+from taxiway.measure.metrics import METRICS
 from taxiway.project import Project
 
 
@@ -40,7 +40,8 @@ def train(
     ),
 ) -> None:
     """Train the baselines and the candidate; exit 1 when the candidate does not beat the best baseline."""
-    from taxiway.train.runner import ModelSpec, TrainedRun, TrainProgress, train_project
+    from taxiway.train.runner import train_project
+    from taxiway.train.setup import ModelSpec, TrainedRun, TrainProgress
 
     project = Project.load()
 

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from taxiway.cli.app import app
-from taxiway.cli.output import emit_json, new_table, stderr, stdout
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, new_table, stderr, stdout
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.store.checks import Check
 
 _UNITS = {"latency_p99": " ms", "memory": " MB", "throughput": " rows/s"}
 _STATUS = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ fail[/]", "skip": "[dim]– skip[/]"}
-
-
-class OutputFormat(StrEnum):
-    """What `taxiway validate` prints: text for people, one JSON document for scripts."""
-
-    text = "text"
-    json = "json"
 
 
 @app.command("validate")
@@ -34,12 +26,10 @@ def validate(
             show_default=False,
         ),
     ] = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts")
-    ] = OutputFormat.text,
+    output: TableFormatOption = TableFormat.text,
 ) -> None:
     """Evaluate a run and apply every gate; bless it when all pass, exit 1 when one fails."""
-    from taxiway.evaluate.validate import validate_run  # scikit-learn, fairlearn: loaded when it runs
+    from taxiway.validate.judge import validate_run  # scikit-learn, fairlearn: loaded when it runs
 
     project = Project.load()
     try:
@@ -50,7 +40,7 @@ def validate(
             )
     finally:
         project.store.close()
-    if output is OutputFormat.json:
+    if output is TableFormat.json:
         emit_json(document(report))
     else:
         render_validation(report, stdout())

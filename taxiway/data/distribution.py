@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, unus
 from taxiway.data._frames import as_numbers, feature_columns, is_numeric, numeric_matrix
 from taxiway.data.findings import CheckReport, Finding, Verdict
 from taxiway.data.split import SplitFrames
-from taxiway.evaluate.bootstrap import BinaryRocAuc, bootstrap_ci
+from taxiway.measure.bootstrap import BinaryRocAuc, bootstrap_ci
 from taxiway.store.checks import Check
 
 # A classifier that tells dev from test rows with AUC above 0.6 finds a difference a model can exploit: the

@@ -42,8 +42,8 @@ from taxiway.charter.questions import question
 from taxiway.data._frames import as_numbers, feature_columns, is_numeric, subsample
 from taxiway.data.findings import CheckReport, Finding
 from taxiway.data.split import SplitFrames
-from taxiway.evaluate.bootstrap import BinaryRocAuc, MeanMetric, MetricFn, bootstrap_values
-from taxiway.evaluate.metrics import METRICS
+from taxiway.measure.bootstrap import BinaryRocAuc, MeanMetric, MetricFn, bootstrap_values
+from taxiway.measure.metrics import METRICS
 from taxiway.store.checks import Check
 
 ALPHA = 0.05  # two-sided significance of the comparison the dev set must support
@@ -280,7 +280,7 @@ def _metric(name: str, task: str, n_classes: int, charter: Charter) -> MetricFn:
 
     def wrong_class_cost(y: NDArray[Any], s: NDArray[Any]) -> NDArray[np.float64]:
         # A wrong class is a false negative for the true class and a false positive for the predicted one;
-        # taxiway.evaluate.cost charges multiclass errors the mean of the two, and so does this.
+        # taxiway.measure.cost charges multiclass errors the mean of the two, and so does this.
         return np.asarray((predict(s) != y) * (fp + fn) / 2, dtype=np.float64)
 
     classification: dict[str, MetricFn] = {

@@ -19,7 +19,8 @@ edit and commit: tighten a range, remove a category, add a pattern. Every key of
         nullable: false
         target: true         # the column the model predicts; at most one
 
-:mod:`taxiway.data.validate` checks a table against it, offline (``taxiway data validate``) and in serving.
+:mod:`taxiway.data.schema_check` checks a table against it, offline (``taxiway data validate``) and in
+serving.
 """
 
 from __future__ import annotations

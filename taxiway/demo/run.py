@@ -17,11 +17,11 @@ from taxiway.data.split import split_dataset
 from taxiway.data.versions import AddResult, add_dataset
 from taxiway.demo.flights import TARGET, flights_frame
 from taxiway.demo.serving import ServingDemo, run_serving_demo
-from taxiway.evaluate.validate import ValidationReport, validate_run
 from taxiway.project import Project
 from taxiway.registry import ModelVersion, register
 from taxiway.scaffold.write import write_scaffold
 from taxiway.train.runner import TrainingReport, train_project
+from taxiway.validate.judge import ValidationReport, validate_run
 
 QUICK_ROWS = 20_000  # enough for every stage to mean something, small enough for CI
 

@@ -12,7 +12,7 @@ lock) from reading the newest row to committing the next one.
 Example:
     >>> import os, tempfile
     >>> from taxiway import registry
-    >>> from taxiway.evaluate.blessing import GateResult, save_blessing
+    >>> from taxiway.registry.blessing import GateResult, save_blessing
     >>> from taxiway.store import StoreLocation
     >>> from taxiway.train.tracking import start_run
     >>> root = tempfile.mkdtemp()

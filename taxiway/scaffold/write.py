@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from taxiway.evaluate.metrics import Task
+from taxiway.measure.metrics import Task
 
 GITIGNORE_ENTRY = ".taxiway/"
 _ESTIMATORS = {

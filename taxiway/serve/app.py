@@ -132,7 +132,7 @@ def _native_rows(body: Any) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def _nested(name: str, value: Any) -> Any:
-    from taxiway.data.validate import FieldProblem
+    from taxiway.data.schema_check import FieldProblem
 
     kind = "an object" if isinstance(value, dict) else "a list"
     return FieldProblem(name, "wrong_type", f"{name}: is {kind}; a field holds one value")

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from taxiway.data.validate import FieldProblem
+from taxiway.data.schema_check import FieldProblem
 from taxiway.serve.clean_rows import MAX_ROWS, CleanRows, clean_rows
 from taxiway.serve.lineup import Route
 from taxiway.serve.served_model import Answer

@@ -23,7 +23,7 @@ import pandas as pd
 
 from taxiway.data.profile import Schema as Profile
 from taxiway.data.schema import ColumnSpec, DatasetSchema
-from taxiway.data.validate import FieldProblem, row_failures, validate_frame
+from taxiway.data.schema_check import FieldProblem, row_failures, validate_frame
 
 __all__ = ["InputContract", "build_contract"]
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from taxiway.charter.model import FallbackKind
-from taxiway.evaluate.metrics import METRICS
-from taxiway.evaluate.packaged import load_packaged
+from taxiway.measure.metrics import METRICS
 from taxiway.store import Store
+from taxiway.train.packaged import load_packaged
 from taxiway.train.runs import Run, list_runs
 
 __all__ = ["Fallback", "load_fallback"]

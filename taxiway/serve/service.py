@@ -21,7 +21,7 @@ import orjson
 import pandas as pd
 
 from taxiway.charter import Charter
-from taxiway.data.validate import FieldProblem
+from taxiway.data.schema_check import FieldProblem
 from taxiway.errors import TaxiwayError
 from taxiway.serve.batching import Job, JobResult, MicroBatcher, Rows
 from taxiway.serve.limits import Limits

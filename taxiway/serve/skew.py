@@ -17,7 +17,7 @@ import orjson
 import pandas as pd
 
 from taxiway.data.split import SplitFrames, get_split, split_frames
-from taxiway.evaluate.predictions import Predictions
+from taxiway.measure.predictions import Predictions
 from taxiway.serve.served_model import ServedModel
 from taxiway.store import Store
 from taxiway.train.runs import get_run

@@ -15,16 +15,16 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from taxiway.errors import TaxiwayError
-from taxiway.evaluate.cost import ErrorCosts, expected_cost
-from taxiway.evaluate.scores import score_predictions
+from taxiway.measure.cost import expected_cost
+from taxiway.measure.scores import score_predictions
 from taxiway.train._values import describe, json_dict
 from taxiway.train.features import seed_estimator
-from taxiway.train.runner import predict_rows
+from taxiway.train.setup import predict_rows
 from taxiway.train.tracking import ActiveRun, start_run
 from taxiway.train.user_code import check_estimator
 
 if TYPE_CHECKING:
-    from taxiway.train.runner import TrainingSetup, TrainProgress
+    from taxiway.train.setup import TrainingSetup, TrainProgress
 
 RUN_ID_ATTR = "taxiway_run_id"
 PARAMS_ATTR = "taxiway_params"
@@ -137,7 +137,7 @@ class Objective:
         seed_estimator(estimator, charter.train.seed)
         x_train, y_train = setup.frames.train[setup.features], setup.frames.train[target]
         x_valid, y_valid = setup.frames.valid[setup.features], setup.frames.valid[target]
-        costs = ErrorCosts.from_charter(charter)
+        costs = charter.error_costs()
         stages = growth_stages(estimator)
         metrics: dict[str, float] = {}
         for index, (key, size) in enumerate(stages):

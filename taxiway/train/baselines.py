@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from taxiway.evaluate.metrics import Task
+from taxiway.measure.metrics import Task
 
 CATEGORY_DTYPES = ["object", "string", "category", "bool"]
 MAX_ONE_HOT_CATEGORIES = 30  # rarer values share one column: keeps the linear baseline small and fast

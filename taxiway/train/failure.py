@@ -37,10 +37,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 from threadpoolctl import threadpool_limits
 
-from taxiway.evaluate.metrics import Task
-from taxiway.evaluate.packaged import load_packaged
+from taxiway.measure.metrics import Task
 from taxiway.store import Store
 from taxiway.train.failure_inputs import MARGIN, PREDICTION, TOP_PROBABILITY, InputLayout, training_frame
+from taxiway.train.packaged import load_packaged
 from taxiway.train.packaging import save_model
 from taxiway.train.runs import get_run
 from taxiway.train.tracking import ActiveRun

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from taxiway.evaluate.metrics import Task
+from taxiway.measure.metrics import Task
 
 __all__ = ["CONFIDENCE", "MARGIN", "PREDICTION", "TOP_PROBABILITY", "InputLayout", "training_frame"]
 

@@ -27,17 +27,18 @@ from threadpoolctl import threadpool_limits
 from taxiway.charter import CHARTER_FILE, Charter, load_charter
 from taxiway.data.split import get_split, split_frames
 from taxiway.errors import TaxiwayError
-from taxiway.evaluate.cost import ErrorCosts, expected_cost
-from taxiway.evaluate.predictions import Predictions
-from taxiway.evaluate.scores import score_predictions
+from taxiway.measure.cost import expected_cost
+from taxiway.measure.predictions import Predictions
+from taxiway.measure.scores import score_predictions
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.train._checkout import RecordedCode, recorded_code
 from taxiway.train.baselines import default_candidate
 from taxiway.train.features import feature_columns, seed_estimator
 from taxiway.train.lineage import environment
-from taxiway.train.runner import model_specs, predict_rows
+from taxiway.train.runner import model_specs
 from taxiway.train.runs import Run, get_run
+from taxiway.train.setup import predict_rows
 from taxiway.train.user_code import PIPELINE_FILE, check_estimator, load_user_code
 
 Verdict = Literal["reproduced", "differs", "not_deterministic"]
@@ -252,7 +253,7 @@ def _retrain(
         estimator.fit(frames.train[features], frames.train[target])
         predictions = predict_rows(estimator, frames.valid[features], frames.valid[target], task)
     metrics = score_predictions(predictions)
-    metrics["expected_cost"] = expected_cost(predictions, ErrorCosts.from_charter(charter)).expected_cost
+    metrics["expected_cost"] = expected_cost(predictions, charter.error_costs()).expected_cost
     return predictions, metrics
 
 

@@ -3,80 +3,39 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from taxiway.charter.questions import question
-from taxiway.data.split import Split, SplitFrames, current_split, split_dataset, split_frames
-from taxiway.data.versions import DatasetVersion, latest_dataset
+from taxiway.data.split import Split, SplitFrames
+from taxiway.data.versions import DatasetVersion
 from taxiway.errors import TaxiwayError
-from taxiway.evaluate.cost import CostResult, ErrorCosts, expected_cost
-from taxiway.evaluate.metrics import Task
-from taxiway.evaluate.predictions import Predictions
-from taxiway.evaluate.replicates import ReplicateSettings, record_replicates
-from taxiway.evaluate.scores import score_predictions
+from taxiway.measure.cost import ErrorCosts, expected_cost
+from taxiway.measure.metrics import Task
+from taxiway.measure.scores import score_predictions
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.train.baselines import (
     HeuristicModel,
     HeuristicRegressor,
     constant_baseline,
-    default_candidate,
     linear_baseline,
 )
 from taxiway.train.failure import record_failure_predictor
-from taxiway.train.features import feature_columns, seed_estimator
-from taxiway.train.lineage import CodeState, code_state, distribution_of, environment
+from taxiway.train.features import seed_estimator
+from taxiway.train.lineage import distribution_of, environment
 from taxiway.train.packaging import save_model
+from taxiway.train.replicates import ReplicateSettings, record_replicates
 from taxiway.train.resources import measure_peak_memory, predict_latency
+from taxiway.train.setup import ModelSpec, TrainedRun, TrainProgress, predict_rows, prepare_training
 from taxiway.train.tracking import ActiveRun, start_run
-from taxiway.train.user_code import PIPELINE_FILE, UserCode, check_estimator, load_user_code
+from taxiway.train.user_code import PIPELINE_FILE, check_estimator
 from taxiway.train.verdict import RunScore, Verdict, decide
 
 if TYPE_CHECKING:
     from taxiway.train.tune import StudyReport
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model to train: its run name, whether it is a baseline, and how to build it."""
-
-    name: str
-    kind: str  # baseline | candidate
-    build: Callable[[], Any]
-    params: dict[str, Any] = field(default_factory=dict)
-    source: str = "taxiway"
-
-
-@dataclass(frozen=True)
-class TrainingSetup:
-    """What a training (and a tuning study) starts from: see `prepare_training`."""
-
-    project: Project
-    dataset: DatasetVersion
-    split: Split
-    frames: SplitFrames
-    features: list[str]
-    metric: str
-    user: UserCode
-    code: CodeState
-
-
-@dataclass(frozen=True)
-class TrainedRun:
-    """What one finished run scored on validation."""
-
-    run_id: str
-    name: str
-    kind: str
-    metrics: dict[str, float]
-    cost: CostResult
-    resources: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -89,17 +48,6 @@ class TrainingReport:
     runs: list[TrainedRun]
     verdict: Verdict
     study: StudyReport | None = None  # the tuning study, with `taxiway train --tune N`
-
-
-class TrainProgress:
-    """Hooks the CLI uses for a progress bar; the default does nothing."""
-
-    def started(self, spec: ModelSpec, index: int, total: int) -> None: ...
-
-    def finished(self, spec: ModelSpec, run: TrainedRun) -> None: ...
-
-    def trial(self, number: int, index: int, total: int) -> None:
-        """Tuning trial ``number`` (Optuna's) starts, the ``index``-th of ``total`` in this process."""
 
 
 def train_project(
@@ -131,7 +79,7 @@ def train_project(
         params.update(study.best_params)
     specs = model_specs(task, charter.train.seed, params, setup.user)
 
-    costs = ErrorCosts.from_charter(charter)
+    costs = charter.error_costs()
     trained: list[TrainedRun] = []
     for index, spec in enumerate(specs):
         progress.started(spec, index, len(specs))
@@ -164,28 +112,6 @@ def train_project(
     return TrainingReport(setup.dataset, setup.split, metric, trained, verdict, study=study)
 
 
-def prepare_training(project: Project) -> TrainingSetup:
-    """The data, split, features, ranking metric, model code and code state a training starts from.
-
-    Makes the split the charter asks for when the newest dataset version has none yet.
-
-    Raises:
-        TaxiwayError: no data, a target the task cannot learn, or a pipeline.py that fails to import.
-    """
-    charter, store = project.charter, project.store
-    task: Task = charter.problem.task
-    metric = charter.problem.ranking_metric or question("problem.ranking_metric").default_value(task)
-    dataset = latest_dataset(store)
-    if dataset is None:
-        raise TaxiwayError("there is no dataset to train on", hint="add one first: taxiway data add FILE")
-    split = current_split(store, dataset.id) or split_dataset(store, dataset, charter).split
-    frames = split_frames(store, split)
-    features = feature_columns(frames.train.columns, charter)
-    _check_target(frames, charter.problem.target, task)
-    user = load_user_code(project.root, charter, default_candidate(task))
-    return TrainingSetup(project, dataset, split, frames, features, metric, user, code_state(project.root))
-
-
 def _value(run: TrainedRun, metric: str) -> float:
     if metric == "expected_cost":
         return run.cost.expected_cost
@@ -210,25 +136,6 @@ def model_specs(task: Task, seed: int, params: dict[str, Any], user: Any) -> lis
         )
     specs.append(ModelSpec("candidate", "candidate", lambda: user.model(dict(params)), params, user.source))
     return specs
-
-
-def _check_target(frames: SplitFrames, target: str, task: Task) -> None:
-    y = frames.train[target]
-    if task == "regression" and not pd.api.types.is_numeric_dtype(y):
-        raise TaxiwayError(
-            f"target '{target}' is not numeric (dtype {y.dtype}) but the task is regression",
-            hint='set problem.task = "classification" in taxiway.toml, or convert the target to numbers',
-        )
-    if task == "classification" and y.nunique(dropna=True) < 2:
-        raise TaxiwayError(
-            f"target '{target}' has a single class ({y.dropna().unique()[:1].tolist()}) in the train split",
-            hint="a classifier needs at least two classes; check the data or the target column",
-        )
-    if y.isna().any():
-        raise TaxiwayError(
-            f"target '{target}' is missing in {int(y.isna().sum())} training rows",
-            hint="drop or label those rows, then add the data again",
-        )
 
 
 def _train_one(
@@ -309,22 +216,6 @@ def _train_one(
             f"{where} failed: {type(error).__name__}: {error}",
             hint="the run is recorded as failed with this error; fix the model code and train again",
         ) from error
-
-
-def predict_rows(estimator: Any, x: pd.DataFrame, y: pd.Series, task: Task) -> Predictions:
-    """A fitted model's predictions on rows ``x`` (keyed by their index) with true values ``y``."""
-    row_key = np.asarray(x.index)
-    if task == "regression":
-        return Predictions(row_key=row_key, y_true=y.to_numpy(), y_pred=np.asarray(estimator.predict(x)))
-    proba = np.asarray(estimator.predict_proba(x), dtype=float)
-    classes = np.asarray(estimator.classes_)
-    return Predictions(
-        row_key=row_key,
-        y_true=y.to_numpy(),
-        y_pred=classes[np.argmax(proba, axis=1)],
-        proba=proba,
-        classes=classes,
-    )
 
 
 def _json_params(estimator: Any, params: dict[str, Any]) -> dict[str, Any]:

@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taxiway.errors import NotFoundError, TaxiwayError
-from taxiway.evaluate.metrics import METRICS
+from taxiway.measure.metrics import METRICS
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.train._study_storage import StudyStorage, study_lock, study_storage
 from taxiway.train._trial import ERROR_ATTR, PARAMS_ATTR, RUN_ID_ATTR, Objective, TrialFailed
 from taxiway.train._values import json_dict
-from taxiway.train.runner import TrainingSetup, TrainProgress, prepare_training
 from taxiway.train.runs import get_run
+from taxiway.train.setup import TrainingSetup, TrainProgress, prepare_training
 from taxiway.train.tracking import ActiveRun, start_run
 from taxiway.train.user_code import PIPELINE_FILE, import_pipeline
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from taxiway.evaluate.metrics import METRICS
-from taxiway.evaluate.scores import improvement
+from taxiway.measure.metrics import METRICS
+from taxiway.measure.scores import improvement
 
 
 @dataclass(frozen=True)

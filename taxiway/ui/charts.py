@@ -13,8 +13,8 @@ from numpy.typing import NDArray
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
-from taxiway.evaluate.cost import ErrorCosts, cost_curve
-from taxiway.evaluate.predictions import Predictions
+from taxiway.measure.cost import ErrorCosts, cost_curve
+from taxiway.measure.predictions import Predictions
 
 Figure = dict[str, Any]
 MAX_POINTS = 1_000

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, func, select, text
 
 from taxiway.errors import TaxiwayError
-from taxiway.evaluate.metrics import METRICS
+from taxiway.measure.metrics import METRICS
 from taxiway.store import Store
 from taxiway.store.tables import RunRow
 from taxiway.train.runs import KINDS, STATUSES

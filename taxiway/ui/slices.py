@@ -1,8 +1,8 @@
 """Per-slice metrics of several runs side by side, on the charter's slice columns.
 
-Each slice is a 0/1 weight over a run's validation rows, so one :class:`taxiway.evaluate.weighted.MetricSet`
+Each slice is a 0/1 weight over a run's validation rows, so one :class:`taxiway.measure.weighted.MetricSet`
 call scores every slice of every column at once. Slices are labelled as the validation gate labels them
-(:func:`taxiway.evaluate.slices.slice_labels`: values as text, numeric columns in quantile bins).
+(:func:`taxiway.validate.slices.slice_labels`: values as text, numeric columns in quantile bins).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import pandas as pd
 
 from taxiway.data.split import get_split, split_frames
 from taxiway.errors import TaxiwayError
-from taxiway.evaluate.cost import ErrorCosts
-from taxiway.evaluate.predictions import Predictions
-from taxiway.evaluate.slices import slice_labels
-from taxiway.evaluate.weighted import MetricSet, row_metrics
+from taxiway.measure.cost import ErrorCosts
+from taxiway.measure.predictions import Predictions
+from taxiway.measure.weighted import MetricSet, row_metrics
 from taxiway.store import Store
 from taxiway.train.runs import Run
+from taxiway.validate.slices import slice_labels
 
 MAX_SLICES = 12  # per column, the largest first: a side-by-side table, not a dump
 

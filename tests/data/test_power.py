@@ -11,7 +11,7 @@ import pytest
 
 from taxiway.data.power import ALPHA, POWER, check_dev_power, mde_accuracy, rows_needed
 from taxiway.data.split import SplitFrames
-from taxiway.evaluate.metrics import metrics_for
+from taxiway.measure.metrics import metrics_for
 from tests.data.split_helpers import charter, events, wine
 
 Z = 1.959963984540054 + 0.8416212335729143  # z(1 - α/2) + z(power) at α 0.05, power 0.8

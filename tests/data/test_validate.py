@@ -11,7 +11,13 @@ import pytest
 from taxiway.data.profile import profile_frame
 from taxiway.data.reading import read_table
 from taxiway.data.schema import ColumnSpec, DatasetSchema, from_profile, parse_schema
-from taxiway.data.validate import MAX_EXAMPLES, FieldProblem, ValidationReport, row_failures, validate_frame
+from taxiway.data.schema_check import (
+    MAX_EXAMPLES,
+    FieldProblem,
+    ValidationReport,
+    row_failures,
+    validate_frame,
+)
 
 
 def _found(report: ValidationReport) -> list[tuple[str, str, int, tuple[int, ...], tuple[object, ...]]]:

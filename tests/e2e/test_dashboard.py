@@ -8,11 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Page, expect
 
-from taxiway.evaluate.compare import compare_runs, decimals, verdict
-from taxiway.evaluate.cost import ErrorCosts
 from taxiway.project import Project
 from taxiway.train.runs import get_run
 from taxiway.ui.pages.compare import labels
+from taxiway.validate.compare import compare_runs, decimals, verdict
 from tests.e2e.conftest import Watched
 from tests.e2e.drawn_charts import TIMEOUT_MS, traces, wait_for_charts
 from tests.ui.trained import TrainedProject
@@ -136,7 +135,7 @@ def test_two_runs_picked_on_the_runs_page_are_compared_with_the_library_s_number
 
     project = Project.load(trained.root)
     try:
-        comparison = compare_runs(project.store, chosen, costs=ErrorCosts.from_charter(project.charter))
+        comparison = compare_runs(project.store, chosen, costs=project.charter.error_costs())
         named = labels([get_run(project.store, ref) for ref in chosen])
     finally:
         project.store.close()

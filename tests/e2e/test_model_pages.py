@@ -8,9 +8,9 @@ import re
 
 from playwright.sync_api import expect
 
-from taxiway.evaluate.blessing import get_blessing
 from taxiway.project import Project
 from taxiway.registry import get_version
+from taxiway.registry.blessing import get_blessing
 from tests.e2e.conftest import Watched
 from tests.e2e.drawn_charts import TIMEOUT_MS, traces, wait_for_charts
 from tests.ui.deployed import DeployedProject

@@ -1,6 +1,6 @@
 """Real `taxiway serve` processes for the serving tests, on a trained, registered, deployed project.
 
-The project is the weather project of :mod:`tests.evaluate.trained_model` (real data, real `taxiway train`),
+The project is the weather project of :mod:`tests.validate.trained_model` (real data, real `taxiway train`),
 copied per test module; its candidate and its linear baseline are registered as v1 and v2 through the CLI.
 """
 
@@ -26,7 +26,7 @@ from typer.testing import CliRunner, Result
 from taxiway.cli import app
 from taxiway.project import PROJECT_ENV, Project
 from taxiway.train.runs import list_runs
-from tests.evaluate.trained_model import trained_copy
+from tests.validate.trained_model import trained_copy
 
 TAXIWAY = str(Path(sys.executable).with_name("taxiway"))
 READY_TIMEOUT_S = 90

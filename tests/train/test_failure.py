@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from taxiway.evaluate.metrics import Task
+from taxiway.measure.metrics import Task
 from taxiway.store import Store, StoreLocation
 from taxiway.train.baselines import default_candidate
 from taxiway.train.failure import (

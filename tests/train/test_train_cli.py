@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from taxiway.cli import app
 from taxiway.demo.flights import packaged_flights_file
-from taxiway.evaluate.predictions import Predictions
+from taxiway.measure.predictions import Predictions
 from taxiway.project import Project
 from taxiway.scaffold.write import write_scaffold
 from taxiway.store.checks import Check

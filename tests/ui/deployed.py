@@ -21,11 +21,11 @@ from pathlib import Path
 from taxiway import registry
 from taxiway.deploy.replicas import mark_stopped, report_replica
 from taxiway.deploy.state import DeploymentState, deploy, deployment_history, promote, rollback
-from taxiway.evaluate.validate import validate_run
 from taxiway.project import Project
 from taxiway.store import Store
 from taxiway.store.tables import ServingSnapshotRow, utcnow
 from taxiway.train.runs import Run
+from taxiway.validate.judge import validate_run
 from tests.ui.trained import TrainedProject
 
 SNAPSHOT_S = 10

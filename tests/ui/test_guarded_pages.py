@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from taxiway.evaluate.predictions import Predictions
+from taxiway.measure.predictions import Predictions
 from taxiway.project import Project
 from taxiway.train.runs import get_run, list_runs
 from taxiway.train.tracking import start_run

@@ -11,8 +11,8 @@ import pytest
 
 from taxiway import registry
 from taxiway.deploy.state import desired_state
-from taxiway.evaluate.blessing import Blessing, get_blessing
 from taxiway.project import Project
+from taxiway.registry.blessing import Blessing, get_blessing
 from taxiway.ui.format import number, short
 from tests.ui.deployed import DeployedProject
 from tests.ui.page_text import figure_json, plain, table_row

@@ -11,13 +11,12 @@ import pytest
 
 from taxiway.checklist import evaluate_checklist, to_json
 from taxiway.data.split import get_split, split_frames
-from taxiway.evaluate.compare import compare_runs, decimals, verdict
-from taxiway.evaluate.cost import ErrorCosts
-from taxiway.evaluate.predictions import Predictions
-from taxiway.evaluate.scores import score_predictions
+from taxiway.measure.predictions import Predictions
+from taxiway.measure.scores import score_predictions
 from taxiway.project import Project
 from taxiway.ui.format import number
 from taxiway.ui.pages.compare import labels
+from taxiway.validate.compare import compare_runs, decimals, verdict
 from tests.ui.trained import CURVE_STEPS, TrainedProject
 
 
@@ -108,7 +107,7 @@ def test_the_compare_page_shows_what_the_library_computes(
     project = Project.load(trained.root)
     try:
         comparison = compare_runs(
-            project.store, [linear.id, candidate.id], costs=ErrorCosts.from_charter(project.charter)
+            project.store, [linear.id, candidate.id], costs=project.charter.error_costs()
         )
     finally:
         project.store.close()

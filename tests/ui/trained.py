@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from taxiway.charter import render_charter
 from taxiway.cli import app
-from taxiway.evaluate.predictions import Predictions
-from taxiway.evaluate.scores import score_predictions
+from taxiway.measure.predictions import Predictions
+from taxiway.measure.scores import score_predictions
 from taxiway.project import PROJECT_ENV, Project
 from taxiway.train.runs import Run, list_runs
 from taxiway.train.tracking import start_run

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from taxiway.data.validate import FieldProblem
+from taxiway.data.schema_check import FieldProblem
 from taxiway.serve.request import BadRequest
 from taxiway.serve.service import InvalidRows, RequestRefused
 

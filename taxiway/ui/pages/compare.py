@@ -11,17 +11,16 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse
 
 from taxiway.errors import TaxiwayError
-from taxiway.evaluate.compare import Comparison, compare_runs, decimals, verdict
-from taxiway.evaluate.cost import ErrorCosts
-from taxiway.evaluate.metrics import METRICS
-from taxiway.evaluate.predictions import Predictions
-from taxiway.evaluate.replicates import ReplicateSettings
+from taxiway.measure.metrics import METRICS
+from taxiway.measure.predictions import Predictions
+from taxiway.train.replicates import ReplicateSettings
 from taxiway.train.runs import Run, get_run, list_runs
 from taxiway.ui import charts
 from taxiway.ui.queries import curve, curve_keys
 from taxiway.ui.run_table import ordered_metrics
 from taxiway.ui.slices import SliceRow, slice_table
 from taxiway.ui.state import UIState, render, ui_state
+from taxiway.validate.compare import Comparison, compare_runs, decimals, verdict
 
 router = APIRouter()
 PICKER_RUNS = 30  # recent runs offered when no run is selected yet
@@ -91,7 +90,7 @@ def _slices(state: UIState, runs: list[Run]) -> list[SliceRow]:
     columns = tuple(state.charter.data.slice_columns)
     if not columns:
         return []
-    costs = ErrorCosts.from_charter(state.charter)
+    costs = state.charter.error_costs()
     metric = state.ranking_metric
     key = (
         "slices",

@@ -2,7 +2,7 @@
 one version's gates, failure-predictor report, lineage, alias moves and deployment changes.
 
 Everything is read through the registry (`taxiway.registry`), the blessings `taxiway validate` stored
-(`taxiway.evaluate.blessing`) and the desired deployment (`taxiway.deploy.state`), as `taxiway models` and
+(`taxiway.registry.blessing`) and the desired deployment (`taxiway.deploy.state`), as `taxiway models` and
 `taxiway status` read them.
 """
 
@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
 from taxiway.deploy.state import DeploymentState, deployment_history, desired_state
-from taxiway.evaluate.blessing import Blessing, get_blessing, latest_blessing
 from taxiway.registry import ModelVersion, alias_history, get_version, list_versions
+from taxiway.registry.blessing import Blessing, get_blessing, latest_blessing
 from taxiway.store import Store
 from taxiway.store.tables import DatasetVersionRow
 from taxiway.ui import charts

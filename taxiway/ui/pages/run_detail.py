@@ -11,9 +11,8 @@ from sqlalchemy import select
 from starlette.responses import HTMLResponse, Response
 
 from taxiway.errors import NotFoundError, TaxiwayError
-from taxiway.evaluate.cost import ErrorCosts
-from taxiway.evaluate.metrics import METRICS
-from taxiway.evaluate.predictions import Predictions
+from taxiway.measure.metrics import METRICS
+from taxiway.measure.predictions import Predictions
 from taxiway.store.tables import ArtifactRow, DatasetVersionRow, SplitRow
 from taxiway.train.runs import Run, get_run, run_artifacts
 from taxiway.ui import charts
@@ -86,7 +85,7 @@ def _prediction_figures(state: UIState, run: Run) -> tuple[dict[str, charts.Figu
     predictions = Predictions.from_parquet(data)
     threshold = run.params.get("decision_threshold")
     chosen = float(threshold) if isinstance(threshold, int | float) else None
-    costs = ErrorCosts.from_charter(state.charter)
+    costs = state.charter.error_costs()
     return charts.prediction_figures(predictions, costs, chosen), None
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from taxiway.evaluate.metrics import METRICS
+from taxiway.measure.metrics import METRICS
 from taxiway.train.runs import KINDS, STATUSES
 from taxiway.ui.run_table import (
     COLUMNS,

@@ -1,1 +1,0 @@
-"""Evaluation: metrics, costs, and (in later stages) slices, calibration, bootstrap and gates."""

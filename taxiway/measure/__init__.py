@@ -1,0 +1,1 @@
+"""Measuring tools every stage uses: metrics, predictions, scores, costs, bootstrap, calibration."""

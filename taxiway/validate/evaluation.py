@@ -1,0 +1,208 @@
+"""Everything `taxiway validate` measures about one run, gathered into one record the gates then judge.
+
+The run's packaged model is loaded as serving would load it and predicts the validation rows afresh: the
+evaluation is of the artifact that would ship, not of the object that training held in memory. The
+held-out test split is predicted here, once, and only recorded: nothing chooses between models on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from threadpoolctl import threadpool_limits
+
+from taxiway.measure.calibration import Calibration, calibration
+from taxiway.measure.metrics import Task
+from taxiway.measure.stability import Stability, check_outputs
+from taxiway.project import Project
+from taxiway.registry.blessing import jsonable
+from taxiway.train.runs import Run
+from taxiway.validate.feature_cost import FeatureCosts, feature_cost
+from taxiway.validate.feature_value import FeatureValue
+from taxiway.validate.inclusion import InclusionGap, inclusion_gaps
+from taxiway.validate.reference import (
+    BaselineComparison,
+    Reference,
+    compare_with_baseline,
+    production_reference,
+)
+from taxiway.validate.run_context import (
+    RunContext,
+    check_stability,
+    feature_values,
+    load_context,
+    outputs,
+    score_test_split,
+    staleness,
+)
+from taxiway.validate.serving import ServingMeasurement, measure_serving
+from taxiway.validate.slices import SliceMetric, slice_metrics
+from taxiway.validate.staleness import StalenessImpact
+
+Progress = Callable[[str], None]
+
+__all__ = ["Evaluation", "evaluate_run"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One run, measured: quality against the baseline and production, slices, groups, calibration,
+    stability, serving, staleness and the features' value and cost. ``notes`` say what was left out, why.
+    """
+
+    run_id: str
+    run_name: str
+    task: Task
+    metric: str
+    threshold: float | None
+    valid_rows: int
+    valid_value: float | None
+    is_finite: bool  # the validation predictions hold no NaN / infinity, so quality could be measured
+    baseline: BaselineComparison | None
+    reference: str | None  # the model slices are compared with, e.g. "v3 (production)"
+    slices: tuple[SliceMetric, ...]
+    inclusion: tuple[InclusionGap, ...]
+    calibration: Calibration | None
+    stability: Stability
+    serving: ServingMeasurement
+    staleness: StalenessImpact | None
+    feature_values: tuple[FeatureValue, ...]
+    feature_costs: FeatureCosts
+    test: dict[str, Any]
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the test results (kept apart, in the blessing's ``test_metrics``)."""
+        document = jsonable(self)
+        document.pop("test")
+        document["slices"] = [{**jsonable(s), "drop": jsonable(s.drop)} for s in self.slices]
+        document["inclusion"] = [{**jsonable(g), "gap": jsonable(g.gap)} for g in self.inclusion]
+        document["serving"]["throughput_rps"] = jsonable(self.serving.throughput_rps)
+        document["feature_values"] = [{**jsonable(f), "helps": f.helps} for f in self.feature_values]
+        return dict(document)
+
+
+def evaluate_run(project: Project, run: Run, *, progress: Progress | None = None) -> Evaluation:
+    """Measure ``run``'s packaged model on its split's validation and test rows.
+
+    Raises:
+        TaxiwayError: the run did not finish or has no packaged model or split, or a fresh process cannot
+            load the model.
+        DataError: the charter names slice or protected columns the data does not have.
+    """
+    say = progress or (lambda _: None)
+    say("loading the split and the packaged model")
+    ctx = load_context(project, run)
+    charter, settings, seed = project.charter, project.charter.validation, project.charter.train.seed
+    valid_rows = ctx.frames.valid
+    notes: list[str] = []
+    baseline: BaselineComparison | None = None
+    reference: Reference | None = None
+    slices: list[SliceMetric] = []
+    groups: list[InclusionGap] = []
+    values: list[FeatureValue] = []
+    calibrated: Calibration | None = None
+    tested: dict[str, Any] = {"rows": len(ctx.frames.test), "error": "not measured"}
+    with threadpool_limits(charter.train.threads):
+        say("predicting validation and test rows, checking the outputs")
+        valid, test = ctx.predict(valid_rows), ctx.predict(ctx.frames.test)
+        stability = check_stability(ctx, valid, test)
+        is_finite = check_outputs(outputs(valid), source="valid").non_finite == 0
+        if not is_finite:
+            notes.append("the validation predictions hold NaN or infinity: their quality cannot be measured")
+        else:
+            say("comparing with the best baseline (paired bootstrap)")
+            baseline, base = compare_with_baseline(
+                project.store,
+                run,
+                valid,
+                ctx.metric,
+                costs=ctx.costs,
+                resamples=settings.bootstrap_resamples,
+                significance=settings.significance,
+                seed=seed,
+                notes=notes,
+            )
+            say("slices, inclusion and calibration")
+            reference = _slice_reference(ctx, base, notes)
+            slices = slice_metrics(
+                valid,
+                {c: valid_rows[c] for c in charter.data.slice_columns},
+                ctx.metric,
+                costs=ctx.costs,
+                threshold=ctx.threshold,
+                reference=reference.predictions if reference is not None else None,
+                reference_threshold=reference.threshold if reference is not None else None,
+                resamples=settings.bootstrap_resamples,
+                seed=seed,
+            )
+            groups = inclusion_gaps(
+                valid,
+                {c: valid_rows[c] for c in charter.data.protected_columns},
+                ctx.metric,
+                costs=ctx.costs,
+                threshold=ctx.threshold,
+                min_rows=settings.min_slice_rows,
+            )
+            calibrated = calibration(valid) if ctx.task == "classification" else None
+            say("scoring the held-out test split")
+            tested = score_test_split(ctx, test)
+            say("measuring feature value (permutation importance)")
+            values = feature_values(ctx, seed)
+        say("measuring feature cost")
+        costs_found = feature_cost(ctx.model, valid_rows[ctx.features], predict=ctx.method)
+        say("measuring staleness impact")
+        impact = staleness(ctx, notes)
+    say("measuring latency, memory and throughput in a fresh process")
+    serving = measure_serving(
+        project.store.artifacts.get_bytes(str(run.model_artifact)),
+        model_format=str(run.tags.get("model_format", "skops")),
+        trusted_types=list(run.tags.get("trusted_types", [])),
+        rows=valid_rows[ctx.features] if len(valid_rows) else ctx.frames.train[ctx.features],
+        method=ctx.method,
+        threads=charter.train.threads,
+        root=project.root,
+    )
+    return Evaluation(
+        run_id=run.id,
+        run_name=run.name,
+        task=ctx.task,
+        metric=ctx.metric,
+        threshold=ctx.threshold,
+        valid_rows=len(valid_rows),
+        valid_value=ctx.value(valid, ctx.threshold) if is_finite else None,
+        is_finite=is_finite,
+        baseline=baseline,
+        reference=reference.label if reference is not None else None,
+        slices=tuple(slices),
+        inclusion=tuple(groups),
+        calibration=calibrated,
+        stability=stability,
+        serving=serving,
+        staleness=impact,
+        feature_values=tuple(values),
+        feature_costs=costs_found,
+        test=tested,
+        notes=tuple(notes),
+    )
+
+
+def _slice_reference(ctx: RunContext, base: Reference | None, notes: list[str]) -> Reference | None:
+    """Slices are compared with the production model when there is one that can score the rows."""
+    if not ctx.project.charter.data.slice_columns:
+        return base
+    rows = ctx.frames.valid
+    production, why = production_reference(
+        ctx.project.store,
+        rows[ctx.features],
+        rows[ctx.target],
+        ctx.task,
+        root=ctx.project.root,
+        exclude=ctx.run.id,
+    )
+    if production is not None:
+        return production
+    notes.append(f"slices compared with the best baseline: {why}")
+    return base

@@ -1,0 +1,186 @@
+"""Serving constraints, measured on the packaged model in a fresh process, as a server would run it.
+
+A new Python process loads the model artifact (skops, with its recorded trusted types), then predicts:
+single rows one after another (p50/p99 latency, after one warm-up call) and a batch of up to 1,000 rows
+several times (throughput in rows per second). Its peak resident memory is read at the end from the
+kernel's high-water mark of the child's own memory (``VmHWM`` in ``/proc/self/status`` on Linux), so it
+covers the interpreter, the libraries, the model and the predictions: what one serving process needs.
+
+Why not ``getrusage``: on Linux ``ru_maxrss`` survives ``exec``. A child started by ``fork``/``vfork`` from
+the validating process reports that process's peak (the flights demo's model: 614 MB by ``ru_maxrss``,
+244 MB by ``VmHWM``), and ``RUSAGE_CHILDREN`` is the maximum over every child ever waited for.
+``getrusage`` is used only where ``/proc`` is missing (macOS); Windows reads the peak working set.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from taxiway.errors import TaxiwayError
+from taxiway.train.packaged import PIPELINE_MODULE
+from taxiway.train.user_code import PIPELINE_FILE
+
+SINGLE_ROWS = 200  # single-row predictions timed: p99 is their 2nd slowest
+BATCH_ROWS = 1_000
+BATCH_REPEATS = 5
+PROBE_TIMEOUT_S = 600
+
+__all__ = ["ServingMeasurement", "measure_serving"]
+
+# Runs in the child. It imports what serving the model needs and nothing of taxiway: the project's
+# pipeline.py (for custom classes), the model's libraries, pandas. The bytes were verified against their
+# hash and their skops types against those recorded at training before they were handed over.
+_PROBE = """
+import importlib.util, json, sys, time
+from pathlib import Path
+
+args = json.loads(sys.argv[1])
+started = time.perf_counter()
+if args["pipeline"] is not None:
+    path = Path(args["pipeline"])
+    spec = importlib.util.spec_from_file_location(args["module"], path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[args["module"]] = module
+    sys.path.insert(0, str(path.parent))
+    spec.loader.exec_module(module)
+data = Path(args["model"]).read_bytes()
+if args["format"] == "pickle":
+    import pickle
+    model = pickle.loads(data)
+else:
+    import skops.io
+    model = skops.io.loads(data, trusted=args["trusted_types"])
+load_seconds = time.perf_counter() - started
+import numpy as np, pandas as pd
+from threadpoolctl import threadpool_limits
+
+rows = pd.read_parquet(args["rows"])
+predict = getattr(model, args["method"])
+with threadpool_limits(args["threads"]):
+    predict(rows.iloc[:1])
+    single = []
+    for index in range(min(args["single_rows"], len(rows))):
+        row = rows.iloc[index : index + 1]
+        started = time.perf_counter()
+        predict(row)
+        single.append(time.perf_counter() - started)
+    batch = rows.iloc[: args["batch_rows"]]
+    batches = []
+    for _ in range(args["batch_repeats"]):
+        started = time.perf_counter()
+        predict(batch)
+        batches.append(time.perf_counter() - started)
+peak_bytes = None
+try:  # Linux: the high-water mark of this process's own memory, which exec started afresh
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                peak_bytes = int(line.split()[1]) * 1024
+except OSError:
+    pass
+if peak_bytes is None:
+    try:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak_bytes = peak if sys.platform == "darwin" else peak * 1024
+    except ImportError:  # Windows
+        import psutil
+        peak_bytes = psutil.Process().memory_info().peak_wset
+single_ms = np.array(single) * 1000
+print(json.dumps({
+    "load_seconds": load_seconds,
+    "p50_ms": float(np.percentile(single_ms, 50)),
+    "p99_ms": float(np.percentile(single_ms, 99)),
+    "single_rows": len(single),
+    "batch_rows": len(batch),
+    "batch_seconds": float(np.median(batches)),
+    "peak_memory_mb": peak_bytes / 1e6,
+}))
+"""
+
+
+@dataclass(frozen=True)
+class ServingMeasurement:
+    """What one fresh serving process measured."""
+
+    p50_ms: float
+    p99_ms: float
+    single_rows: int
+    batch_rows: int
+    batch_seconds: float
+    peak_memory_mb: float
+    load_seconds: float
+
+    @property
+    def throughput_rps(self) -> float:
+        """Rows predicted per second in batches."""
+        return self.batch_rows / self.batch_seconds if self.batch_seconds > 0 else float("inf")
+
+
+def measure_serving(
+    model: bytes,
+    *,
+    model_format: str,
+    trusted_types: list[str],
+    rows: pd.DataFrame,
+    method: str,
+    threads: int = 1,
+    root: Path | None = None,
+) -> ServingMeasurement:
+    """Load ``model`` in a fresh Python process, predict ``rows`` with ``method``, and measure.
+
+    ``root`` is the project folder, whose ``pipeline.py`` defines any custom classes the model holds.
+
+    Raises:
+        TaxiwayError: the process could not load the model or predict (its last error line is shown).
+
+    Example:
+        >>> from sklearn.linear_model import LinearRegression
+        >>> from taxiway.train.packaging import save_model
+        >>> x = pd.DataFrame({"a": [0.0, 1.0, 2.0]})
+        >>> saved = save_model(LinearRegression().fit(x, [0.0, 1.0, 2.0]))
+        >>> m = measure_serving(saved.data, model_format=saved.format, trusted_types=saved.trusted_types,
+        ...                     rows=x, method="predict")
+        >>> m.single_rows, m.batch_rows, m.p99_ms > 0, m.peak_memory_mb > 10
+        (3, 3, True, True)
+    """
+    with tempfile.TemporaryDirectory(prefix="taxiway-serving-") as folder:
+        model_file, rows_file = Path(folder) / "model", Path(folder) / "rows.parquet"
+        model_file.write_bytes(model)
+        rows.iloc[: max(SINGLE_ROWS, BATCH_ROWS)].to_parquet(rows_file)
+        args = {
+            "model": str(model_file),
+            "rows": str(rows_file),
+            "format": model_format,
+            "trusted_types": trusted_types,
+            "method": method,
+            "threads": threads,
+            "pipeline": str(root / PIPELINE_FILE)
+            if root is not None and (root / PIPELINE_FILE).is_file()
+            else None,
+            "module": PIPELINE_MODULE,
+            "single_rows": SINGLE_ROWS,
+            "batch_rows": BATCH_ROWS,
+            "batch_repeats": BATCH_REPEATS,
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, json.dumps(args)],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
+        )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["no output"]
+        raise TaxiwayError(
+            f"a fresh process could not load and run the packaged model: {lines[-1]}",
+            hint="run the model's predict on a few rows yourself; the packaged model must load on its own",
+        )
+    return ServingMeasurement(**json.loads(done.stdout.strip().splitlines()[-1]))

@@ -1,0 +1,65 @@
+"""Feature value (permutation importance) and feature cost (each transformer branch timed)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
+
+from taxiway.validate.feature_cost import feature_cost
+from taxiway.validate.feature_value import feature_value
+
+RNG = np.random.default_rng(4)
+X = pd.DataFrame(
+    {"cheap": RNG.normal(size=300), "costly": RNG.normal(size=300), "noise": RNG.normal(size=300)}
+)
+Y = pd.Series(2 * X["cheap"] + X["costly"] + RNG.normal(0, 0.1, 300))
+
+
+class Slow(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """A feature whose code takes 20 ms per batch (a lookup in a remote store, say)."""
+
+    def fit(self, X: Any, y: Any = None) -> Slow:
+        return self
+
+    def transform(self, X: Any) -> Any:
+        time.sleep(0.02)
+        return np.asarray(X)
+
+
+def _model() -> Pipeline:
+    features = ColumnTransformer(
+        [("fast", "passthrough", ["cheap", "noise"]), ("lookup", Slow(), ["costly"])]
+    )
+    return Pipeline([("features", features), ("model", LinearRegression())]).fit(X, Y)
+
+
+def test_the_slow_feature_takes_most_of_the_predict_time() -> None:
+    costs = feature_cost(_model(), X, repeats=3)
+    by_name = {f.feature: f for f in costs.features}
+    assert costs.method == "column_transformer" and set(by_name) == {"cheap", "noise", "costly"}
+    assert by_name["costly"].step == "lookup" and by_name["costly"].share > 0.5
+    assert by_name["cheap"].share < 0.1 and costs.most_costly is by_name["costly"]
+    assert costs.predict_seconds >= by_name["costly"].seconds >= 0.015
+
+
+def test_a_model_without_a_column_transformer_is_not_split() -> None:
+    costs = feature_cost(LinearRegression().fit(X, Y), X, repeats=2)
+    assert costs.method == "not_separable" and costs.features == () and costs.model_seconds > 0
+
+
+def test_features_that_do_not_help_are_found() -> None:
+    model = _model()
+
+    def score(estimator: Any, x: pd.DataFrame, y: pd.Series) -> float:
+        return -float(np.mean(np.abs(estimator.predict(x) - y)))
+
+    found = {f.feature: f for f in feature_value(model, X, Y, score, repeats=3, max_rows=200)}
+    assert found["cheap"].helps and found["costly"].helps and not found["noise"].helps
+    assert found["cheap"].importance > found["costly"].importance > found["noise"].importance
