@@ -1,4 +1,4 @@
-"""The `taxiway` command: a Typer app whose verbs are the pipeline's stages."""
+"""The `taxiway` command: a Typer app whose verbs are the pipeline's stages, listed as work flows."""
 
 from __future__ import annotations
 
@@ -7,10 +7,138 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
+from taxiway.cli.lazy import LazyGroup, Verb
 from taxiway.errors import TaxiwayError
-from taxiway.project import PROJECT_ENV
+
+_START, _DATA, _TRAIN, _SHIP, _PROVE = (
+    "Start a project",
+    "Data",
+    "Train and validate",
+    "Deploy and serve",
+    "Prove it",
+)
+
+# Every verb, in workflow order. The help lines equal the commands' own (tests/cli/test_lazy.py).
+VERBS: tuple[Verb, ...] = (
+    Verb(
+        "init",
+        "taxiway.cli.init",
+        "Start a project: taxiway.toml (the charter), a starter pipeline.py with unit tests, and .gitignore.",
+        _START,
+    ),
+    Verb("charter", "taxiway.cli.charter", "Read and validate the project charter (taxiway.toml).", _START),
+    Verb(
+        "data",
+        "taxiway.cli.data",
+        "Dataset versions: store a data file by the hash of its content, list the versions, show one.",
+        _DATA,
+    ),
+    Verb(
+        "train",
+        "taxiway.cli.train",
+        "Train the baselines and the candidate; exit 1 when the candidate does not beat the best baseline.",
+        _TRAIN,
+    ),
+    Verb("runs", "taxiway.cli.runs", "Training runs: list them, newest first, or show one.", _TRAIN),
+    Verb(
+        "validate",
+        "taxiway.cli.validate",
+        "Evaluate a run and apply every gate; bless it when all pass, exit 1 when one fails.",
+        _TRAIN,
+    ),
+    Verb(
+        "test",
+        "taxiway.cli.test",
+        "Run the team's tests: unit tests of pipeline.py, behaviour tests of a model.",
+        _TRAIN,
+    ),
+    Verb(
+        "explain",
+        "taxiway.cli.explain",
+        "Show every pipeline step's output for one row, the prediction, and each column's contribution.",
+        _TRAIN,
+    ),
+    Verb(
+        "reproduce",
+        "taxiway.cli.reproduce",
+        "Retrain RUN from its recorded data, split, seed and code; exit 1 when the result differs.",
+        _TRAIN,
+    ),
+    Verb(
+        "register",
+        "taxiway.cli.models",
+        "Register a blessed run as the next model version (v1, v2, ...); exit 1 when it is not blessed.",
+        _TRAIN,
+    ),
+    Verb(
+        "models",
+        "taxiway.cli.models",
+        "Registered model versions: list them, show one, point an alias at one.",
+        _TRAIN,
+    ),
+    Verb(
+        "deploy",
+        "taxiway.cli.deploy",
+        "Put a registered version live (default), in shadow or as a canary; exit 1 if a server fails it.",
+        _SHIP,
+    ),
+    Verb(
+        "status",
+        "taxiway.cli.deploy",
+        "The desired deployment, the servers applying it, and each version's figures over the last minutes.",
+        _SHIP,
+    ),
+    Verb(
+        "promote",
+        "taxiway.cli.deploy",
+        "Make the shadow or canary version live; the old live version stays ready for `taxiway rollback`.",
+        _SHIP,
+    ),
+    Verb(
+        "rollback",
+        "taxiway.cli.deploy",
+        "Switch live back to the version live before it; a second rollback rolls forward again.",
+        _SHIP,
+    ),
+    Verb(
+        "undeploy",
+        "taxiway.cli.deploy",
+        "Stop serving the shadow or the canary; live answers everything again.",
+        _SHIP,
+    ),
+    Verb(
+        "serve",
+        "taxiway.cli.serve",
+        "Serve the deployed model version (`taxiway deploy` chooses it; servers follow within a second).",
+        _SHIP,
+    ),
+    Verb(
+        "predict",
+        "taxiway.cli.serve",
+        "Batch prediction: every row of a file through the input contract, the model and its fallback.",
+        _SHIP,
+    ),
+    Verb("logs", "taxiway.cli.logs", "The prediction log: every answered row the servers recorded.", _SHIP),
+    Verb(
+        "check",
+        "taxiway.cli.check",
+        "Show where every checklist item stands and the ML Test Score; in CI, also record that CI ran it.",
+        _PROVE,
+    ),
+    Verb(
+        "ui",
+        "taxiway.cli.ui",
+        "Serve the metrics web page: runs, comparisons with intervals, data, the checklist. Ctrl+C stops it.",
+        _PROVE,
+    ),
+    Verb(
+        "demo",
+        "taxiway.cli.demo",
+        "The NYC flights of 2013 end to end: charter, data, training, validation, serving, checklist.",
+        _PROVE,
+    ),
+)
 
 
 def _show(message: str, hint: str) -> None:
@@ -19,8 +147,10 @@ def _show(message: str, hint: str) -> None:
         typer.echo(f"hint: {hint}", err=True)
 
 
-class _Group(TyperGroup):
-    """Turns the errors users are meant to read into `error: …` / `hint: …` on stderr, with no traceback."""
+class _Root(LazyGroup):
+    """Loads verbs on use, and turns the errors users are meant to read into `error: …` / `hint: …`."""
+
+    verbs = VERBS
 
     def invoke(self, ctx: Any) -> Any:  # Typer bundles its own click; its Context type is private
         try:
@@ -41,13 +171,21 @@ class _Group(TyperGroup):
 
 
 app = typer.Typer(
-    cls=_Group,
+    cls=_Root,
     name="taxiway",
     help="From the first dataset to a monitored production service, with evidence for every checklist item.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"taxiway {version('taxiway')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -59,33 +197,11 @@ def _root(
         help="the project folder (default: the nearest folder with taxiway.toml)",
         file_okay=False,
     ),
+    _version: bool = typer.Option(
+        False, "--version", help="print taxiway's version and exit", is_eager=True, callback=_print_version
+    ),
 ) -> None:
     if project is not None:
+        from taxiway.project import PROJECT_ENV  # here, not above: `taxiway --help` imports no stage
+
         os.environ[PROJECT_ENV] = str(project)
-
-
-def _register() -> None:
-    # Each verb group lives in its own module; importing it adds its commands to `app`.
-    from taxiway.cli import (  # noqa: F401
-        charter,
-        check,
-        data,
-        data_checks,
-        data_schema,
-        demo,
-        deploy,
-        explain,
-        init,
-        logs,
-        models,
-        reproduce,
-        runs,
-        serve,
-        test,
-        train,
-        ui,
-        validate,
-    )
-
-
-_register()

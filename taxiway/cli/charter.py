@@ -9,9 +9,10 @@ import typer
 from taxiway.charter import CHARTER_FILE, load_charter
 from taxiway.charter.model import answer
 from taxiway.charter.questions import questions_for
-from taxiway.cli.app import app
 from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, stdout
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 charter_app = typer.Typer(help="Read and validate the project charter (taxiway.toml).", no_args_is_help=True)
 app.add_typer(charter_app, name="charter")

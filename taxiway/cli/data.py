@@ -14,10 +14,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 from rich.text import Text
 
-from taxiway.cli.app import app
+from taxiway.cli.lazy import Verb, lazy_group
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, short, stderr, stdout
 from taxiway.display import when
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 if TYPE_CHECKING:
     from taxiway.data.profile import ColumnSchema, Scalar
@@ -48,14 +50,69 @@ _SCHEMA_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
     ("categories", "left"),
 )
 
+_VERSIONS, _CHECKS = "Dataset versions", "Splits and checks"
+# `taxiway data` lists these in workflow order and imports a module only when its command runs.
+DATA_VERBS: tuple[Verb, ...] = (
+    Verb(
+        "add",
+        "taxiway.cli.data",
+        "Store FILE as a new dataset version with its inferred schema (a no-op if it is already stored).",
+        _VERSIONS,
+    ),
+    Verb("list", "taxiway.cli.data", "List the stored dataset versions, newest first.", _VERSIONS),
+    Verb(
+        "show",
+        "taxiway.cli.data",
+        "Show one dataset version: where it came from, its size and lineage, and its schema.",
+        _VERSIONS,
+    ),
+    Verb(
+        "diff",
+        "taxiway.cli.data_diff",
+        "Rows added, removed and changed, label changes, columns and lineage between two versions.",
+        _VERSIONS,
+    ),
+    Verb(
+        "schema",
+        "taxiway.cli.data_schema",
+        "Show the schema (schema.yaml, or a version's inferred schema) and write schema.yaml from a version.",
+        _CHECKS,
+    ),
+    Verb(
+        "validate",
+        "taxiway.cli.data_schema",
+        "Check a dataset version against schema.yaml; exit 1 when a value breaks it.",
+        _CHECKS,
+    ),
+    Verb(
+        "pii",
+        "taxiway.cli.data_pii",
+        "Screen a version for personal data; exit 1 if a flagged column is neither allowed nor dropped.",
+        _CHECKS,
+    ),
+    Verb(
+        "split",
+        "taxiway.cli.data_checks",
+        "Split a dataset version into train, validation and test, then run `taxiway data check` on it.",
+        _CHECKS,
+    ),
+    Verb(
+        "check",
+        "taxiway.cli.data_checks",
+        "Check a split for leakage, dev/test distribution shift and dev-set power; record the evidence.",
+        _CHECKS,
+    ),
+)
+
 data_app = typer.Typer(
+    cls=lazy_group(DATA_VERBS),
     help="Dataset versions: store a data file by the hash of its content, list the versions, show one.",
     no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
 
 
-@data_app.command("add")
+@data_app.command("add", rich_help_panel=_VERSIONS)
 def add(
     file: Annotated[
         Path,
@@ -81,7 +138,6 @@ def add(
     one writes schema.yaml when the project has none.
     """
     # taxiway.data loads pandas and pyarrow (~0.4 s): only the data commands pay for it, not every command.
-    from taxiway.cli.data_schema import after_add
     from taxiway.data.versions import add_dataset
 
     project = Project.load()
@@ -101,7 +157,7 @@ def add(
             )
     finally:
         store.close()
-    schema_file = after_add(project, result)
+    schema_file = _after_add(project, result)
     if output is TableFormat.json:
         emit_json(
             {
@@ -122,7 +178,7 @@ def add(
         )
 
 
-@data_app.command("list")
+@data_app.command("list", rich_help_panel=_VERSIONS)
 def list_(
     name: Annotated[
         str | None,
@@ -171,7 +227,7 @@ def list_(
     _print(table)
 
 
-@data_app.command("show")
+@data_app.command("show", rich_help_panel=_VERSIONS)
 def show(
     version: Annotated[
         str,
@@ -317,3 +373,21 @@ def _progress_bar(path: Path) -> Iterator[AddProgress | None]:
             bar.advance(tasks[phase], n_bytes)
 
         yield advance
+
+def _after_add(project: Project, result: AddResult) -> Path | None:
+    """After `data add` stored a new version: warn about personal data; write schema.yaml if none exists.
+
+    Returns the path of schema.yaml when this call wrote it.
+    """
+    from taxiway.cli.data_pii import warn_pii
+    from taxiway.cli.data_schema import schema_origin
+    from taxiway.data.schema import SCHEMA_FILE, from_profile, save_schema
+
+    if result.pii is not None and result.pii.findings:
+        warn_pii(result.pii)
+    path = project.root / SCHEMA_FILE
+    if not result.is_new or path.exists():
+        return None
+    expected = from_profile(result.version.schema, target=project.charter.problem.target)
+    save_schema(expected, path, origin=schema_origin(result.version))
+    return path

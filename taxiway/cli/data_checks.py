@@ -10,11 +10,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from taxiway.cli.data import data_app
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stderr, stdout
 from taxiway.display import when
 from taxiway.errors import DataError
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.data lists them in `taxiway data --help`
 
 if TYPE_CHECKING:
     from taxiway.charter.model import SplitStrategy
@@ -47,7 +48,7 @@ class Strategy(StrEnum):
     time = "time"
 
 
-@data_app.command("split")
+@app.command("split")
 def split(
     version: Annotated[
         str | None,
@@ -112,7 +113,7 @@ def split(
         raise typer.Exit(1)
 
 
-@data_app.command("check")
+@app.command("check")
 def check(
     split_ref: Annotated[
         str | None,

@@ -8,16 +8,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from taxiway.cli.data import data_app
 from taxiway.cli.data_schema import brief, cell
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stdout
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.data lists them in `taxiway data --help`
 
 if TYPE_CHECKING:
     from taxiway.data.diff import VersionDiff
 
 
-@data_app.command("diff")
+@app.command("diff")
 def diff(
     old: Annotated[str, typer.Argument(help="the old version (id or unique prefix)", show_default=False)],
     new: Annotated[str, typer.Argument(help="the new version (id or unique prefix)", show_default=False)],

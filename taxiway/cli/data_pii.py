@@ -8,17 +8,18 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from taxiway.cli.data import data_app
 from taxiway.cli.data_schema import VersionOption, brief, version_or_newest
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stderr, stdout
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.data lists them in `taxiway data --help`
 
 if TYPE_CHECKING:
     from taxiway.data.pii import PiiReport
     from taxiway.data.versions import DatasetVersion
 
 
-@data_app.command("pii")
+@app.command("pii")
 def pii(version: VersionOption = None, output: TableFormatOption = TableFormat.text) -> None:
     """Screen a version for personal data; exit 1 if a flagged column is neither allowed nor dropped."""
     from taxiway.data.pii import assess_pii

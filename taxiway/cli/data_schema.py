@@ -9,15 +9,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from taxiway.cli.data import data_app
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stdout
 from taxiway.errors import DataError
 from taxiway.project import Project
 
+app = typer.Typer()  # this module's commands; taxiway.cli.data lists them in `taxiway data --help`
+
 if TYPE_CHECKING:
     from taxiway.data.schema import DatasetSchema
     from taxiway.data.schema_check import ValidationReport
-    from taxiway.data.versions import AddResult, DatasetVersion
+    from taxiway.data.versions import DatasetVersion
     from taxiway.store import Store
 
 _SHOWN = 6  # categories or example values in a table cell; `--format json` has them all
@@ -32,7 +33,7 @@ VersionOption = Annotated[
 ]
 
 
-@data_app.command("schema")
+@app.command("schema")
 def schema(
     version: VersionOption = None,
     write: Annotated[
@@ -70,7 +71,7 @@ def schema(
         shown = load_schema(path)
     if write and found is not None:
         previous = _readable(path)
-        save_schema(shown, path, origin=_origin(found))
+        save_schema(shown, path, origin=schema_origin(found))
     changed = _changed_columns(previous, shown) if previous is not None else []
     if output is TableFormat.json:
         emit_json(
@@ -99,7 +100,7 @@ def schema(
         )
 
 
-@data_app.command("validate")
+@app.command("validate")
 def validate(version: VersionOption = None, output: TableFormatOption = TableFormat.text) -> None:
     """Check a dataset version against schema.yaml; exit 1 when a value breaks it."""
     from taxiway.data.schema import SCHEMA_FILE, load_schema
@@ -135,23 +136,6 @@ def validate(version: VersionOption = None, output: TableFormatOption = TableFor
         raise typer.Exit(1)
 
 
-def after_add(project: Project, result: AddResult) -> Path | None:
-    """After `data add` stored a new version: warn about personal data; write schema.yaml if none exists.
-
-    Returns the path of schema.yaml when this call wrote it.
-    """
-    from taxiway.cli.data_pii import warn_pii
-    from taxiway.data.schema import SCHEMA_FILE, from_profile, save_schema
-
-    if result.pii is not None and result.pii.findings:
-        warn_pii(result.pii)
-    path = project.root / SCHEMA_FILE
-    if not result.is_new or path.exists():
-        return None
-    expected = from_profile(result.version.schema, target=project.charter.problem.target)
-    save_schema(expected, path, origin=_origin(result.version))
-    return path
-
 
 def _readable(path: Path) -> DatasetSchema | None:
     """The schema a file holds, or None when there is none or it cannot be read (it is being replaced)."""
@@ -177,7 +161,8 @@ def version_or_newest(store: Store, ref: str | None) -> DatasetVersion:
     return newest
 
 
-def _origin(version: DatasetVersion) -> str:
+def schema_origin(version: DatasetVersion) -> str:
+    """The line schema.yaml opens with: which dataset version it was written from."""
     added = version.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"Written from dataset version {version.short_id} ({version.name}, added {added})."
 
@@ -279,11 +264,3 @@ def cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
-
-
-def _register() -> None:
-    # `taxiway data diff` and `taxiway data pii` live beside this module and share its helpers.
-    from taxiway.cli import data_diff, data_pii  # noqa: F401
-
-
-_register()

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from taxiway.cli.app import app
 from taxiway.cli.output import stdout
 from taxiway.cli.ui import DEFAULT_PORT
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 
 @app.command("demo")

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from taxiway.cli.app import app
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, new_table, stderr, stdout
 from taxiway.display import duration, when
 from taxiway.project import Project
 from taxiway.store import Store
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 if TYPE_CHECKING:  # the deploy package loads the registry; keep `taxiway --help` quick
     from taxiway.deploy import DeploymentState, Replica, RoleFigures

@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from taxiway.cli.app import app
 from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, new_table, stdout
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 SHOWN_STEP_VALUES = 12  # a one-hot step can output hundreds of columns; text shows the first ones
 

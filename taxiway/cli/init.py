@@ -11,11 +11,12 @@ from rich.prompt import Prompt
 
 from taxiway.charter import CHARTER_FILE, parse_charter, render_charter
 from taxiway.charter.questions import Question, parse_answer, question, questions_for
-from taxiway.cli.app import app
 from taxiway.cli.output import stderr
 from taxiway.errors import CharterError, TaxiwayError
 from taxiway.measure.metrics import METRICS, Task, closest_metric, metrics_for
 from taxiway.scaffold.write import write_scaffold
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 
 @app.command("init")

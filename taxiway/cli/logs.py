@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from taxiway.cli.app import app
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, new_table, stdout
 from taxiway.cli.runs import parse_since
 from taxiway.display import when
@@ -18,6 +17,8 @@ from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.serve.log_compaction import CompactionReport, compact_prediction_logs
 from taxiway.serve.prediction_log import read_prediction_logs
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 logs_app = typer.Typer(
     help="The prediction log: every answered row the servers recorded.", no_args_is_help=True

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from taxiway.cli.app import app
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, short, stdout
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 models_app = typer.Typer(
     help="Registered model versions: list them, show one, point an alias at one.",

@@ -8,9 +8,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from taxiway.cli.app import app
 from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, stderr, stdout
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 _VERDICTS = {
     "reproduced": "[green]✓ reproduced[/]: the same predictions on every validation row, the same metrics",

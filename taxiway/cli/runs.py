@@ -14,12 +14,13 @@ from rich.text import Text
 
 from taxiway.charter import Charter
 from taxiway.charter.questions import question
-from taxiway.cli.app import app
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, stdout
 from taxiway.display import duration, when
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.train.runs import KINDS, STATUSES, Run, get_run, list_runs, run_artifacts
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 _AGE = re.compile(r"(\d+)\s*([smhdw])")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

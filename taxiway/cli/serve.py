@@ -11,10 +11,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from taxiway.cli.app import app
 from taxiway.cli.output import FORMAT_OPTION, Format, show_report, stderr
 from taxiway.cli.ui import bind
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 DEFAULT_PORT = 8000
 

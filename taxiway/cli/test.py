@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from taxiway.cli.app import app
 from taxiway.cli.output import FORMAT_OPTION, Format, new_table, show_report, stderr
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 test_app = typer.Typer(help="Run the team's tests: unit tests of pipeline.py, behaviour tests of a model.")
 app.add_typer(test_app, name="test")

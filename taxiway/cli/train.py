@@ -15,10 +15,11 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from taxiway.cli.app import app
 from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, new_table, stderr, stdout
 from taxiway.measure.metrics import METRICS
 from taxiway.project import Project
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 
 @app.command("train")

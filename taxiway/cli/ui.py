@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from taxiway.cli.app import app
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.store.checks import Check
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 if TYPE_CHECKING:
     import uvicorn

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from taxiway.cli.app import app
 from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, new_table, stderr, stdout
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.store.checks import Check
+
+app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 _UNITS = {"latency_p99": " ms", "memory": " MB", "throughput": " rows/s"}
 _STATUS = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ fail[/]", "skip": "[dim]– skip[/]"}

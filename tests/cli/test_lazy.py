@@ -1,0 +1,88 @@
+"""`taxiway --help` lists every verb without importing its module; running a verb loads the real command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from taxiway.cli import app
+from taxiway.cli.app import VERBS
+from taxiway.cli.data import DATA_VERBS
+from taxiway.cli.lazy import LazyGroup, Verb
+
+# What neither `import taxiway` nor `taxiway --help` may load: the store, the data and modelling stack,
+# the servers. Each of these costs tenths of a second of CPU at every start (issue 12).
+HEAVY = ("sqlalchemy", "alembic", "pandas", "numpy", "sklearn", "pyarrow", "fastapi", "uvicorn", "optuna")
+
+
+def _loaded_by(code: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(done.stderr.split())
+
+
+def test_help_loads_no_stage_and_no_heavy_library() -> None:
+    loaded = _loaded_by(
+        "import sys\nfrom taxiway.cli import app\ntry:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    )
+    assert not {name for name in loaded if name.split(".")[0] in HEAVY}
+    stages = {name for name in loaded if name.startswith("taxiway.") and not name.startswith("taxiway.cli")}
+    assert stages <= {"taxiway.errors"}
+    commands = {name for name in loaded if name.startswith("taxiway.cli.")}
+    assert commands == {"taxiway.cli.app", "taxiway.cli.lazy"}
+
+
+@pytest.mark.parametrize(
+    ("group", "verb"),
+    [(app, verb) for verb in VERBS] + [(None, verb) for verb in DATA_VERBS],
+    ids=lambda value: value.name if isinstance(value, Verb) else "",
+)
+def test_listed_help_is_the_commands_own(group: typer.Typer | None, verb: Verb) -> None:
+    root = typer.main.get_command(app)
+    assert isinstance(root, LazyGroup)
+    owner = root if group is not None else root.load("data")
+    command = owner.load(verb.name)
+    assert command is not None, verb.name
+    assert (command.help or "").strip().splitlines()[0] == verb.help
+
+
+def test_help_lists_verbs_in_workflow_order(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    listed = re.findall(r"^│ (\w+) ", result.output, flags=re.MULTILINE)
+    assert listed == [verb.name for verb in VERBS]
+
+
+def test_a_verb_runs_and_its_own_help_shows_its_options(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0
+    assert "--tune" in result.output
+
+
+def test_a_misspelt_verb_is_a_usage_error_with_the_nearest_verb(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["trian"])
+    assert result.exit_code == 2
+    assert "No such command 'trian'" in result.output
+    assert "Did you mean 'train'?" in result.output
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == "taxiway 0.1.0"
+
+
+def test_help_into_a_closed_pipe_is_not_an_error() -> None:
+    # `taxiway --help | head -1`: the reader leaves early; the command must not report an internal error.
+    done = subprocess.run(
+        f"{sys.executable} -m taxiway.cli data --help | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "error" not in done.stderr.lower()
