@@ -8,12 +8,14 @@ default from :mod:`taxiway.charter.questions` instead.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from taxiway.measure.cost import ErrorCosts
 from taxiway.measure.metrics import METRICS, Task, closest_metric, metrics_for
+
+if TYPE_CHECKING:
+    from taxiway.measure.cost import ErrorCosts
 
 ServingMode = Literal["online", "batch"]
 FallbackKind = Literal["baseline", "constant", "abstain"]
@@ -273,6 +275,7 @@ class Charter(_Section):
             (5.0, 1.0)
         """
         from taxiway.charter.questions import question  # questions are a sibling table of this model
+        from taxiway.measure.cost import ErrorCosts  # numpy and pandas: not for every charter read
 
         costs = self.problem.costs
         values = {}

@@ -374,6 +374,7 @@ def _progress_bar(path: Path) -> Iterator[AddProgress | None]:
 
         yield advance
 
+
 def _after_add(project: Project, result: AddResult) -> Path | None:
     """After `data add` stored a new version: warn about personal data; write schema.yaml if none exists.
 

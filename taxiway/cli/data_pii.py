@@ -22,27 +22,13 @@ if TYPE_CHECKING:
 @app.command("pii")
 def pii(version: VersionOption = None, output: TableFormatOption = TableFormat.text) -> None:
     """Screen a version for personal data; exit 1 if a flagged column is neither allowed nor dropped."""
-    from taxiway.data.pii import assess_pii
-    from taxiway.data.versions import load_dataset
-    from taxiway.store.checks import Check
+    from taxiway.data.version_checks import screen_pii
 
     project = Project.load()
-    section = project.charter.data
     store = project.store
     try:
         found = version_or_newest(store, version)
-        report = assess_pii(
-            load_dataset(store, found), allowed_pii=section.allowed_pii, drop_columns=section.drop_columns
-        )
-        store.evidence.record(
-            Check.DATA_PII,
-            subject_kind="dataset",
-            subject_id=found.id,
-            status=report.status,
-            value=float(len(report.unhandled)),
-            threshold=0.0,
-            details=report.details(),
-        )
+        report = screen_pii(store, found, project.charter.data)
     finally:
         store.close()
     if output is TableFormat.json:

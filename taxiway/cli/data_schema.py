@@ -104,37 +104,19 @@ def schema(
 def validate(version: VersionOption = None, output: TableFormatOption = TableFormat.text) -> None:
     """Check a dataset version against schema.yaml; exit 1 when a value breaks it."""
     from taxiway.data.schema import SCHEMA_FILE, load_schema
-    from taxiway.data.schema_check import validate_frame
-    from taxiway.data.versions import load_dataset
-    from taxiway.store.checks import Check
+    from taxiway.data.version_checks import validate_version
 
     project = Project.load()
     expected = load_schema(project.root / SCHEMA_FILE)  # bad input stops here, before any work
     store = project.store
     try:
         found = version_or_newest(store, version)
-        report = validate_frame(expected, load_dataset(store, found))
-        store.evidence.record(
-            Check.DATA_SCHEMA,
-            subject_kind="dataset",
-            subject_id=found.id,
-            status="pass" if report.is_valid else "fail",
-            value=float(report.n_violations),
-            threshold=0.0,
-            details={
-                "schema_file": SCHEMA_FILE,
-                "inferred": False,
-                "n_rows": report.n_rows,
-                "n_violations": report.n_violations,
-                "columns": report.counts(),
-            },
-        )
+        report = validate_version(store, found, expected)
     finally:
         store.close()
     _print_validation(found, report, output, SCHEMA_FILE)
     if not report.is_valid:
         raise typer.Exit(1)
-
 
 
 def _readable(path: Path) -> DatasetSchema | None:

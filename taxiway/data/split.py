@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -260,6 +261,20 @@ def current_split(store: Store, dataset_id: str | None = None) -> Split | None:
     with store.session() as session:
         row = session.scalars(query).first()
         return Split._from_row(row) if row is not None else None
+
+
+def splits_of(store: Store, dataset_ids: Sequence[str]) -> dict[str, list[Split]]:
+    """Every split of each dataset version, newest first."""
+    found: dict[str, list[Split]] = {dataset_id: [] for dataset_id in dataset_ids}
+    query = (
+        select(SplitRow)
+        .where(SplitRow.dataset_id.in_(list(dataset_ids)))
+        .order_by(SplitRow.created_at.desc(), SplitRow.id)
+    )
+    with store.session() as session:
+        for row in session.scalars(query):
+            found[row.dataset_id].append(Split._from_row(row))
+    return found
 
 
 def get_split(store: Store, ref: str) -> Split:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from taxiway.errors import DataError
 from taxiway.measure.metrics import Task
 
 PROBA_PREFIX = "proba_"
@@ -63,7 +64,30 @@ class Predictions:
 
     @classmethod
     def from_parquet(cls, data: bytes) -> Predictions:
-        frame = pd.read_parquet(io.BytesIO(data))
+        """Read predictions written by `to_parquet`.
+
+        Raises:
+            DataError: the bytes are not Parquet, or lack the row_key, y_true and y_pred columns.
+
+        Example:
+            >>> Predictions.from_parquet(b"row_key,y_true\\n1,0\\n")
+            Traceback (most recent call last):
+            ...
+            taxiway.errors.DataError: the predictions file is not Parquet ...
+        """
+        try:
+            frame = pd.read_parquet(io.BytesIO(data))
+        except (ValueError, OSError) as error:  # pyarrow: ArrowInvalid is a ValueError, IO errors OSError
+            raise DataError(
+                f"the predictions file is not Parquet ({type(error).__name__}: {str(error)[:120]})",
+                hint="store predictions with Predictions(...).to_parquet(); taxiway train does it for you",
+            ) from None
+        missing = [name for name in ("row_key", "y_true", "y_pred") if name not in frame.columns]
+        if missing:
+            raise DataError(
+                f"the predictions file lacks the column(s) {', '.join(missing)}",
+                hint="store predictions with Predictions(...).to_parquet(); taxiway train does it for you",
+            )
         proba_columns = [c for c in frame.columns if str(c).startswith(PROBA_PREFIX)]
         classes = None
         proba = None

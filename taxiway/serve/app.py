@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
 from taxiway import __version__
+from taxiway.errors import TaxiwayError
 from taxiway.serve.feedback import feedback_items, record_feedback
 from taxiway.serve.protocols import mlflow, oip
 from taxiway.serve.request import BadRequest, read_json
@@ -34,7 +35,7 @@ from taxiway.serve.responses import (
     json_response,
     service_of,
 )
-from taxiway.serve.service import InvalidRows, Prediction, PredictionService, RequestRefused
+from taxiway.serve.service import InvalidRows, Prediction, PredictionService
 
 _log = logging.getLogger("taxiway.serve")
 
@@ -159,10 +160,11 @@ def _native_answer(prediction: Prediction) -> dict[str, Any]:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestRefused)
-    async def refused(request: Request, error: RequestRefused) -> Response:
+    @app.exception_handler(TaxiwayError)
+    async def refused(request: Request, error: TaxiwayError) -> Response:
+        # Every error users read answers with its class's status (taxiway/errors.py), as on the dashboard.
         detail = error.detail() if isinstance(error, InvalidRows) else None
-        return error_response(error.status, error.message, error.hint, detail)
+        return error_response(error.http_status, error.message, error.hint, detail)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:

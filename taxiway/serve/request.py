@@ -16,7 +16,7 @@ __all__ = ["BadRequest", "loads_lenient", "read_body", "read_json"]
 class BadRequest(RequestRefused):
     """A body taxiway cannot read (not JSON, not the protocol's shape): 400."""
 
-    status = 400
+    http_status = 400
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -55,7 +55,7 @@ def loads_lenient(body: bytes) -> Any:
         >>> try:
         ...     loads_lenient(b'{"x": ]')
         ... except BadRequest as error:
-        ...     print(error.status, error.message[:26])
+        ...     print(error.http_status, error.message[:26])
         400 the body is not valid JSON
     """
     if not body.strip():

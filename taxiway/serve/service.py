@@ -46,31 +46,31 @@ __all__ = [
 
 
 class RequestRefused(TaxiwayError):
-    """A request the service will not answer; ``status`` is its HTTP status."""
+    """A request the service will not answer; ``http_status`` is its HTTP status."""
 
-    status = 400
+    http_status = 400
 
 
 class NotServing(RequestRefused):
-    status = 503
+    http_status = 503
 
 
 class RequestTooLarge(RequestRefused):
-    status = 413
+    http_status = 413
 
 
 class InvalidNumber(RequestRefused):
-    status = 422
+    http_status = 422
 
 
 class RequestTimedOut(RequestRefused):
-    status = 408
+    http_status = 408
 
 
 class InvalidRows(RequestRefused):
     """Rows that break the input contract: one list of field problems per row."""
 
-    status = 422
+    http_status = 422
 
     def __init__(self, problems: list[list[FieldProblem]]) -> None:
         bad = sum(1 for row in problems if row)

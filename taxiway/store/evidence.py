@@ -11,6 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from taxiway.errors import NotFoundError
 from taxiway.store.tables import EvidenceRow, utcnow
 
 Origin = Literal["manual", "ci", "ct", "server"]
@@ -124,6 +125,36 @@ class EvidenceLog:
         query = select(EvidenceRow).join(sub, EvidenceRow.id == sub.c.id)
         with Session(self._engine) as session:
             return {row.check_id: Evidence._from_row(row) for row in session.scalars(query)}
+
+    def get(self, record_id: int) -> Evidence:
+        """One record by its id.
+
+        Raises:
+            NotFoundError: no record has that id.
+        """
+        with Session(self._engine) as session:
+            row = session.get(EvidenceRow, record_id)
+            if row is None:
+                raise NotFoundError(
+                    f"no evidence record {record_id}", hint="the checklist lists the records behind each item"
+                )
+            return Evidence._from_row(row)
+
+    def latest_by_subject(
+        self, check_ids: Iterable[str], subject_ids: Iterable[str]
+    ) -> dict[tuple[str, str], Evidence]:
+        """The newest record of each (check, subject) pair among the given checks and subjects."""
+        subjects, checks = list(subject_ids), list(check_ids)
+        if not subjects or not checks:
+            return {}
+        newest = (
+            select(func.max(EvidenceRow.id))
+            .where(EvidenceRow.check_id.in_(checks), EvidenceRow.subject_id.in_(subjects))
+            .group_by(EvidenceRow.check_id, EvidenceRow.subject_id)
+        )
+        with Session(self._engine) as session:
+            rows = session.scalars(select(EvidenceRow).where(EvidenceRow.id.in_(newest)))
+            return {(row.check_id, row.subject_id): Evidence._from_row(row) for row in rows}
 
     def history(self, check_id: str, *, limit: int = 100) -> list[Evidence]:
         """Records of one check, newest first."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from taxiway.store.artifacts import ArtifactStore, Progress, sha256_file
@@ -64,6 +64,11 @@ class Store:
         self.artifacts.put_file(path, digest=digest, progress=progress)
         record_artifact(session, digest, size_bytes=path.stat().st_size, media_type=media_type)
         return digest
+
+    def media_type(self, digest: str) -> str | None:
+        """The media type a stored artifact was recorded with; None when no artifact has that digest."""
+        with self.session() as session:
+            return session.scalar(select(ArtifactRow.media_type).where(ArtifactRow.digest == digest))
 
     def close(self) -> None:
         self.engine.dispose()

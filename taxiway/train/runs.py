@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from taxiway.errors import NotFoundError, TaxiwayError
 from taxiway.store import Store
 from taxiway.store.tables import MetricPointRow, RunArtifactRow, RunRow
+
+MAX_CURVE_POINTS = 2_000  # a drawn curve: more points than pixels add nothing but bytes
 
 RunKind = Literal["baseline", "candidate", "trial", "custom"]
 RunStatus = Literal["running", "finished", "failed"]
@@ -216,6 +219,37 @@ def metric_history(store: Store, run_id: str, key: str) -> list[tuple[int, float
     raise NotFoundError(
         f"run {run_id} has no metric '{key}'", hint=f"its metrics: {known} (`taxiway runs show {run_id}`)"
     )
+
+
+def curve_keys(store: Store, run_ids: Sequence[str]) -> list[str]:
+    """The metrics that any of the runs logged at more than one step: those worth drawing as curves."""
+    query = (
+        select(MetricPointRow.key)
+        .where(MetricPointRow.run_id.in_(list(run_ids)))
+        .group_by(MetricPointRow.run_id, MetricPointRow.key)
+        .having(func.count(func.distinct(MetricPointRow.step)) > 1)
+    )
+    with store.session() as session:
+        return sorted(set(session.scalars(query)))
+
+
+def curve(
+    store: Store, run_id: str, key: str, *, max_points: int = MAX_CURVE_POINTS
+) -> list[tuple[int, float]]:
+    """A run's (step, value) points of one metric, the last value per step, thinned to ``max_points``.
+
+    Empty when the run or the metric is not there (a chart with nothing to draw, not an error).
+    """
+    try:
+        history = metric_history(store, run_id, key)
+    except NotFoundError:
+        return []
+    last = {step: value for step, value, _ in history}
+    points = sorted(last.items())
+    if len(points) > max_points:
+        stride = -(-len(points) // max_points)
+        points = points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
+    return points
 
 
 def run_artifacts(store: Store, run_id: str) -> dict[str, str]:

@@ -310,7 +310,20 @@ class ActiveRun:
         self._set_artifact("model_artifact", digest)
 
     def set_predictions(self, digest: str) -> None:
-        """Name the stored artifact that holds this run's predictions on the evaluation rows."""
+        """Name the stored artifact that holds this run's predictions on the evaluation rows.
+
+        The artifact is read and checked first: pages and comparisons read it later, and a file that is
+        not a predictions table is refused here, where it enters, not found broken there.
+
+        Raises:
+            NotFoundError: no artifact has that digest.
+            DataError: the artifact is not predictions written by ``Predictions.to_parquet()``.
+        """
+        from taxiway.measure.predictions import Predictions  # pandas, only when predictions are stored
+
+        self._check_open()
+        if self._store.artifacts.exists(digest):
+            Predictions.from_parquet(self._store.artifacts.get_bytes(digest))
         self._set_artifact("predictions_artifact", digest)
 
     def flush(self) -> None:

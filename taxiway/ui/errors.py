@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse
 
-from taxiway.errors import ArtifactCorruptError, NotFoundError, TaxiwayError
+from taxiway.errors import TaxiwayError
 from taxiway.ui.state import render
 
 log = logging.getLogger("taxiway.ui")
@@ -20,6 +20,8 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Artifact changed",
+    422: "Cannot be used",
+    503: "Store unavailable",
     500: "Internal error",
 }
 
@@ -45,13 +47,7 @@ def install_error_pages(app: FastAPI) -> None:
 
     async def taxiway_error(request: Request, error: Exception) -> HTMLResponse:
         assert isinstance(error, TaxiwayError)
-        if isinstance(error, NotFoundError):
-            status = 404
-        elif isinstance(error, ArtifactCorruptError):
-            status = 409
-        else:
-            status = 400
-        return error_page(request, status, error.message, error.hint)
+        return error_page(request, error.http_status, error.message, error.hint)
 
     async def http_error(request: Request, error: Exception) -> HTMLResponse:
         assert isinstance(error, HTTPException)

@@ -38,6 +38,31 @@ def test_empty_database_is_migrated_to_head_and_matches_the_tables(empty_databas
     engine.dispose()
 
 
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from taxiway.store.database import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_opening_an_up_to_date_store_does_not_import_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'current.db'}"
+    open_database(uri).dispose()
+    code = (
+        "import sys\nfrom taxiway.store.database import open_database\n"
+        f"open_database({uri!r}).dispose()\nprint('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_opening_twice_does_not_migrate_again(empty_database: str) -> None:
     engine = open_database(empty_database)
     with engine.begin() as connection:

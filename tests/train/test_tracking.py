@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 import sys
 import textwrap
@@ -10,11 +11,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
 import taxiway
-from taxiway.errors import ArtifactCorruptError, NotFoundError, StoreError, TaxiwayError
+from taxiway.errors import ArtifactCorruptError, DataError, NotFoundError, StoreError, TaxiwayError
+from taxiway.measure.predictions import Predictions
 from taxiway.project import Project
 from taxiway.store import Store, StoreLocation
 from taxiway.store.tables import MetricPointRow, RunRow
@@ -141,8 +144,12 @@ def test_artifacts_are_stored_by_content_and_verified_on_read(store: Store, tmp_
         digest = run.log_artifact(model)
         renamed = run.log_artifact(model, name="models/best.skops")
         notes = run.log_bytes("notes.txt", b"tried depth 6", media_type="text/plain")
+        table = Predictions(
+            row_key=np.arange(2), y_true=np.array([0, 1]), y_pred=np.array([0, 0])
+        ).to_parquet()
+        predictions = run.log_bytes("predictions.parquet", table, media_type="application/vnd.apache.parquet")
         run.set_model(digest)
-        run.set_predictions(notes)
+        run.set_predictions(predictions)
         with pytest.raises(NotFoundError, match="no artifact 'feed'"):
             run.set_model("feed")
     assert digest == renamed == hashlib.sha256(b"model weights").hexdigest()
@@ -150,13 +157,34 @@ def test_artifacts_are_stored_by_content_and_verified_on_read(store: Store, tmp_
         "model.skops": digest,
         "models/best.skops": digest,
         "notes.txt": notes,
+        "predictions.parquet": predictions,
     }
     found = get_run(store, run.id)
-    assert (found.model_artifact, found.predictions_artifact) == (digest, notes)
+    assert (found.model_artifact, found.predictions_artifact) == (digest, predictions)
     assert store.artifacts.get_bytes(digest) == b"model weights"
     Path(store.artifacts.path_of(digest)).write_bytes(b"model weights, edited")
     with pytest.raises(ArtifactCorruptError, match="changed after it was written"):
         store.artifacts.get_bytes(digest)
+
+
+def test_a_file_that_is_not_predictions_is_refused_where_it_enters(store: Store) -> None:
+    # The run page and the compare page read this file later; a text file named as predictions used to
+    # make both answer 500. It is refused here instead, and the run keeps no predictions.
+    frame = Predictions(row_key=np.arange(2), y_true=np.array([0, 1]), y_pred=np.array([0, 0])).to_frame()
+    with start_run(store=store) as run:
+        notes = run.log_bytes("notes.txt", b"tried depth 6", media_type="text/plain")
+        no_y_pred = run.log_bytes("p.parquet", _parquet(frame.drop(columns="y_pred")), media_type="x/parquet")
+        with pytest.raises(DataError, match="the predictions file is not Parquet"):
+            run.set_predictions(notes)
+        with pytest.raises(DataError, match="lacks the column.s. y_pred"):
+            run.set_predictions(no_y_pred)
+    assert get_run(store, run.id).predictions_artifact is None
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(

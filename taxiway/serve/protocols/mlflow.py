@@ -139,9 +139,9 @@ def error_body(error: RequestRefused) -> tuple[int, dict[str, Any]]:
             "hint": error.hint,
             "detail": error.detail(),
         }
-    code = _ERROR_CODES.get(error.status, "BAD_REQUEST")
-    message = f"Invalid input. {error.message}" if error.status == 400 else error.message
-    return error.status, {"error_code": code, "message": message, "hint": error.hint}
+    code = _ERROR_CODES.get(error.http_status, "BAD_REQUEST")
+    message = f"Invalid input. {error.message}" if error.http_status == 400 else error.message
+    return error.http_status, {"error_code": code, "message": message, "hint": error.hint}
 
 
 def _media_type(content_type: str | None) -> str:

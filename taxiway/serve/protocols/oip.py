@@ -105,7 +105,7 @@ _INFER_BODY = {
 class UnknownModel(RequestRefused):
     """A model name or version this server does not serve: 404."""
 
-    status = 404
+    http_status = 404
 
 
 def add_routes(app: FastAPI) -> None:
@@ -232,7 +232,7 @@ def _error(error: RequestRefused) -> Response:
     if isinstance(error, InvalidRows):
         body["error"] = summary(error)
         body["detail"] = error.detail()
-    return json_response(body, status=error.status)
+    return json_response(body, status=error.http_status)
 
 
 def _inflate(body: bytes, encoding: str | None, limit: int) -> bytes:

@@ -27,7 +27,7 @@ SHOWN_PROBLEMS = 5  # in a one-line message; every problem is in `detail`
 class UnsupportedMediaType(RequestRefused):
     """A body in a content type or content encoding the protocol does not read: 415."""
 
-    status = 415
+    http_status = 415
 
 
 def records_from_columns(columns: dict[str, Any], where: str) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ from taxiway.checklist.items import check_info
 from taxiway.checklist.ml_test_score import REASONABLE_SECTION_SCORE, SCORE_SECTIONS
 from taxiway.checklist.render import describe_evidence
 from taxiway.store import Evidence
-from taxiway.ui.queries import evidence_record
 from taxiway.ui.state import render, ui_state
 
 router = APIRouter()
@@ -42,7 +41,7 @@ def checklist_page(request: Request) -> HTMLResponse:
 @router.get("/evidence/{record_id}", response_class=HTMLResponse)
 def evidence_page(request: Request, record_id: int) -> HTMLResponse:
     """One evidence record: what it verifies, on what, with what result, and its full details."""
-    record = evidence_record(ui_state(request).store, record_id)
+    record = ui_state(request).store.evidence.get(record_id)
     context = {
         "record": record,
         "info": check_info(record.check_id),

@@ -14,10 +14,9 @@ from taxiway.errors import TaxiwayError
 from taxiway.measure.metrics import METRICS
 from taxiway.measure.predictions import Predictions
 from taxiway.train.replicates import ReplicateSettings
-from taxiway.train.runs import Run, get_run, list_runs
+from taxiway.train.run_search import ordered_metrics
+from taxiway.train.runs import Run, curve, curve_keys, get_run, list_runs
 from taxiway.ui import charts
-from taxiway.ui.queries import curve, curve_keys
-from taxiway.ui.run_table import ordered_metrics
 from taxiway.ui.slices import SliceRow, slice_table
 from taxiway.ui.state import UIState, render, ui_state
 from taxiway.validate.compare import Comparison, compare_runs, decimals, verdict

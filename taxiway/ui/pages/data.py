@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from taxiway.data.split import splits_of
 from taxiway.data.versions import get_dataset, list_datasets
 from taxiway.store.checks import Check
-from taxiway.ui.queries import latest_by_subject, splits_of
 from taxiway.ui.state import render, ui_state
 
 router = APIRouter()
@@ -33,8 +33,8 @@ def data_page(request: Request) -> HTMLResponse:
     versions = list_datasets(store)
     splits = splits_of(store, [version.id for version in versions])
     split_ids = [split.id for found in splits.values() for split in found]
-    evidence = latest_by_subject(
-        store, [*DATASET_CHECKS, *SPLIT_CHECKS], [v.id for v in versions] + split_ids
+    evidence = store.evidence.latest_by_subject(
+        [*DATASET_CHECKS, *SPLIT_CHECKS], [v.id for v in versions] + split_ids
     )
     context: dict[str, Any] = {
         "versions": versions,
@@ -53,8 +53,8 @@ def version_page(request: Request, version_id: str) -> HTMLResponse:
     store = ui_state(request).store
     version = get_dataset(store, version_id)
     splits = splits_of(store, [version.id])[version.id]
-    evidence = latest_by_subject(
-        store, [*DATASET_CHECKS, *SPLIT_CHECKS], [version.id, *(s.id for s in splits)]
+    evidence = store.evidence.latest_by_subject(
+        [*DATASET_CHECKS, *SPLIT_CHECKS], [version.id, *(s.id for s in splits)]
     )
     parent = version.parent_id
     context: dict[str, Any] = {

@@ -4,20 +4,20 @@ artifact download, which serves only bytes that still match their recorded diges
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.responses import HTMLResponse, Response
 
+from taxiway.data.split import get_split
+from taxiway.data.versions import get_dataset
 from taxiway.errors import NotFoundError, TaxiwayError
 from taxiway.measure.metrics import METRICS
 from taxiway.measure.predictions import Predictions
-from taxiway.store.tables import ArtifactRow, DatasetVersionRow, SplitRow
-from taxiway.train.runs import Run, get_run, run_artifacts
+from taxiway.train.run_search import ordered_metrics, reaches
+from taxiway.train.runs import Run, curve, curve_keys, get_run, run_artifacts
 from taxiway.ui import charts
-from taxiway.ui.queries import curve, curve_keys
-from taxiway.ui.run_table import ordered_metrics, reaches
 from taxiway.ui.state import UIState, render, ui_state
 
 router = APIRouter()
@@ -64,8 +64,7 @@ def download(request: Request, run_id: str, name: str) -> Response:
         raise NotFoundError(f"run {run.id} has no artifact '{name}'", hint=f"its artifacts: {listed}")
     digest = attached[name]
     data = state.store.artifacts.get_bytes(digest)
-    with state.store.session() as session:
-        media_type = session.scalar(select(ArtifactRow.media_type).where(ArtifactRow.digest == digest))
+    media_type = state.store.media_type(digest)
     filename = _SAFE_NAME.sub("_", name.rsplit("/", 1)[-1]) or "artifact"
     return Response(
         data,
@@ -79,10 +78,9 @@ def _prediction_figures(state: UIState, run: Run) -> tuple[dict[str, charts.Figu
     if run.predictions_artifact is None:
         return {}, "this run stored no predictions, so there are no evaluation charts"
     try:
-        data = state.store.artifacts.get_bytes(run.predictions_artifact)
+        predictions = Predictions.from_parquet(state.store.artifacts.get_bytes(run.predictions_artifact))
     except TaxiwayError as error:
         return {}, f"{error.message} — {error.hint}" if error.hint else error.message
-    predictions = Predictions.from_parquet(data)
     threshold = run.params.get("decision_threshold")
     chosen = float(threshold) if isinstance(threshold, int | float) else None
     costs = state.charter.error_costs()
@@ -91,7 +89,15 @@ def _prediction_figures(state: UIState, run: Run) -> tuple[dict[str, charts.Figu
 
 def _known_references(state: UIState, run: Run) -> dict[str, bool]:
     """Whether the dataset version and split the run names are still in the store (to link them or not)."""
-    with state.store.session() as session:
-        dataset = run.dataset_id and session.get(DatasetVersionRow, run.dataset_id) is not None
-        split = run.split_id and session.scalar(select(SplitRow.id).where(SplitRow.id == run.split_id))
-    return {"dataset": bool(dataset), "split": bool(split)}
+    return {
+        "dataset": _exists(lambda: get_dataset(state.store, run.dataset_id or "")),
+        "split": _exists(lambda: get_split(state.store, run.split_id or "")),
+    }
+
+
+def _exists(look_up: Callable[[], object]) -> bool:
+    try:
+        look_up()
+    except TaxiwayError:  # not found, or no id recorded at all
+        return False
+    return True

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from taxiway.measure.metrics import METRICS
-from taxiway.train.runs import KINDS, STATUSES
-from taxiway.ui.run_table import (
+from taxiway.train.run_search import (
     COLUMNS,
     RunPage,
     RunQuery,
@@ -21,6 +20,7 @@ from taxiway.ui.run_table import (
     query_runs,
     reaches,
 )
+from taxiway.train.runs import KINDS, STATUSES
 from taxiway.ui.state import render, ui_state
 
 router = APIRouter()

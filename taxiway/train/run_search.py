@@ -1,4 +1,4 @@
-"""The runs table: filter, sort (by any metric) and page through the runs in SQL, reading only what is shown.
+"""Searching runs: filter, sort (by any metric) and page through them in SQL, reading only what is shown.
 
 ``runs.metrics`` is a JSON column: sorting by a metric extracts it in the database (``json_extract`` on
 SQLite, ``->>`` on PostgreSQL, both via SQLAlchemy's JSON index + ``as_float``), so a page of 50 runs out of

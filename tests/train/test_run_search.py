@@ -10,8 +10,8 @@ from sqlalchemy import update
 from taxiway.errors import TaxiwayError
 from taxiway.store import Store
 from taxiway.store.tables import RunRow
+from taxiway.train.run_search import RunQuery, count_reaching, metric_keys, ordered_metrics, query_runs
 from taxiway.train.tracking import start_run
-from taxiway.ui.run_table import RunQuery, count_reaching, metric_keys, ordered_metrics, query_runs
 
 DAY = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 # name, kind, roc_auc (None: not logged), log_loss, day offset, seconds it ran
