@@ -44,7 +44,7 @@ from taxiway.charter.model import SplitStrategy
 from taxiway.data import _assign
 from taxiway.data._assign import row_keys
 from taxiway.data.versions import DatasetVersion, get_dataset, latest_dataset, load_dataset
-from taxiway.errors import DataError, NotFoundError
+from taxiway.errors import DataError, NotFoundError, TaxiwayError
 from taxiway.store import Store
 from taxiway.store.checks import Check
 from taxiway.store.tables import DatasetVersionRow, SplitRow, utcnow
@@ -282,12 +282,12 @@ def get_split(store: Store, ref: str) -> Split:
 
     Raises:
         NotFoundError: no split id starts with ``ref``.
-        DataError: ``ref`` is too short, or several split ids start with it.
+        TaxiwayError: ``ref`` is too short, or several split ids start with it.
     """
     prefix = ref.strip().lower()
     hint = "run `taxiway data split` to make one; `taxiway data check --format json` shows the current one"
     if len(prefix) < MIN_PREFIX_LENGTH:
-        raise DataError(
+        raise TaxiwayError(
             f"split '{ref}' is too short: give at least {MIN_PREFIX_LENGTH} characters of its id", hint=hint
         )
     query = select(SplitRow).where(SplitRow.id.startswith(prefix, autoescape=True)).order_by(SplitRow.id)
@@ -297,7 +297,9 @@ def get_split(store: Store, ref: str) -> Split:
         raise NotFoundError(f"no split starts with '{prefix}'", hint=hint)
     if len(rows) > 1:
         matches = ", ".join(row.id[:12] for row in rows[:4])
-        raise DataError(f"split '{prefix}' is ambiguous: it matches {matches}", hint="give more characters")
+        raise TaxiwayError(
+            f"split '{prefix}' is ambiguous: it matches {matches}", hint="give more characters"
+        )
     return Split._from_row(rows[0])
 
 

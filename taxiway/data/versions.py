@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from taxiway.data.pii import PiiReport, assess_pii
 from taxiway.data.profile import Schema, profile_frame
 from taxiway.data.reading import DataFormat, FileKind, check_file, detect_kind, read_table
-from taxiway.errors import DataError, NotFoundError
+from taxiway.errors import DataError, NotFoundError, TaxiwayError
 from taxiway.store import Store
 from taxiway.store.artifacts import sha256_file
 from taxiway.store.checks import Check
@@ -287,11 +287,11 @@ def get_dataset(store: Store, ref: str) -> DatasetVersion:
 
     Raises:
         NotFoundError: no version id starts with ``ref``.
-        DataError: ``ref`` is shorter than 4 characters, or more than one version id starts with it.
+        TaxiwayError: ``ref`` is shorter than 4 characters, or more than one version id starts with it.
     """
     prefix = ref.strip().lower()
     if len(prefix) < MIN_PREFIX_LENGTH:
-        raise DataError(
+        raise TaxiwayError(
             f"dataset version '{ref}' is too short: give at least {MIN_PREFIX_LENGTH} characters of its id",
             hint=_LIST_HINT,
         )
@@ -306,7 +306,7 @@ def get_dataset(store: Store, ref: str) -> DatasetVersion:
         raise NotFoundError(f"no dataset version starts with '{prefix}'", hint=_LIST_HINT)
     if len(rows) > 1:
         matches = ", ".join(row.id[:SHORT_ID_LENGTH] for row in rows[:4]) + (", ..." if len(rows) > 4 else "")
-        raise DataError(
+        raise TaxiwayError(
             f"dataset version '{prefix}' is ambiguous: it matches versions {matches}",
             hint="give more characters of the id; " + _LIST_HINT,
         )

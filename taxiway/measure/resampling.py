@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -114,7 +115,7 @@ class _OneBlasThread:
     def __enter__(self) -> None:
         with self._lock:
             if self._users == 0:
-                self._limiter = _thread_pools().limit(limits=1, user_api="blas")
+                self._limiter = _thread_pools(len(sys.modules)).limit(limits=1, user_api="blas")
             self._users += 1
 
     def __exit__(
@@ -126,9 +127,11 @@ class _OneBlasThread:
                 self._limiter.restore_original_limits()
 
 
-@functools.cache
-def _thread_pools() -> Any:
-    """The process's thread pools (BLAS, OpenMP), found once: finding them takes ~20 ms, limiting 0.1 ms."""
+@functools.lru_cache(maxsize=1)
+def _thread_pools(modules_loaded: int) -> Any:
+    """The process's thread pools (BLAS, OpenMP): finding them takes ~20 ms, limiting 0.1 ms, so they are
+    found again only when modules were imported since (a new module may bring its own BLAS, as scipy's
+    linear algebra does; a pool found before it was loaded would be left on all its threads)."""
     return ThreadpoolController()
 
 

@@ -21,7 +21,7 @@ from taxiway.data.split import (
     split_frames,
 )
 from taxiway.data.versions import load_dataset
-from taxiway.errors import DataError, NotFoundError
+from taxiway.errors import DataError, NotFoundError, TaxiwayError
 from taxiway.store import Store
 from taxiway.store.checks import Check
 from tests.data.split_helpers import add_frame, cancer, charter, diabetes, events, written
@@ -184,7 +184,7 @@ def test_lookups(store: Store, tmp_path: Path) -> None:
     assert get_split(store, random.id.upper()) == random
     with pytest.raises(NotFoundError, match="no split starts with 'ffffffff'"):
         get_split(store, "ffffffff")
-    with pytest.raises(DataError, match="too short"):
+    with pytest.raises(TaxiwayError, match="too short"):
         get_split(store, "ab")
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from taxiway.data import add_dataset, get_dataset, latest_dataset, list_datasets, load_dataset
 from taxiway.data.versions import Phase
-from taxiway.errors import ArtifactCorruptError, DataError, NotFoundError
+from taxiway.errors import ArtifactCorruptError, DataError, NotFoundError, TaxiwayError
 from taxiway.store import Store
 from taxiway.store.checks import Check
 from taxiway.store.tables import ArtifactRow, DatasetVersionRow, EvidenceRow
@@ -143,7 +143,7 @@ def test_lookup_by_prefix(store: Store, tmp_path: Path) -> None:
     version = add_dataset(store, _write_csv(tmp_path / "iris.csv", _iris())).version
     assert get_dataset(store, version.id[:4]) == version
     assert get_dataset(store, f"  {version.short_id.upper()} ") == version
-    with pytest.raises(DataError, match="too short: give at least 4 characters") as caught:
+    with pytest.raises(TaxiwayError, match="too short: give at least 4 characters") as caught:
         get_dataset(store, version.id[:3])
     assert "taxiway data list" in caught.value.hint
     with pytest.raises(NotFoundError, match="no dataset version starts with") as missing:
@@ -167,7 +167,9 @@ def test_ambiguous_prefix(store: Store, tmp_path: Path) -> None:
     for number, data in enumerate((seen[prefix], content)):
         (tmp_path / f"t{number}.csv").write_bytes(data)
         add_dataset(store, tmp_path / f"t{number}.csv")
-    with pytest.raises(DataError, match=f"'{prefix}' is ambiguous: it matches versions {prefix}") as caught:
+    with pytest.raises(
+        TaxiwayError, match=f"'{prefix}' is ambiguous: it matches versions {prefix}"
+    ) as caught:
         get_dataset(store, prefix)
     assert "give more characters" in caught.value.hint
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, log_loss, roc_auc_score
-from threadpoolctl import threadpool_info
 
 from taxiway.errors import NotFoundError, TaxiwayError
 from taxiway.measure import resampling, weighted
@@ -320,12 +321,23 @@ def test_the_same_keys_in_the_same_order_are_not_joined_but_still_checked() -> N
 
 
 def test_blas_runs_on_one_thread_while_resamples_are_scored_and_on_all_after() -> None:
-    def blas_threads() -> list[int]:
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    # In a process of its own: BLAS thread counts are process-wide, and in this suite's process earlier
+    # tests (a dashboard comparing runs on two threads) leave OpenBLAS ignoring later limits; noted in the
+    # docs/design.md notes on comparing runs.
+    code = """
+from threadpoolctl import threadpool_info
+from taxiway.measure import resampling
 
-    before = blas_threads()
-    with resampling.BLAS_ON_ONE_THREAD:
-        with resampling.BLAS_ON_ONE_THREAD:  # an overlapping comparison
-            assert set(blas_threads()) <= {1}
-        assert set(blas_threads()) <= {1}  # the first comparison is still scoring
-    assert blas_threads() == before
+def blas_threads():
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+before = blas_threads()
+with resampling.BLAS_ON_ONE_THREAD:
+    with resampling.BLAS_ON_ONE_THREAD:  # an overlapping comparison
+        assert set(blas_threads()) <= {1}, blas_threads()
+    assert set(blas_threads()) <= {1}, blas_threads()  # the first comparison is still scoring
+assert blas_threads() == before, (blas_threads(), before)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
