@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from taxiway.charter import Charter
 from taxiway.charter.model import SplitStrategy
+from taxiway.data._frames import as_text
 from taxiway.data.versions import DatasetVersion
 from taxiway.errors import DataError
 
@@ -243,8 +244,7 @@ def _normalised(series: pd.Series) -> NDArray[Any] | pd.Series:
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         values = series.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
         return np.where(np.isnan(values), np.nan, values + 0.0)  # one NaN pattern; -0.0 becomes 0.0
-    text = [_NULL_TEXT if pd.isna(value) else str(value) for value in series.astype(object).tolist()]
-    return np.asarray(text, dtype=object)
+    return as_text(series, missing=_NULL_TEXT)
 
 
 def _iso(ns: np.int64) -> str:

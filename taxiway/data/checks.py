@@ -93,7 +93,9 @@ def check_split(
     }
     report = DataCheckReport(
         split=split,
-        leakage=check_leakage(frames, settings, strategy=split.strategy, drop=drop, seed=seed),
+        leakage=check_leakage(
+            frames, settings, strategy=split.strategy, drop=drop, seed=seed, event=charter.problem.event
+        ),
         same_distribution=check_same_distribution(
             frames, settings, strategy=split.strategy, drop=drop, seed=seed
         ),
