@@ -122,6 +122,7 @@ def add(
                 "version": _document(result.version),
                 "schema_written": str(schema_file) if schema_file is not None else None,
                 "pii": result.pii.details() if result.pii is not None else None,
+                "duplicates": result.duplicates.document() if result.duplicates is not None else None,
             }
         )
         return

@@ -10,11 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from taxiway.cli.data import FormatOption, OutputFormat, data_app
-from taxiway.cli.output import emit_json, stdout
+from taxiway.cli.output import emit_json, stderr, stdout
 from taxiway.errors import DataError
 from taxiway.project import Project
 
 if TYPE_CHECKING:
+    from taxiway.data.duplicates import Duplicates
     from taxiway.data.schema import DatasetSchema
     from taxiway.data.validate import ValidationReport
     from taxiway.data.versions import AddResult, DatasetVersion
@@ -145,12 +146,25 @@ def after_add(project: Project, result: AddResult) -> Path | None:
 
     if result.pii is not None and result.pii.findings:
         warn_pii(result.pii)
+    if result.duplicates is not None:
+        _warn_duplicates(result.duplicates, project.charter.problem.target)
     path = project.root / SCHEMA_FILE
     if not result.is_new or path.exists():
         return None
     expected = from_profile(result.version.schema, target=project.charter.problem.target)
     save_schema(expected, path, origin=_origin(result.version))
     return path
+
+
+def _warn_duplicates(found: Duplicates, target: str) -> None:
+    """Copies and conflicting labels on stderr, each with an example row: a warning, not a refusal."""
+    console = stderr()
+    shown = (found.copy_examples, found.conflict_examples)
+    for message, rows in zip(found.messages(target), shown if found.copies else shown[1:], strict=False):
+        console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
+        if rows:
+            example = ", ".join(f"{key}={value!r}" for key, value in rows[0].items() if key != "row_key")
+            console.print(f"  e.g. {example}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _readable(path: Path) -> DatasetSchema | None:

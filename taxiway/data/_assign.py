@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,9 +16,11 @@ from numpy.typing import NDArray
 
 from taxiway.charter import Charter
 from taxiway.charter.model import SplitStrategy
-from taxiway.data._frames import as_text
-from taxiway.data.versions import DatasetVersion
+from taxiway.data._frames import as_text, json_value
 from taxiway.errors import DataError
+
+if TYPE_CHECKING:  # versions counts duplicates with row_hashes when a version is added
+    from taxiway.data.versions import DatasetVersion
 
 Labels = NDArray[np.object_]  # "train" / "valid" / "test", or None for a row a time split's gap drops
 _NULL_TEXT = "\x00null"  # stands for a missing value when text is hashed; no real value holds a NUL byte
@@ -76,6 +78,7 @@ def base_settings(
     data, split = charter.data, charter.split
     target = charter.problem.target
     _require(rows, target, "problem.target", version)
+    _learnable(rows[target], target, version)
     settings: dict[str, Any] = {
         "target": target,
         "task": charter.problem.task,
@@ -263,6 +266,20 @@ def _require(rows: pd.DataFrame, column: str, setting: str, version: DatasetVers
         f"column '{column}' ({setting} in taxiway.toml) is not in dataset version {version.short_id}; "
         f"its columns are: {shown}",
         hint=f"{suggestion}fix {setting} in taxiway.toml",
+    )
+
+
+def _learnable(values: pd.Series, target: str, version: DatasetVersion) -> None:
+    """Refuse a target with fewer than two distinct values: a split of it has nothing to learn or judge."""
+    distinct = values.dropna().unique()
+    if len(distinct) >= 2:
+        return
+    held = f"a single value ({json_value(distinct[0])!r})" if len(distinct) else "no value"
+    raise DataError(
+        f"target '{target}' (problem.target) holds {held} in dataset version {version.short_id} "
+        f"({len(values):,} rows): there is nothing to learn",
+        hint="add the rows of the other outcomes as a new version (taxiway data add FILE), or set "
+        "problem.target to another column",
     )
 
 

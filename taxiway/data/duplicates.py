@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,9 @@ import pandas as pd
 from taxiway.data._assign import row_hashes
 from taxiway.data._frames import Scalar, examples
 from taxiway.data.findings import Finding, SubCheck, Verdict, worst
-from taxiway.data.split import SplitFrames, SplitName
+
+if TYPE_CHECKING:  # taxiway.data.versions counts duplicates when a version is added; split imports versions
+    from taxiway.data.split import SplitFrames, SplitName
 
 # Past 1% of a split's rows repeated from another split, its metric moves by about as much as the smallest
 # gains teams chase; below it a few coincidental repeats (small categorical data) are only worth a look.
