@@ -37,7 +37,7 @@ class DataCheckReport:
 
     @property
     def passed(self) -> bool:
-        return all(report.status == "pass" for report in self.reports)
+        return all(report.status != "fail" for report in self.reports)
 
     def document(self) -> dict[str, Any]:
         """The checks as JSON: ``{"passed", "checks": {"leakage", "same_distribution", "dev_power"}}``."""
