@@ -66,13 +66,15 @@ class Duplicates:
         out = []
         if self.copies:
             out.append(
-                f"{self.copies:,} rows ({self.copy_share:.1%}) are exact copies of another row: they weigh "
-                "a row twice in training and in the validation score; drop them (pandas drop_duplicates) "
-                "unless each is a real event, and then keep the column that tells them apart (a time, an id)"
+                f"{_rows(self.copies)} ({self.copy_share:.1%}) "
+                f"{'is an exact copy' if self.copies == 1 else 'are exact copies'} of another row: copies "
+                "weigh a row twice in training and in the validation score; drop them (pandas "
+                "drop_duplicates) unless each is a real event, and then keep the column that tells them "
+                "apart (a time, an id)"
             )
         if self.conflicting and target is not None:
             out.append(
-                f"{self.conflicting:,} rows ({self.conflicting_share:.1%}, {self.conflicting_groups:,} "
+                f"{_rows(self.conflicting)} ({self.conflicting_share:.1%}, {self.conflicting_groups:,} "
                 f"groups) share every feature with a row of another '{target}': no model can tell them "
                 "apart; check how those labels were made, or add the column that explains the difference"
             )
@@ -205,6 +207,10 @@ def near_duplicates(frames: SplitFrames, settings: dict[str, Any], strategy: str
         )
     summary = "; ".join(f.message for f in findings) or f"no row repeats a train row but for '{split_by}'"
     return SubCheck("near_duplicates", worst(f.verdict for f in findings), summary, tuple(findings))
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" + ("" if count == 1 else "s")
 
 
 def _sorted(frame: pd.DataFrame, keys: np.ndarray) -> pd.DataFrame:
