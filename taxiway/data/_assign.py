@@ -45,7 +45,7 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> NDA
     positions = sorted(range(len(names)), key=lambda i: names[i])
     source = frame if columns is None else frame[list(columns)]
     normal = pd.DataFrame(
-        {f"c{i}": _normalised(source.iloc[:, position]) for i, position in enumerate(positions)}
+        {f"c{i}": normalised(source.iloc[:, position]) for i, position in enumerate(positions)}
     )
     return np.asarray(pd.util.hash_pandas_object(normal, index=False), dtype=np.uint64)
 
@@ -238,7 +238,8 @@ def _uniform(values: list[str], seed: int) -> NDArray[np.float64]:
     return (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-def _normalised(series: pd.Series) -> NDArray[Any] | pd.Series:
+def normalised(series: pd.Series) -> NDArray[Any] | pd.Series:
+    """A column as the values its hash is taken over: floats, UTC nanoseconds or text (see row_hashes)."""
     dtype = series.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype):
         stamps = pd.DatetimeIndex(series)

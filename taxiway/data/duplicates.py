@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from taxiway.data._assign import row_hashes
 from taxiway.data._frames import Scalar, examples
+from taxiway.data._row_hashes import RowHashes, isin
 from taxiway.data.findings import Finding, SubCheck, Verdict, worst
 
 if TYPE_CHECKING:  # taxiway.data.versions counts duplicates when a version is added; split imports versions
@@ -94,7 +94,11 @@ class Duplicates:
 
 
 def count_duplicates(
-    frame: pd.DataFrame, *, target: str | None = None, skip: Sequence[str | None] = ()
+    frame: pd.DataFrame,
+    *,
+    target: str | None = None,
+    skip: Sequence[str | None] = (),
+    hashes: RowHashes | None = None,
 ) -> Duplicates:
     """Count exact copies and (with ``target``) conflicting labels in ``frame``; ``skip`` columns are ignored.
 
@@ -105,16 +109,18 @@ def count_duplicates(
         (1, 2, 1)
     """
     columns = [str(c) for c in frame.columns if c not in set(skip)]
-    whole = row_hashes(frame, columns)
+    rows = hashes or RowHashes({"all": frame})
+    whole = rows.of("all", columns)
     repeated = pd.Series(whole).duplicated().to_numpy()
     copies = int(repeated.sum())
     shown = columns[:_SHOWN_COLUMNS]
-    copy_rows = frame[np.isin(whole, whole[repeated])] if copies else frame.iloc[:0]
+    in_copies = isin(whole, whole[repeated]) if copies else np.zeros(len(frame), dtype=bool)
+    copy_rows = frame[in_copies]
     conflicting, groups, conflict_rows = 0, 0, frame.iloc[:0]
     if target is not None and target in columns and len(columns) > 1:
         features = [c for c in columns if c != target]
-        keys = pd.Series(row_hashes(frame, features))
-        labels = pd.Series(row_hashes(frame, [target]))
+        keys = pd.Series(rows.of("all", features))
+        labels = pd.Series(rows.of("all", [target]))
         distinct = labels.groupby(keys.to_numpy()).nunique()
         mixed = distinct.index[distinct.to_numpy() > 1]
         in_mixed = keys.isin(mixed).to_numpy()
@@ -128,16 +134,20 @@ def count_duplicates(
         copies=copies,
         conflicting=conflicting,
         conflicting_groups=groups,
-        copy_examples=tuple(examples(_sorted(copy_rows, whole[np.isin(whole, whole[repeated])]), shown)),
+        copy_examples=tuple(examples(_sorted(copy_rows, whole[in_copies]), shown)),
         conflict_examples=tuple(examples(conflict_rows, shown)),
     )
 
 
-def duplicates_within(frames: SplitFrames, settings: dict[str, Any]) -> SubCheck:
-    """Exact copies and conflicting labels among all the split's rows, judged as warnings."""
-    rows = pd.concat([frame for _, frame in frames.items()])
+def duplicates_within(
+    rows: pd.DataFrame, settings: dict[str, Any], hashes: RowHashes | None = None
+) -> SubCheck:
+    """Exact copies and conflicting labels among all the split's ``rows``, judged as warnings.
+
+    ``hashes`` may carry the rows' column hashes already computed (under the name "all").
+    """
     target = settings["target"]
-    found = count_duplicates(rows, target=target, skip=(settings.get("key_column"),))
+    found = count_duplicates(rows, target=target, skip=(settings.get("key_column"),), hashes=hashes)
     findings = []
     messages = found.messages(target)
     if found.copies:
@@ -167,7 +177,9 @@ def duplicates_within(frames: SplitFrames, settings: dict[str, Any]) -> SubCheck
     return SubCheck("duplicates_within", worst(f.verdict for f in findings), summary, tuple(findings))
 
 
-def near_duplicates(frames: SplitFrames, settings: dict[str, Any], strategy: str) -> SubCheck:
+def near_duplicates(
+    frames: SplitFrames, settings: dict[str, Any], strategy: str, row_hashes: RowHashes | None = None
+) -> SubCheck:
     """Validation and test rows equal to a train row on every column but the key, group and time columns."""
     if strategy not in ("group", "time"):
         return SubCheck(
@@ -177,13 +189,14 @@ def near_duplicates(frames: SplitFrames, settings: dict[str, Any], strategy: str
     columns = [str(c) for c in frames.train.columns if c not in apart]
     if not columns:
         return SubCheck("near_duplicates", "skipped", "no column beyond the key, group and time columns")
-    hashes = {name: row_hashes(frame, columns) for name, frame in frames.items()}
+    cache = row_hashes or RowHashes(dict(frames.items()))
+    hashes = {name: cache.of(name, columns) for name, _ in frames.items()}
     parts = dict(frames.items())
     verdict: Verdict = "fail" if strategy == "group" else "warn"
     split_by = settings.get("group_column") if strategy == "group" else settings.get("time_column")
     findings = []
     for earlier, later in _LATER:
-        repeated = np.isin(hashes[later], hashes[earlier])
+        repeated = isin(hashes[later], hashes[earlier])
         count = int(repeated.sum())
         if count == 0:
             continue

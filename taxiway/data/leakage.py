@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
-import numpy as np
 import pandas as pd
 
-from taxiway.data._assign import row_hashes, time_ns
+from taxiway.data._assign import time_ns
 from taxiway.data._frames import examples, feature_columns, is_numeric
+from taxiway.data._row_hashes import RowHashes, isin
 from taxiway.data.duplicates import DUPLICATE_SHARE_MAX, duplicates_within, near_duplicates
 from taxiway.data.findings import CheckReport, Finding, SubCheck, Verdict, worst
 from taxiway.data.proxies import SCREEN_TRAIN_ROWS, screen_proxies
@@ -91,11 +91,15 @@ def check_leakage(
     if event:
         events = f"problem.event '{event}'"
     proxies = screen_proxies(frames, features, settings, events=events, seed=seed)
+    everything = pd.concat([frame for _, frame in frames.items()])
+    hashes = RowHashes({**dict(frames.items()), "all": everything})
     parts = (
-        _duplicates(frames, record, "duplicate_features", "every column but the key and target"),
-        _duplicates(frames, [*record, settings["target"]], "duplicate_rows", "every column but the key"),
-        duplicates_within(frames, settings),
-        near_duplicates(frames, settings, strategy),
+        _duplicates(frames, hashes, record, "duplicate_features", "every column but the key and target"),
+        _duplicates(
+            frames, hashes, [*record, settings["target"]], "duplicate_rows", "every column but the key"
+        ),
+        duplicates_within(everything, settings, hashes),
+        near_duplicates(frames, settings, strategy, hashes),
         _group_overlap(frames, settings.get("group_column"), strategy),
         _time_overlap(frames, time_column, strategy),
         proxies.target_leakage,
@@ -133,12 +137,14 @@ def check_leakage(
     )
 
 
-def _duplicates(frames: SplitFrames, columns: list[str], name: str, described: str) -> SubCheck:
-    hashes = {split: row_hashes(frame, columns) for split, frame in frames.items()}
+def _duplicates(
+    frames: SplitFrames, row_hashes: RowHashes, columns: list[str], name: str, described: str
+) -> SubCheck:
+    hashes = {split: row_hashes.of(split, columns) for split, _ in frames.items()}
     parts = dict(frames.items())
     findings = []
     for earlier, later in _PAIRS:
-        repeated = np.isin(hashes[later], hashes[earlier])
+        repeated = isin(hashes[later], hashes[earlier])
         count = int(repeated.sum())
         if count == 0:
             continue

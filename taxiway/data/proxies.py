@@ -89,7 +89,7 @@ MAX_ROUNDS = 3
 MAX_SUSPECTS = 6
 SCREEN_TRAIN_ROWS = 10_000  # train rows each column is binned on
 SCREEN_VALID_ROWS = 5_000  # validation rows it is scored on
-MODEL_TRAIN_ROWS = 5_000  # train rows the whole-data models learn from (two to five fits per check)
+MODEL_TRAIN_ROWS = 4_000  # train rows the whole-data models learn from (two to five fits per check)
 
 __all__ = ["ProxyScreen", "screen_proxies"]
 
@@ -191,6 +191,7 @@ class _Judge:
         self.model_train = subsample(train, MODEL_TRAIN_ROWS, seed)
         self.model_target = Target.of(self.model_train[target_name], valid[target_name], target.task)
         self.y_all = np.concatenate([target.train, target.valid]).astype(np.float64)
+        self._numbers: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
         self.singles = {c: self._single(c) for c in features}
         self.pairs = self._pairs()
         self.task_skill = 0.0
@@ -201,15 +202,22 @@ class _Judge:
         self._models: dict[frozenset[str], float] = {}
 
     # -- measuring -------------------------------------------------------------------------------------
+    def _as_numbers(self, column: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """A numeric column's train and validation values as floats, converted once."""
+        if column not in self._numbers:
+            self._numbers[column] = (as_numbers(self.train[column]), as_numbers(self.valid[column]))
+        return self._numbers[column]
+
     def _single(self, column: str) -> Signal:
-        a, b = self.train[column], self.valid[column]
+        if not is_numeric(self.train[column]):
+            return Signal(
+                (column,), column, binned_skill(self.train[column], self.valid[column], self.target), 0.0
+            )
+        a, b = self._as_numbers(column)
         score = binned_skill(a, b, self.target)
-        r = 0.0
-        if is_numeric(a):
-            x = np.concatenate([as_numbers(a), as_numbers(b)])
-            r = correlation(x, self.y_all)
-            if not self.target.is_classification:
-                score = max(score, _linear_r2(as_numbers(a), as_numbers(b), self.target))
+        r = correlation(np.concatenate([a, b]), self.y_all)
+        if not self.target.is_classification:
+            score = max(score, _linear_r2(a, b, self.target))
         return Signal((column,), column, score, r)
 
     def _pairs(self) -> list[Signal]:
@@ -227,8 +235,7 @@ class _Judge:
         return sorted(found, key=lambda s: -s.skill)
 
     def _combinations(self, a: str, b: str) -> list[Signal]:
-        xa, xb = as_numbers(self.train[a]), as_numbers(self.train[b])
-        va, vb = as_numbers(self.valid[a]), as_numbers(self.valid[b])
+        (xa, va), (xb, vb) = self._as_numbers(a), self._as_numbers(b)
         out = []
         with np.errstate(all="ignore"):
             for op, fit, score in (

@@ -70,7 +70,9 @@ def test_add_csv_stores_file_row_schema_and_evidence(store: Store, tmp_path: Pat
     evidence = store.evidence.latest([Check.DATA_VERSION, Check.DATA_SCHEMA])
     recorded = evidence[Check.DATA_VERSION]
     assert (recorded.subject_kind, recorded.subject_id, recorded.status) == ("dataset", version.id, "pass")
+    duplicates = recorded.details.pop("duplicates")
     assert recorded.details == {"name": "iris", "n_rows": 150, "n_columns": 6}
+    assert duplicates["copies"] == 1 and duplicates["conflicting"] == 0  # iris repeats one row
     schema_check = evidence[Check.DATA_SCHEMA]
     assert (schema_check.subject_id, schema_check.status) == (version.id, "pass")
     assert schema_check.details == {"columns": 6, "inferred": True}
