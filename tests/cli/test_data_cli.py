@@ -97,7 +97,8 @@ def test_add_parquet_as_json(runner: CliRunner, project_dir: Path, iris_csv: Pat
     parquet = iris_csv.with_suffix(".parquet")
     pd.read_csv(iris_csv).to_parquet(parquet)
     document = _json(_run(runner, project_dir, "add", str(parquet), "--name", "flowers", "--format", "json"))
-    assert list(document) == ["is_new", "version", "schema_written", "pii"]
+    assert list(document) == ["is_new", "version", "schema_written", "pii", "duplicates"]
+    assert document["duplicates"]["copies"] == 1 and document["duplicates"]["rows"] == 150
     assert document["is_new"] is True
     version = document["version"]
     assert list(version) == VERSION_KEYS
@@ -129,7 +130,7 @@ def test_same_content_twice_is_a_no_op(
 def test_list_and_show(runner: CliRunner, project_dir: Path, iris_csv: Path, backend: str) -> None:
     v1 = _json(_run(runner, project_dir, "add", str(iris_csv), "-f", "json"))["version"]
     smaller = iris_csv.with_name("iris_small.csv")
-    pd.read_csv(iris_csv).iloc[:20].to_csv(smaller, index=False)
+    pd.read_csv(iris_csv).iloc[40:60].to_csv(smaller, index=False)  # 20 rows of two classes
     v2 = _json(_run(runner, project_dir, "add", str(smaller), "--name", "iris", "-f", "json"))["version"]
     assert v2["parent_id"] == v1["id"]
 
@@ -153,7 +154,11 @@ def test_list_and_show(runner: CliRunner, project_dir: Path, iris_csv: Path, bac
     schema = shown["schema"]
     assert (schema["n_rows"], schema["n_columns"]) == (20, 6)
     species = next(column for column in schema["columns"] if column["name"] == "species")
-    assert (species["kind"], species["categories"], species["nullable"]) == ("string", ["setosa"], False)
+    assert (species["kind"], species["categories"], species["nullable"]) == (
+        "string",
+        ["setosa", "versicolor"],
+        False,
+    )
     label = next(column for column in schema["columns"] if column["name"] == "label")
     assert (label["kind"], label["min"], label["max"]) == ("integer", 0, 0)
 
