@@ -160,7 +160,7 @@ def test_list_and_show(runner: CliRunner, project_dir: Path, iris_csv: Path, bac
         False,
     )
     label = next(column for column in schema["columns"] if column["name"] == "label")
-    assert (label["kind"], label["min"], label["max"]) == ("integer", 0, 0)
+    assert (label["kind"], label["min"], label["max"]) == ("integer", 0, 1)
 
     text = _run(runner, project_dir, "show", v1["short_id"])
     assert text.exit_code == 0, text.output
