@@ -60,9 +60,7 @@ def table(flight_rows: int) -> None:
             root = Path(folder)
             store = Store.open(StoreLocation(f"sqlite:///{root / 't.db'}", str(root / "artifacts")))
             try:
-                started = time.perf_counter()
                 report = run_case(store, root, case)
-                seconds = time.perf_counter() - started
             finally:
                 store.close()
         hits = found(report, case) if case.expect else []
@@ -78,11 +76,11 @@ def table(flight_rows: int) -> None:
             outcome = "FALSE ALARM" if report.verdict == "fail" else "no failure"
             shown = failed[0] if failed else next(iter(report.all_findings), None)
         what = f"`{shown.check}`: {_short(shown.message)}" if shown is not None else "-"
-        rows.append((case.name, case.planted, len(case.frame), report.verdict, outcome, what, seconds))
-    print("| data set | planted | rows | verdict | outcome | finding (first) | seconds |")
-    print("| --- | --- | ---: | --- | --- | --- | ---: |")
-    for name, planted, n, verdict, outcome, what, seconds in rows:
-        print(f"| {name} | {planted} | {n:,} | {verdict} | {outcome} | {what} | {seconds:.2f} |")
+        rows.append((case.name, case.planted, len(case.frame), report.verdict, outcome, what))
+    print("| data set | planted | rows | verdict | outcome | finding (first) |")
+    print("| --- | --- | ---: | --- | --- | --- |")
+    for name, planted, n, verdict, outcome, what in rows:
+        print(f"| {name} | {planted} | {n:,} | {verdict} | {outcome} | {what} |")
     print()
     clean = sum(1 for case in cases if not case.expect)
     print(f"planted problems found: {detected} of {leaks}")
