@@ -7,9 +7,8 @@ through copies of the target, through its future, and through combinations of fe
 
 Findings, each a failure of ``data.leakage``:
 
-- **label copy** (classification): a column whose values are the target's labels and that agrees with the
-  target on at least :data:`COPY_AGREEMENT` of the rows, with Cohen's κ at least :data:`COPY_KAPPA`: the
-  target with a few values changed.
+- **label copy** (classification, :mod:`taxiway.data.label_copies`): the target's labels under their own
+  names with a few changed, or under other names.
 - **exact copy**: a column, or the difference, sum or ratio of two columns, whose correlation with the
   target (class codes for classification) is at least :data:`EXACT_CORRELATION`.
 - **dominant**: a column or pair that alone reaches :data:`SUSPECT_SHARE` of the best skill found (the whole
@@ -17,11 +16,11 @@ Findings, each a failure of ``data.leakage``:
   drop-column importance) makes at least 1 / :data:`ERROR_RATIO` times as many errors (error = 1 − skill).
 - **post-event** (only when the charter says rows are events: ``data.time_column`` or ``problem.event``): a
   column that is missing on the rows whose outcome is not known yet (the target is missing) and present on
-  the others fails; one that alone has :data:`POST_EVENT_RATIO` times the skill of every other column
-  together (and at least :data:`POST_EVENT_MIN_SKILL`) is a warning; one that has
-  :data:`POST_EVENT_RATIO_MISSING` times and is also missing on at least :data:`MISSING_WITH_OUTCOME_SOME`
-  of the rows of unknown outcome fails. (Skill alone cannot tell a
-  departure delay from an honest lone signal: generated events with one informative column score alike.)
+  the others fails (:mod:`taxiway.data.post_event`); one that alone has :data:`POST_EVENT_RATIO` times the
+  skill of every other column together (and at least :data:`POST_EVENT_MIN_SKILL`) is a warning; one that
+  has :data:`POST_EVENT_RATIO_MISSING` times and is also missing on at least half of the rows of unknown
+  outcome fails. (Skill alone cannot tell a departure delay from an honest lone signal: generated events
+  with one informative column score alike.)
 
 A pair is screened only when its combination makes at most :data:`PAIR_GAIN` of the errors of its better
 column alone: otherwise it is that column again. Leaks often come in families (several columns known after
@@ -40,18 +39,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from taxiway.data._frames import as_numbers, as_text, examples, is_numeric, subsample
+from taxiway.data._frames import as_numbers, examples, is_numeric, subsample
 from taxiway.data.findings import Finding, SubCheck, worst
+from taxiway.data.label_copies import label_copy
+from taxiway.data.post_event import MISSING_WITH_OUTCOME_SOME, Missingness, outcome_missingness
 from taxiway.data.screen import Target, binned_skill, correlation, linear_weights, model_skill
 from taxiway.data.split import SplitFrames
 
-# Cohen's κ corrects agreement for chance, so a constant column on rare positives does not count. A copy
-# with 5% of its labels flipped agrees on ~95% (κ ~0.9 on balanced classes, ~0.75 when 10% are positive).
-# No column of the clean sets we measured (breast cancer, wine, iris, penguins, digits, flights) has the
-# target's labels as values at all.
-COPY_AGREEMENT = 0.9
-COPY_KAPPA = 0.7
-COPY_MAX_VALUES = 20  # columns with more distinct values are not label copies (they are screened as scores)
 # |correlation| with the target: a copy with 5% noise has 0.9988; the best honest column of the clean sets
 # has 0.80 (diabetes' s5 ... 0.57, breast cancer's worst concave points 0.79).
 EXACT_CORRELATION = 0.995
@@ -76,13 +70,6 @@ POST_EVENT_MIN_SKILL = 0.5
 # With its missingness following the outcome's, less is needed: on a random split of flights, the departure
 # delay has 2.4x the skill of the other columns together (same-day delays make those stronger than in time).
 POST_EVENT_RATIO_MISSING = 2.0
-# Missing on >= 80% of the rows whose target is missing and <= 10% of the others: filled in with the outcome
-# (flights: the departure delay is missing on 85-89% of the flights that never arrived, on 0% of the others;
-# diverted flights departed). When most columns do this, whole rows are missing: that says nothing about one.
-MISSING_WITH_OUTCOME = 0.8
-MISSING_WITH_OUTCOME_SOME = 0.5  # with a far-ahead score: flights' dep_delay is missing on 85% of them
-MISSING_WITHOUT_OUTCOME = 0.1
-MIN_UNKNOWN_ROWS = 20
 # Relative judgements need enough validation rows: on iris's 25, one row moves the AUC by 0.03.
 MIN_JUDGED_ROWS = 50
 MAX_ROUNDS = 3
@@ -196,9 +183,7 @@ class _Judge:
         self.pairs = self._pairs()
         self.task_skill = 0.0
         self.best: Signal | None = None
-        # column -> (share missing where the target is missing, share missing elsewhere, rows of unknown
-        # outcome)
-        self.missingness: dict[str, tuple[float, float, int]] = {}
+        self.missingness = Missingness()
         self._models: dict[frozenset[str], float] = {}
 
     # -- measuring -------------------------------------------------------------------------------------
@@ -280,7 +265,7 @@ class _Judge:
         post: list[Finding] = []
         excluded: set[str] = set()
         for column in self.features:
-            copy = self._label_copy(column)
+            copy = label_copy(self.train, self.valid, column, self.target, self.target_name)
             if copy is not None:
                 single.append(copy)
                 excluded.add(column)
@@ -292,8 +277,8 @@ class _Judge:
         self.task_skill = self._best_of(available)
         self.best = max(self._signals(), key=lambda s: s.skill, default=None)
         if events is not None:
-            self.missingness = self._missingness(frames)
-            missing = self._missing_with_outcome(excluded, events)
+            self.missingness = outcome_missingness(frames, self.features, self.target_name)
+            missing = self.missingness.findings(excluded, events)
             post.extend(missing)
             excluded |= {f.columns[0] for f in missing}
         for _ in range(MAX_ROUNDS if len(self.valid) >= MIN_JUDGED_ROWS else 0):
@@ -341,57 +326,6 @@ class _Judge:
                 flagged |= set(signal.columns)
         return flagged
 
-    def _label_copy(self, column: str) -> Finding | None:
-        """The target's labels under their own names (a few changed), or under other names (a lookup)."""
-        if not self.target.is_classification:
-            return None
-        values = pd.concat([self.train[column], self.valid[column]])
-        present = values.notna().to_numpy()
-        if present.sum() < 10 or values[present].nunique() > COPY_MAX_VALUES:
-            return None
-        y = np.concatenate([self.target.train, self.target.valid])
-        codes = _as_labels(values, self.target.classes)
-        renamed = bool(np.any(codes[present] < 0))
-        if renamed:  # each value read as the class most of its train rows hold; judged on validation only
-            codes, present, y = self._lookup(column), self.valid[column].notna().to_numpy(), self.target.valid
-            if present.sum() < 10:
-                return None
-        agree = float(np.mean(codes[present] == y[present]))
-        kappa = _kappa(np.maximum(codes[present], 0), y[present], len(self.target.classes))
-        if agree < COPY_AGREEMENT or kappa < COPY_KAPPA:
-            return None
-        how = (
-            f"read through the value each train row names, '{column}' equals '{self.target_name}' on "
-            f"{agree:.1%} of validation rows"
-            if renamed
-            else f"'{column}' equals '{self.target_name}' on {agree:.1%} of rows"
-        )
-        return Finding(
-            check="label_copy",
-            verdict="fail",
-            message=f"{how} (Cohen's κ {kappa:.2f}, limits {COPY_AGREEMENT:.0%} and {COPY_KAPPA:g}): it "
-            f"is the target under {'other names' if renamed else 'its own names, a few values changed'}; "
-            "remove it from the data, or list it in data.drop_columns",
-            columns=(column,),
-            count=int(present.sum()),
-            examples=tuple(examples(self.valid, [column, self.target_name])),
-            figures={
-                "agreement": agree,
-                "kappa": kappa,
-                "threshold": COPY_AGREEMENT,
-                "kappa_threshold": COPY_KAPPA,
-            },
-        )
-
-    def _lookup(self, column: str) -> NDArray[np.int64]:
-        """Validation values as the class most train rows with the same value hold (-1: unseen value)."""
-        keys = pd.Series(as_text(self.train[column]), dtype=object)
-        table = (
-            pd.Series(self.target.train).groupby(keys.to_numpy(), dropna=True).agg(lambda s: s.mode().iloc[0])
-        )
-        found = pd.Series(as_text(self.valid[column]), dtype=object).map(table)
-        return np.asarray(found.fillna(-1).to_numpy(), dtype=np.int64)
-
     def _exact(self, signal: Signal) -> Finding:
         what = "the combination" if signal.is_pair else "the column"
         return Finding(
@@ -434,15 +368,15 @@ class _Judge:
         )
 
     def _far_ahead_of(self, signal: Signal, rest: float) -> bool:
-        tracking = any(self._tracks_outcome(c, MISSING_WITH_OUTCOME_SOME) for c in signal.columns)
+        tracking = any(self.missingness.tracks(c, MISSING_WITH_OUTCOME_SOME) for c in signal.columns)
         return signal.skill >= (POST_EVENT_RATIO_MISSING if tracking else POST_EVENT_RATIO) * rest
 
     def _far_ahead(self, signal: Signal, rest: float, events: str) -> Finding:
         times = signal.skill / rest if rest > 0 else float("inf")
-        tracking = [c for c in signal.columns if self._tracks_outcome(c, MISSING_WITH_OUTCOME_SOME)]
+        tracking = [c for c in signal.columns if self.missingness.tracks(c, MISSING_WITH_OUTCOME_SOME)]
         also = ""
         if tracking:
-            share, _, unknown = self.missingness[tracking[0]]
+            share, _, unknown = self.missingness.stats[tracking[0]]
             also = (
                 f", and '{tracking[0]}' is missing on {share:.0%} of the {unknown:,} rows whose outcome is "
                 "not known yet"
@@ -469,57 +403,6 @@ class _Judge:
                 "missing_with_outcome": tracking,
             },
         )
-
-    def _missingness(self, frames: SplitFrames) -> dict[str, tuple[float, float, int]]:
-        rows = pd.concat([frame[[*self.features, self.target_name]] for _, frame in frames.items()])
-        unknown = rows[self.target_name].isna().to_numpy()
-        if unknown.sum() < MIN_UNKNOWN_ROWS or unknown.all():
-            return {}
-        self._unknown_examples = rows[unknown]
-        stats = {}
-        for column in self.features:
-            missing = rows[column].isna().to_numpy()
-            stats[column] = (
-                float(missing[unknown].mean()),
-                float(missing[~unknown].mean()),
-                int(unknown.sum()),
-            )
-        return stats
-
-    def _missing_with_outcome(self, excluded: set[str], events: str) -> list[Finding]:
-        matches = [c for c in self.features if self._tracks_outcome(c, MISSING_WITH_OUTCOME)]
-        if len(matches) > 0.8 * len(self.features):
-            return []  # whole rows are missing: that says nothing about one column
-        findings = []
-        for column in matches:
-            if column in excluded:
-                continue
-            share, other, unknown = self.missingness[column]
-            findings.append(
-                Finding(
-                    check="post_event",
-                    verdict="fail",
-                    message=f"'{column}' is missing on {share:.0%} of the {unknown:,} rows whose outcome is "
-                    f"not known yet ('{self.target_name}' missing) and on {other:.1%} of the others: rows "
-                    f"are events ({events}), and it is filled in when the outcome happens; add '{column}' "
-                    "to data.drop_columns",
-                    columns=(column,),
-                    count=unknown,
-                    examples=tuple(examples(self._unknown_examples, [column, self.target_name])),
-                    figures={
-                        "missing_unknown": share,
-                        "missing_known": other,
-                        "threshold": MISSING_WITH_OUTCOME,
-                    },
-                )
-            )
-        return findings
-
-    def _tracks_outcome(self, column: str, share: float) -> bool:
-        if column not in self.missingness:
-            return False
-        with_outcome, without, _ = self.missingness[column]
-        return with_outcome >= share and without <= MISSING_WITHOUT_OUTCOME
 
     # -- wording ---------------------------------------------------------------------------------------
     def _metric(self, skill: float) -> float:
@@ -571,28 +454,6 @@ def _linear_r2(train: NDArray[np.float64], valid: NDArray[np.float64], target: T
     predicted = np.where(scored, slope * np.where(scored, valid, 0.0) + intercept, target.train.mean())
     total = float(np.sum((y - y.mean()) ** 2))
     return max(0.0, 1 - float(np.sum((y - predicted) ** 2)) / total) if total > 0 else 0.0
-
-
-def _as_labels(values: pd.Series, classes: Sequence[str]) -> NDArray[np.int64]:
-    """Each value as a class code (-1: not a label); numbers match labels that read as the same number."""
-    text = pd.Index(list(classes), dtype=object)
-    if is_numeric(values):
-        numbers = pd.to_numeric(pd.Series(list(classes)), errors="coerce").to_numpy(dtype=np.float64)
-        x = as_numbers(values)
-        codes = np.full(len(x), -1, dtype=np.int64)
-        for k, number in enumerate(numbers):
-            if np.isfinite(number):
-                codes[x == number] = k
-        return codes
-    written = pd.Index([str(v) for v in values.astype(object).tolist()], dtype=object)
-    return np.asarray(text.get_indexer(written), dtype=np.int64)
-
-
-def _kappa(a: NDArray[np.int64], b: NDArray[np.int64], k: int) -> float:
-    """Cohen's κ of two labelings with codes 0..k-1."""
-    observed = float(np.mean(a == b))
-    expected = float(np.sum(np.bincount(a, minlength=k) * np.bincount(b, minlength=k))) / len(a) ** 2
-    return (observed - expected) / (1 - expected) if expected < 1 else 0.0
 
 
 def _columns(signal: Signal) -> str:
