@@ -123,8 +123,15 @@ def render_charter(
             bucket.append(_line(key, value))
         else:
             default = q.default_value(task)
-            shown = _line(key, default) if default is not None else f"{key} = ..."
-            note = "default in use" if default is not None else "no default"
+            fixed = default is not None and not q.is_derived
+            shown = _line(key, default) if fixed else f"{key} = ..."
+            note = (
+                "default in use"
+                if fixed
+                else f"default in use: {default}"
+                if default is not None
+                else "no default"
+            )
             bucket.append(f"# {shown}  # UNANSWERED ({note}): {q.prompt}")
     for path, value in (settings or {}).items():
         section, key = path.split(".", 1)

@@ -59,7 +59,21 @@ class ProblemSection(_Section):
     smallest_improvement: float | None = Field(
         None, gt=0, description="the smallest gain in the ranking metric that matters"
     )
-    state_of_the_art: str | None = Field(None, description="what ML achieves on this problem elsewhere")
+    state_of_the_art: str | None = Field(
+        None,
+        description="what ML achieves on this problem elsewhere, with the figure in the ranking metric "
+        "(e.g. 'ROC AUC 0.65-0.75 in published work'); validation fails a model far beyond it",
+    )
+    state_of_the_art_score: float | None = Field(
+        None,
+        description="the best value of the ranking metric achieved elsewhere, when the text of "
+        "state_of_the_art gives none in the ranking metric's range",
+    )
+    event: str | None = Field(
+        None,
+        description="the event the target records and when its outcome is known (e.g. 'the flight arrives "
+        "15+ minutes late; known at arrival'): the data checks then look for columns known only after it",
+    )
     domain_experts: list[str] | None = Field(
         None, description="people who know the problem and its error modes"
     )

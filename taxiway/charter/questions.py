@@ -14,6 +14,8 @@ from typing import Any, Literal
 from taxiway.measure.metrics import Task
 
 Kind = Literal["text", "float", "int", "date", "choice", "list", "metric"]
+# The default of a question whose value taxiway measures from the data (taxiway.data.improvement).
+DERIVED_FROM_DEV_SET = "derived from the dev set"
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,13 @@ class Question:
     def key(self) -> str:
         return self.path.split(".", 1)[1]
 
+    @property
+    def is_derived(self) -> bool:
+        """Whether the default is measured from the data, not a fixed value."""
+        return bool(self.default == DERIVED_FROM_DEV_SET)
+
     def default_value(self, task: Task) -> Any:
-        """The value taxiway uses when this question is unanswered."""
+        """The value taxiway uses when this question is unanswered (a sentence when it is measured)."""
         if self.default_for is not None:
             return self.default_for.get(task)
         return self.default
@@ -103,7 +110,7 @@ QUESTIONS: tuple[Question, ...] = (
         "problem.smallest_improvement",
         "What is the smallest gain in the ranking metric that matters?",
         "float",
-        default=0.005,
+        default=DERIVED_FROM_DEV_SET,
     ),
     Question(
         "serving.max_memory_mb", "How much memory (MB) may a serving process use?", "float", default=1024.0

@@ -22,6 +22,7 @@ from taxiway.project import Project
 app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
 if TYPE_CHECKING:
+    from taxiway.data.duplicates import Duplicates
     from taxiway.data.profile import ColumnSchema, Scalar
     from taxiway.data.versions import AddProgress, AddResult, DatasetVersion, Phase
 
@@ -165,6 +166,7 @@ def add(
                 "version": _document(result.version),
                 "schema_written": str(schema_file) if schema_file is not None else None,
                 "pii": result.pii.details() if result.pii is not None else None,
+                "duplicates": result.duplicates.document() if result.duplicates is not None else None,
             }
         )
         return
@@ -386,9 +388,22 @@ def _after_add(project: Project, result: AddResult) -> Path | None:
 
     if result.pii is not None and result.pii.findings:
         warn_pii(result.pii)
+    if result.duplicates is not None:
+        _warn_duplicates(result.duplicates, project.charter.problem.target)
     path = project.root / SCHEMA_FILE
     if not result.is_new or path.exists():
         return None
     expected = from_profile(result.version.schema, target=project.charter.problem.target)
     save_schema(expected, path, origin=schema_origin(result.version))
     return path
+
+
+def _warn_duplicates(found: Duplicates, target: str) -> None:
+    """Copies and conflicting labels on stderr, each with an example row: a warning, not a refusal."""
+    console = stderr()
+    shown = (found.copy_examples, found.conflict_examples)
+    for message, rows in zip(found.messages(target), shown if found.copies else shown[1:], strict=False):
+        console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
+        if rows:
+            example = ", ".join(f"{key}={value!r}" for key, value in rows[0].items() if key != "row_key")
+            console.print(f"  e.g. {example}", highlight=False, markup=False, soft_wrap=True)

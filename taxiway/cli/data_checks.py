@@ -245,7 +245,10 @@ def _details(label: str, report: CheckReport) -> Table:
     for part in report.parts:
         table.add_row(Text(part.name), Text(f"{_VERDICTS[part.verdict]}: {part.summary}"))
         shown = set()
-        for finding in part.findings:  # the summary has the messages; show what the rows look like
+        for finding in part.findings:
+            # A summary cut short of the finding's reasons and advice: the whole message, then a row.
+            if finding.message not in part.summary:
+                table.add_row(Text(f"  {_MARKS[finding.verdict]}"), Text(finding.message))
             example = _example(finding) if finding.examples else ""
             if example and example not in shown:
                 shown.add(example)

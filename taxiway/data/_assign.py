@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,12 +16,13 @@ from numpy.typing import NDArray
 
 from taxiway.charter import Charter
 from taxiway.charter.model import SplitStrategy
-from taxiway.data.versions import DatasetVersion
+from taxiway.data._frames import json_value, normalised
 from taxiway.errors import DataError
 
+if TYPE_CHECKING:  # versions counts duplicates with row_hashes when a version is added
+    from taxiway.data.versions import DatasetVersion
+
 Labels = NDArray[np.object_]  # "train" / "valid" / "test", or None for a row a time split's gap drops
-_NULL_TEXT = "\x00null"  # stands for a missing value when text is hashed; no real value holds a NUL byte
-_NULL_TIME = np.iinfo(np.int64).min
 _NS_PER_DAY = 86_400 * 10**9
 _NAMES = ("train", "valid", "test")
 _SHOWN_COLUMNS = 20
@@ -42,7 +43,7 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> NDA
     positions = sorted(range(len(names)), key=lambda i: names[i])
     source = frame if columns is None else frame[list(columns)]
     normal = pd.DataFrame(
-        {f"c{i}": _normalised(source.iloc[:, position]) for i, position in enumerate(positions)}
+        {f"c{i}": normalised(source.iloc[:, position]) for i, position in enumerate(positions)}
     )
     return np.asarray(pd.util.hash_pandas_object(normal, index=False), dtype=np.uint64)
 
@@ -75,6 +76,7 @@ def base_settings(
     data, split = charter.data, charter.split
     target = charter.problem.target
     _require(rows, target, "problem.target", version)
+    _learnable(rows[target], target, version)
     settings: dict[str, Any] = {
         "target": target,
         "task": charter.problem.task,
@@ -234,19 +236,6 @@ def _uniform(values: list[str], seed: int) -> NDArray[np.float64]:
     return (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-def _normalised(series: pd.Series) -> NDArray[Any] | pd.Series:
-    dtype = series.dtype
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        stamps = pd.DatetimeIndex(series)
-        stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
-        return np.where(stamps.isna(), _NULL_TIME, stamps.as_unit("ns").asi8)
-    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
-        values = series.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
-        return np.where(np.isnan(values), np.nan, values + 0.0)  # one NaN pattern; -0.0 becomes 0.0
-    text = [_NULL_TEXT if pd.isna(value) else str(value) for value in series.astype(object).tolist()]
-    return np.asarray(text, dtype=object)
-
-
 def _iso(ns: np.int64) -> str:
     return pd.Timestamp(int(ns), unit="ns", tz="UTC").isoformat()
 
@@ -263,6 +252,20 @@ def _require(rows: pd.DataFrame, column: str, setting: str, version: DatasetVers
         f"column '{column}' ({setting} in taxiway.toml) is not in dataset version {version.short_id}; "
         f"its columns are: {shown}",
         hint=f"{suggestion}fix {setting} in taxiway.toml",
+    )
+
+
+def _learnable(values: pd.Series, target: str, version: DatasetVersion) -> None:
+    """Refuse a target with fewer than two distinct values: a split of it has nothing to learn or judge."""
+    distinct = values.dropna().unique()
+    if len(distinct) >= 2:
+        return
+    held = f"a single value ({json_value(distinct[0])!r})" if len(distinct) else "no value"
+    raise DataError(
+        f"target '{target}' (problem.target) holds {held} in dataset version {version.short_id} "
+        f"({len(values):,} rows): there is nothing to learn",
+        hint="add the rows of the other outcomes as a new version (taxiway data add FILE), or set "
+        "problem.target to another column",
     )
 
 

@@ -57,9 +57,32 @@ def as_numbers(series: pd.Series, codebook: Sequence[str] | None = None) -> NDAr
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         return np.asarray(series.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan))
     book = categories(series) if codebook is None else list(codebook)
-    text = [None if pd.isna(value) else str(value) for value in series.astype(object).tolist()]
-    codes = pd.Index(book, dtype=object).get_indexer(pd.Index(text, dtype=object))
+    codes = pd.Index(book, dtype=object).get_indexer(pd.Index(as_text(series), dtype=object))
     return np.where(codes < 0, np.nan, codes.astype(np.float64))
+
+
+def as_text(series: pd.Series, missing: str | None = None) -> NDArray[np.object_]:
+    """Each value as ``str(value)``, and missing values as ``missing``, in an object array.
+
+    A column of strings is taken as it is (C speed); other columns go value by value.
+
+    Example:
+        >>> as_text(pd.Series(["a", None, "b"]), missing="?").tolist(), as_text(pd.Series([1, None])).tolist()
+        (['a', '?', 'b'], ['1.0', None])
+    """
+    values = series.astype(object).to_numpy()
+    missing_at = pd.isna(values)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        out = values.copy()
+        out[missing_at] = missing
+        return out
+    return np.asarray(
+        [
+            missing if gone else str(value)
+            for value, gone in zip(values.tolist(), missing_at.tolist(), strict=True)
+        ],
+        dtype=object,
+    )
 
 
 def numeric_matrix(
@@ -125,3 +148,20 @@ def examples(frame: pd.DataFrame, columns: Sequence[str], limit: int = _EXAMPLES
     for key, row in frame.head(limit)[list(columns)].iterrows():
         rows.append({"row_key": json_value(key), **{str(c): json_value(row[c]) for c in columns}})
     return rows
+
+
+_NULL_TEXT = "\x00null"  # stands for a missing value when text is hashed; no real value holds a NUL byte
+_NULL_TIME = np.iinfo(np.int64).min
+
+
+def normalised(series: pd.Series) -> NDArray[Any] | pd.Series:
+    """A column as the values its hash is taken over: floats, UTC nanoseconds or text (see row_hashes)."""
+    dtype = series.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        stamps = pd.DatetimeIndex(series)
+        stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+        return np.where(stamps.isna(), _NULL_TIME, stamps.as_unit("ns").asi8)
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        values = series.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.where(np.isnan(values), np.nan, values + 0.0)  # one NaN pattern; -0.0 becomes 0.0
+    return as_text(series, missing=_NULL_TEXT)

@@ -37,7 +37,7 @@ class DataCheckReport:
 
     @property
     def passed(self) -> bool:
-        return all(report.status == "pass" for report in self.reports)
+        return all(report.status != "fail" for report in self.reports)
 
     def document(self) -> dict[str, Any]:
         """The checks as JSON: ``{"passed", "checks": {"leakage", "same_distribution", "dev_power"}}``."""
@@ -93,7 +93,9 @@ def check_split(
     }
     report = DataCheckReport(
         split=split,
-        leakage=check_leakage(frames, settings, strategy=split.strategy, drop=drop, seed=seed),
+        leakage=check_leakage(
+            frames, settings, strategy=split.strategy, drop=drop, seed=seed, event=charter.problem.event
+        ),
         same_distribution=check_same_distribution(
             frames, settings, strategy=split.strategy, drop=drop, seed=seed
         ),

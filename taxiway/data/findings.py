@@ -96,14 +96,18 @@ class CheckReport:
     findings: tuple[Finding, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    evidence_status: Status | None = None  # set when a warning must not count as proof (see status)
 
     @property
     def status(self) -> Status:
         """The evidence status: only a failed check fails; warnings and an expected shift still pass.
 
         The checklist counts only "pass" as proof; a warning is not proof that something is wrong, so it
-        is listed in the details instead of withholding the proof.
+        is listed in the details instead of withholding the proof. A check whose claim cannot be judged
+        (dev-set power with no smallest improvement stated) sets ``evidence_status`` to "warn" instead.
         """
+        if self.evidence_status is not None:
+            return self.evidence_status
         return "fail" if self.verdict == "fail" else "pass"
 
     @property

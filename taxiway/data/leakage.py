@@ -1,11 +1,13 @@
-"""Leakage checks on a split: rows repeated across splits, groups and times that span splits, a feature
-that gives the target away, and columns that look like row ids.
+"""Leakage checks on a split: rows repeated across splits or inside the data, groups and times that span
+splits, columns and combinations that give the target away, post-event columns, and columns that look like
+row ids.
 
 Verdicts: repeated rows above :data:`DUPLICATE_SHARE_MAX` of a split, a group in two splits of a group or
-random split, and a feature that alone predicts the target on validation fail the check. A few repeated
-rows, a group or a time that spans a split the strategy does not keep apart, and id-like columns are
-warnings: the evidence still passes (the checklist counts only "pass" as proof, and a warning is not proof
-of leakage), and its details list them.
+random split, and target proxies (:mod:`taxiway.data.proxies`: label copies, exact copies, columns or pairs
+that dominate the rest of the data, post-event columns) fail the check. A few repeated rows, copies and
+conflicting labels inside the data (:mod:`taxiway.data.duplicates`), a group or a time that spans a split the
+strategy does not keep apart, and id-like columns are warnings: the evidence still passes (the checklist
+counts only "pass" as proof, and a warning is not proof of leakage), and its details list them.
 
 Preprocessing is fit on the training split only, by construction: feature code lives inside the estimator
 pipeline (DESIGN.md, "Contracts"), and :func:`fit_on_train` hands that pipeline the train rows alone.
@@ -16,29 +18,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
-import numpy as np
 import pandas as pd
-from sklearn.metrics import r2_score, roc_auc_score
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from taxiway.data._assign import row_hashes, time_ns
-from taxiway.data._frames import as_numbers, categories, examples, feature_columns, is_numeric, subsample
+from taxiway.data._assign import time_ns
+from taxiway.data._frames import examples, feature_columns, is_numeric
+from taxiway.data._row_hashes import RowHashes, isin
+from taxiway.data.duplicates import DUPLICATE_SHARE_MAX, duplicates_within, near_duplicates
 from taxiway.data.findings import CheckReport, Finding, SubCheck, Verdict, worst
+from taxiway.data.proxies import SCREEN_TRAIN_ROWS, screen_proxies
 from taxiway.data.split import SplitFrames, SplitName
 from taxiway.errors import DataError
 from taxiway.store.checks import Check
 
-# Past 1% of a split's rows repeated from another split, its metric moves by about as much as the smallest
-# gains teams chase; below it a few coincidental repeats (small categorical data) are only worth a look.
-DUPLICATE_SHARE_MAX = 0.01
-# One feature that alone ranks the validation rows almost perfectly is a copy or a consequence of the target.
-# Honest single signals score lower: the strongest column of sklearn's breast-cancer data reaches 0.97.
-TARGET_AUC_MAX = 0.99
-# R² of a depth-4 tree on an exact copy of a regression target is ~0.99 (16 leaves); the best single column
-# of sklearn's diabetes data reaches 0.24.
-TARGET_R2_MAX = 0.9
-SCREEN_TREE_DEPTH = 4
-SCREEN_MAX_ROWS = 20_000  # train and validation rows used to screen each feature; keeps 20k-row data ~1 s
 ID_DISTINCT_SHARE = 0.99  # an integer or text column this close to unique per row names rows
 ID_MIN_ROWS = 50  # on fewer rows, every column of a small table looks unique
 _SHOWN_COLUMNS = 8  # columns in an example row; JSON readers get the columns list
@@ -46,7 +37,7 @@ _PAIRS: tuple[tuple[SplitName, SplitName], ...] = (("train", "valid"), ("train",
 
 Estimator = TypeVar("Estimator", bound="Fittable")
 
-__all__ = ["DUPLICATE_SHARE_MAX", "TARGET_AUC_MAX", "TARGET_R2_MAX", "check_leakage", "fit_on_train"]
+__all__ = ["DUPLICATE_SHARE_MAX", "check_leakage", "fit_on_train"]
 
 
 class Fittable(Protocol):
@@ -74,7 +65,13 @@ def fit_on_train(
 
 
 def check_leakage(
-    frames: SplitFrames, settings: dict[str, Any], *, strategy: str, drop: Sequence[str] = (), seed: int = 0
+    frames: SplitFrames,
+    settings: dict[str, Any],
+    *,
+    strategy: str,
+    drop: Sequence[str] = (),
+    seed: int = 0,
+    event: str | None = None,
 ) -> CheckReport:
     """Look for every kind of leakage between the splits of one split; see the module docstring for verdicts.
 
@@ -82,17 +79,32 @@ def check_leakage(
         settings: the split's settings (target, task, key, group and time columns).
         strategy: the split's strategy; it decides whether a group or time overlap is a failure.
         drop: the charter's ``data.drop_columns``, which never reach a model and are not screened.
+        event: the charter's ``problem.event``; with it, or with a time column, rows are events and
+            columns known only after the outcome are looked for.
     """
     features = feature_columns(frames.train, settings, drop)
     # Repeats are judged on the whole record (all but key and target), dropped columns included: two
     # flights on the same schedule differ by their date, and are two events, not one copied.
     record = feature_columns(frames.train, settings)
+    time_column = settings.get("time_column")
+    events = f"data.time_column '{time_column}'" if time_column else None
+    if event:
+        events = f"problem.event '{event}'"
+    proxies = screen_proxies(frames, features, settings, events=events, seed=seed)
+    everything = pd.concat([frame for _, frame in frames.items()])
+    hashes = RowHashes({**dict(frames.items()), "all": everything})
     parts = (
-        _duplicates(frames, record, "duplicate_features", "every column but the key and target"),
-        _duplicates(frames, [*record, settings["target"]], "duplicate_rows", "every column but the key"),
+        _duplicates(frames, hashes, record, "duplicate_features", "every column but the key and target"),
+        _duplicates(
+            frames, hashes, [*record, settings["target"]], "duplicate_rows", "every column but the key"
+        ),
+        duplicates_within(everything, settings, hashes),
+        near_duplicates(frames, settings, strategy, hashes),
         _group_overlap(frames, settings.get("group_column"), strategy),
-        _time_overlap(frames, settings.get("time_column"), strategy),
-        _target_leakage(frames, features, settings, seed),
+        _time_overlap(frames, time_column, strategy),
+        proxies.target_leakage,
+        proxies.combinations,
+        proxies.post_event,
         _id_like(frames, features),
     )
     verdict = worst(part.verdict for part in parts)
@@ -103,25 +115,36 @@ def check_leakage(
         "fail": f"leakage found: {', '.join(p.name for p in parts if p.verdict == 'fail')}",
     }[verdict if verdict in ("pass", "warn", "fail") else "pass"]
     notes = []
-    if max(len(frames.train), len(frames.valid)) > SCREEN_MAX_ROWS:
-        notes.append(f"target leakage screened on at most {SCREEN_MAX_ROWS:,} train and validation rows")
+    if len(frames.train) > SCREEN_TRAIN_ROWS:
+        screened = proxies.figures.get("screened_rows", {})
+        notes.append(
+            f"target proxies screened on {screened.get('train', 0):,} train and {screened.get('valid', 0):,} "
+            "validation rows, drawn at random"
+        )
     return CheckReport(
         check=Check.DATA_LEAKAGE,
         verdict=verdict,
         summary=summary,
         figures=tuple((part.name, f"{part.verdict}: {part.summary}") for part in parts),
         parts=parts,
-        details={"verdict": verdict, "checks": [part.document() for part in parts], "notes": notes},
+        details={
+            "verdict": verdict,
+            "checks": [part.document() for part in parts],
+            "proxies": proxies.figures,
+            "notes": notes,
+        },
         notes=tuple(notes),
     )
 
 
-def _duplicates(frames: SplitFrames, columns: list[str], name: str, described: str) -> SubCheck:
-    hashes = {split: row_hashes(frame, columns) for split, frame in frames.items()}
+def _duplicates(
+    frames: SplitFrames, row_hashes: RowHashes, columns: list[str], name: str, described: str
+) -> SubCheck:
+    hashes = {split: row_hashes.of(split, columns) for split, _ in frames.items()}
     parts = dict(frames.items())
     findings = []
     for earlier, later in _PAIRS:
-        repeated = np.isin(hashes[later], hashes[earlier])
+        repeated = isin(hashes[later], hashes[earlier])
         count = int(repeated.sum())
         if count == 0:
             continue
@@ -210,66 +233,6 @@ def _time_overlap(frames: SplitFrames, column: str | None, strategy: str) -> Sub
         advice = "" if strategy == "time" else "; use --strategy time to train only on the past"
         summary += f" — a model would learn from the future of rows it is evaluated on{advice}"
     return SubCheck("time_overlap", worst(f.verdict for f in findings), summary, tuple(findings))
-
-
-def _target_leakage(
-    frames: SplitFrames, features: list[str], settings: dict[str, Any], seed: int
-) -> SubCheck:
-    target, is_classification = settings["target"], settings["task"] == "classification"
-    train = subsample(frames.train[frames.train[target].notna()], SCREEN_MAX_ROWS, seed)
-    valid = subsample(frames.valid[frames.valid[target].notna()], SCREEN_MAX_ROWS, seed)
-    y_train, y_valid = train[target], valid[target]
-    if is_classification:
-        y_train, y_valid = y_train.astype(str), y_valid.astype(str)
-    limit, measure = (TARGET_AUC_MAX, "ROC AUC") if is_classification else (TARGET_R2_MAX, "R²")
-    scores: dict[str, float] = {}
-    for column in features if len(train) >= 2 and len(valid) >= 2 else ():
-        book = None if is_numeric(train[column]) else categories(train[column])
-        x_train = as_numbers(train[column], book).reshape(-1, 1)
-        if np.isnan(x_train).all():
-            continue
-        x_valid = as_numbers(valid[column], book).reshape(-1, 1)
-        if is_classification:
-            tree = DecisionTreeClassifier(max_depth=SCREEN_TREE_DEPTH, random_state=seed)
-            auc = _auc(y_valid.to_numpy(), tree.fit(x_train, y_train).predict_proba(x_valid), tree.classes_)
-            if auc is not None:
-                scores[column] = auc
-        else:
-            tree = DecisionTreeRegressor(max_depth=SCREEN_TREE_DEPTH, random_state=seed).fit(x_train, y_train)
-            scores[column] = float(r2_score(y_valid, tree.predict(x_valid)))
-    leaks = sorted((c for c in scores if scores[c] >= limit), key=lambda c: -scores[c])
-    findings = tuple(
-        Finding(
-            check="target_leakage",
-            verdict="fail",
-            message=f"'{column}' alone predicts '{target}' on validation with {measure} {scores[column]:.3f} "
-            f"(limit {limit:g}): it is probably a copy or a consequence of the target",
-            columns=(column,),
-            examples=tuple(examples(valid, [column, target])),
-            figures={"score": scores[column], "threshold": limit},
-        )
-        for column in leaks
-    )
-    best = max(scores, key=scores.__getitem__, default=None)
-    if leaks:
-        summary = f"{len(leaks)} feature(s) give the target away: {', '.join(leaks)}"
-    elif best is not None:
-        summary = f"no single feature reaches {measure} {limit:g} (best: '{best}' at {scores[best]:.3f})"
-    else:
-        summary = "no feature to screen"
-    return SubCheck("target_leakage", "fail" if leaks else "pass", summary, findings)
-
-
-def _auc(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float | None:
-    """Binary ROC AUC, or the mean one-vs-rest AUC over the classes validation holds; None if undefined."""
-    aucs = [
-        float(roc_auc_score(y_true == label, proba[:, i]))
-        for i, label in enumerate(classes)
-        if 0 < np.sum(y_true == label) < len(y_true)
-    ]
-    if not aucs:
-        return None
-    return aucs[-1] if len(classes) == 2 else float(np.mean(aucs))
 
 
 def _id_like(frames: SplitFrames, features: list[str]) -> SubCheck:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
@@ -40,7 +41,8 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, unus
 from taxiway.charter import Charter
 from taxiway.charter.questions import question
 from taxiway.data._frames import as_numbers, feature_columns, is_numeric, subsample
-from taxiway.data.findings import CheckReport, Finding
+from taxiway.data.findings import CheckReport, Finding, Verdict
+from taxiway.data.improvement import advise, derived_improvement
 from taxiway.data.split import SplitFrames
 from taxiway.measure.bootstrap import BinaryRocAuc, MeanMetric, MetricFn, bootstrap_values
 from taxiway.measure.metrics import METRICS
@@ -53,7 +55,16 @@ BASELINE_MAX_ROWS = 20_000  # train rows the reference baseline is fitted on
 MAX_CATEGORIES = 50  # text columns with more distinct train values (ids, free text) stay out of the baseline
 ANALYTIC_METRICS = frozenset({"accuracy"})
 
-__all__ = ["ALPHA", "POWER", "check_dev_power", "mde_accuracy", "rows_needed"]
+__all__ = [
+    "ALPHA",
+    "POWER",
+    "DevPower",
+    "check_dev_power",
+    "mde_accuracy",
+    "measure_dev_power",
+    "rows_needed",
+    "smallest_improvement",
+]
 
 
 def mde_accuracy(p: float, n: int, *, alpha: float = ALPHA, power: float = POWER) -> float:
@@ -77,14 +88,29 @@ def rows_needed(n: int, mde: float, smallest_improvement: float) -> int:
     return math.ceil(n * (mde / smallest_improvement) ** 2 - 1e-9)
 
 
-def check_dev_power(
+@dataclass(frozen=True)
+class DevPower:
+    """What the validation rows can detect: the minimum detectable effect (MDE) in the ranking metric."""
+
+    metric: str
+    metric_is_default: bool
+    n: int
+    method: str  # "analytic" or "bootstrap"
+    formula: str
+    std_error: float
+    mde: float
+    model: str
+    columns: int
+    reference: float
+
+
+def measure_dev_power(
     frames: SplitFrames, settings: dict[str, Any], charter: Charter, *, seed: int = 0
-) -> CheckReport:
-    """Measure the validation split's MDE in the ranking metric and compare it with the charter's need."""
+) -> DevPower:
+    """The MDE of the validation split in the ranking metric, around a simple baseline fitted on train."""
     problem = charter.problem
     task = problem.task
     metric = problem.ranking_metric or question("problem.ranking_metric").default_value(task)
-    needed = problem.smallest_improvement or question("problem.smallest_improvement").default_value(task)
     target = settings["target"]
     train = subsample(frames.train[frames.train[target].notna()], BASELINE_MAX_ROWS, seed)
     valid = frames.valid[frames.valid[target].notna()]
@@ -103,65 +129,129 @@ def check_dev_power(
         method, std_error = "bootstrap", float(np.nanstd(values, ddof=1))
         mde = _z(ALPHA, POWER) * math.sqrt(2) * std_error
         formula = "(z(1-α/2) + z(power)) · sqrt(2) · SE, SE from bootstrap resamples of the validation rows"
+    return DevPower(
+        metric=metric,
+        metric_is_default=problem.ranking_metric is None,
+        n=n,
+        method=method,
+        formula=formula,
+        std_error=std_error,
+        mde=mde,
+        model="logistic regression" if task == "classification" else "ridge regression",
+        columns=len(columns[0]) + len(columns[1]),
+        reference=reference,
+    )
+
+
+def check_dev_power(
+    frames: SplitFrames, settings: dict[str, Any], charter: Charter, *, seed: int = 0
+) -> CheckReport:
+    """Measure the validation split's MDE in the ranking metric and compare it with the charter's need.
+
+    With no ``problem.smallest_improvement`` in the charter there is no need to compare with: the gain the
+    dev set can show becomes the working value (for training's verdict and the baseline gate), and the
+    check is a warning that says so, never proof.
+    """
+    power = measure_dev_power(frames, settings, charter, seed=seed)
+    metric, n, mde = power.metric, power.n, power.mde
+    stated = charter.problem.smallest_improvement
+    needed = stated if stated is not None else derived_improvement(mde)
     is_powered = mde <= needed
     more = None if is_powered else rows_needed(n, mde, needed)
-    summary = (
-        f"{n:,} validation rows detect a {metric} change of {mde:.4g}"
-        + (
-            f", within the {needed:g} that matters"
-            if is_powered
-            else f", more than the {needed:g} that matters"
-        )
-        + ("" if more is None else f"; about {more:,} rows are needed")
-    )
-    model = "logistic regression" if task == "classification" else "ridge regression"
     findings: tuple[Finding, ...] = ()
-    if more is not None:
+    if stated is None:
+        verdict: Verdict = "warn"
+        summary = (
+            f"{n:,} validation rows detect a {metric} change of {mde:.4g}; problem.smallest_improvement is "
+            f"not answered, so gains are judged against {needed:g}, the smallest this dev set can show"
+        )
+        findings = (
+            Finding(
+                check="dev_power",
+                verdict="warn",
+                message=f"{summary}: set problem.smallest_improvement in taxiway.toml to the gain that "
+                f"matters to the project (this dev set can show {needed:g} or more)",
+                count=n,
+                figures={"derived": needed},
+            ),
+        )
+    elif is_powered:
+        verdict = "pass"
+        summary = (
+            f"{n:,} validation rows detect a {metric} change of {mde:.4g}, within the {needed:g} that matters"
+        )
+    else:
+        verdict = "fail"
+        advice = advise(n=n, mde=mde, needed=needed, rows=_labelled_rows(frames, settings), charter=charter)
+        summary = (
+            f"{n:,} validation rows detect a {metric} change of {mde:.4g}, more than the {needed:g} that "
+            f"matters; about {more:,} rows are needed"
+        )
         findings = (
             Finding(
                 check="dev_power",
                 verdict="fail",
                 message=f"the validation split is too small: {n:,} rows detect {mde:.4g}, not {needed:g}; "
-                f"about {more:,} validation rows are needed (raise split.valid_fraction or add data)",
+                f"about {more:,} validation rows are needed: {advice.text}",
                 count=n,
-                figures={"rows_needed": more},
+                figures={"rows_needed": more, **advice.figures},
             ),
         )
     return CheckReport(
         check=Check.DATA_DEV_POWER,
-        verdict="pass" if is_powered else "fail",
+        verdict=verdict,
         summary=summary,
         value=mde,
         threshold=needed,
         figures=(
-            ("ranking metric", metric + ("" if problem.ranking_metric else " (default)")),
+            ("ranking metric", metric + (" (default)" if power.metric_is_default else "")),
             ("validation rows", f"{n:,}"),
-            ("reference", f"{model} on train: {metric} {reference:.4g}"),
-            ("smallest detectable improvement", f"{mde:.4g} ({method}, α {ALPHA:g}, power {POWER:g})"),
+            ("reference", f"{power.model} on train: {metric} {power.reference:.4g}"),
+            ("smallest detectable improvement", f"{mde:.4g} ({power.method}, α {ALPHA:g}, power {POWER:g})"),
             (
                 "smallest improvement that matters",
-                f"{needed:g}" + ("" if problem.smallest_improvement else " (default)"),
+                f"{needed:g}" + (" (derived from the dev set: unanswered)" if stated is None else ""),
             ),
             ("validation rows needed", f"{more:,}" if more is not None else "-"),
         ),
         findings=findings,
+        # Unanswered, the threshold is what the dev set can show: the check holds by construction, so it
+        # is recorded as a warning (not proof) until the charter says which gain matters.
+        evidence_status="warn" if stated is None else None,
         details={
-            "verdict": "pass" if is_powered else "fail",
+            "verdict": verdict,
             "metric": metric,
-            "metric_is_default": problem.ranking_metric is None,
-            "method": method,
-            "formula": formula,
+            "metric_is_default": power.metric_is_default,
+            "method": power.method,
+            "formula": power.formula,
             "n_valid": n,
             "alpha": ALPHA,
             "power": POWER,
-            "reference": {"model": model, "columns": len(columns[0]) + len(columns[1]), "score": reference},
-            "std_error": std_error,
+            "reference": {"model": power.model, "columns": power.columns, "score": power.reference},
+            "std_error": power.std_error,
             "mde": mde,
             "smallest_improvement": needed,
-            "smallest_improvement_is_default": problem.smallest_improvement is None,
+            "smallest_improvement_is_default": stated is None,
             "rows_needed": more,
+            "advice": findings[0].figures if findings and verdict == "fail" else None,
         },
     )
+
+
+def smallest_improvement(
+    frames: SplitFrames, settings: dict[str, Any], charter: Charter, *, seed: int = 0
+) -> tuple[float, bool]:
+    """The smallest gain that matters, and whether it was derived: the charter's answer, else the smallest
+    gain the split's dev set can show (what `taxiway data check` reports as derived)."""
+    stated = charter.problem.smallest_improvement
+    if stated is not None:
+        return stated, False
+    return derived_improvement(measure_dev_power(frames, settings, charter, seed=seed).mde), True
+
+
+def _labelled_rows(frames: SplitFrames, settings: dict[str, Any]) -> int:
+    target = settings["target"]
+    return sum(int(frame[target].notna().sum()) for _, frame in frames.items())
 
 
 def _z(alpha: float, power: float) -> float:

@@ -15,6 +15,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from taxiway.data._frames import json_value
+from taxiway.data.duplicates import Duplicates, count_duplicates
 from taxiway.data.pii import PiiReport, assess_pii
 from taxiway.data.profile import Schema, profile_frame
 from taxiway.data.reading import DataFormat, FileKind, check_file, detect_kind, read_table
@@ -101,12 +103,14 @@ class DatasetVersion:
 class AddResult:
     """What :func:`add_dataset` did: the version, and whether this call stored it (False: it was there).
 
-    ``pii`` is what the personal-data screen found in a new version (None when nothing was stored).
+    ``pii`` is what the personal-data screen found in a new version, ``duplicates`` the exact copies and
+    conflicting labels it holds (both None when nothing was stored).
     """
 
     version: DatasetVersion
     is_new: bool
     pii: PiiReport | None = None
+    duplicates: Duplicates | None = None
 
 
 def add_dataset(
@@ -147,7 +151,8 @@ def add_dataset(
         >>> store.close()
 
     Raises:
-        DataError: the file is missing, empty, unreadable, of an unknown format, or lacks ``target``.
+        DataError: the file is missing, empty, unreadable, of an unknown format, lacks ``target``, or its
+            ``target`` holds fewer than two distinct values (nothing to learn).
     """
     source = Path(path).expanduser().absolute()
     kind = detect_kind(source)
@@ -165,7 +170,9 @@ def add_dataset(
     schema = profile_frame(frame)
     if target is not None:
         _check_target(source, target, [str(column) for column in frame.columns])
+        _check_target_values(source, target, frame[target])
     pii = assess_pii(frame, allowed_pii=allowed_pii, drop_columns=drop_columns)
+    duplicates = count_duplicates(frame, target=target)
     del frame  # the copy below may be large; do not hold the table meanwhile
     after = source.stat()
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
@@ -187,6 +194,7 @@ def add_dataset(
                 size_bytes=after.st_size,
                 progress=progress,
                 pii=pii,
+                duplicates=duplicates,
             )
     except IntegrityError:
         # Another process stored the same content between our lookup and our commit: theirs stands.
@@ -194,7 +202,7 @@ def add_dataset(
         if stored is None:
             raise
         return AddResult(stored, is_new=False)
-    return AddResult(version, is_new=True, pii=pii)
+    return AddResult(version, is_new=True, pii=pii, duplicates=duplicates)
 
 
 def _insert(
@@ -209,6 +217,7 @@ def _insert(
     size_bytes: int,
     progress: AddProgress | None,
     pii: PiiReport,
+    duplicates: Duplicates,
 ) -> DatasetVersion:
     parent = session.scalars(_newest(name).limit(1)).first()
     media_type = _PARQUET_MEDIA_TYPE if kind.format == "parquet" else _MEDIA_TYPES[kind.compression]
@@ -235,7 +244,12 @@ def _insert(
         subject_kind="dataset",
         subject_id=digest,
         status="pass",
-        details={"name": name, "n_rows": schema["n_rows"], "n_columns": schema["n_columns"]},
+        details={
+            "name": name,
+            "n_rows": schema["n_rows"],
+            "n_columns": schema["n_columns"],
+            "duplicates": duplicates.document(),
+        },
         session=session,
     )
     store.evidence.record(
@@ -382,4 +396,24 @@ def _check_target(source: Path, target: str, columns: Iterable[str]) -> None:
         f"target column '{target}' (problem.target in taxiway.toml) is not in '{source.name}'; "
         f"its columns are: {shown}",
         hint=f"{suggestion}rename the column in the file, or set problem.target in taxiway.toml",
+    )
+
+
+def _check_target_values(source: Path, target: str, values: pd.Series) -> None:
+    """Refuse a target with fewer than two distinct values: no model can learn from it."""
+    present = values.dropna()
+    distinct = present.unique()
+    if len(distinct) >= 2:
+        return
+    where = f"target column '{target}' (problem.target in taxiway.toml) in '{source.name}'"
+    if len(distinct) == 0:
+        raise DataError(
+            f"{where} has no value in any of its {len(values):,} rows",
+            hint="fill in the target, or set problem.target to the column that holds it",
+        )
+    raise DataError(
+        f"{where} holds a single value ({json_value(distinct[0])!r} in all {len(present):,} rows that have "
+        "one): there is nothing to learn",
+        hint="a classifier needs rows of at least two classes and a regressor varying values: add the rows "
+        "of the other outcomes, or set problem.target to another column",
     )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from threadpoolctl import threadpool_limits
 
-from taxiway.charter.questions import question
+from taxiway.data.power import smallest_improvement
 from taxiway.data.split import Split, SplitFrames
 from taxiway.data.versions import DatasetVersion
 from taxiway.errors import TaxiwayError
@@ -100,7 +100,8 @@ def train_project(
 
     metric = setup.metric
     scores = [RunScore(r.run_id, r.name, r.kind, _value(r, metric)) for r in trained]
-    smallest = charter.problem.smallest_improvement or question("problem.smallest_improvement").default
+    # Unanswered, the smallest improvement is the gain this split's dev set can show (data/improvement.py).
+    smallest, _ = smallest_improvement(setup.frames, setup.split.settings, charter, seed=charter.split.seed)
     verdict = decide(metric, scores, smallest, charter.problem.good_enough)
     _record_evidence(project, verdict, setup.code)
     _record_meta_requirements(project, verdict.best_candidate.run_id, setup.features)

@@ -13,6 +13,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from taxiway.data.power import smallest_improvement
 from taxiway.measure.calibration import Calibration, calibration
 from taxiway.measure.metrics import Task
 from taxiway.measure.stability import Stability, check_outputs
@@ -22,6 +23,7 @@ from taxiway.train.runs import Run
 from taxiway.validate.feature_cost import FeatureCosts, feature_cost
 from taxiway.validate.feature_value import FeatureValue
 from taxiway.validate.inclusion import InclusionGap, inclusion_gaps
+from taxiway.validate.plausibility import HeldOutGap, StateOfTheArt, held_out_gap, state_of_the_art
 from taxiway.validate.reference import (
     BaselineComparison,
     Reference,
@@ -72,6 +74,12 @@ class Evaluation:
     feature_costs: FeatureCosts
     test: dict[str, Any]
     notes: tuple[str, ...]
+    # problem.smallest_improvement, or (unanswered) the smallest gain this split's dev set can detect
+    smallest_improvement: float = 0.0
+    smallest_improvement_derived: bool = False
+    state_of_the_art: StateOfTheArt | None = None
+    state_of_the_art_note: str = ""  # why there is none
+    test_gap: HeldOutGap | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Everything but the test results (kept apart, in the blessing's ``test_metrics``)."""
@@ -81,6 +89,11 @@ class Evaluation:
         document["inclusion"] = [{**jsonable(g), "gap": jsonable(g.gap)} for g in self.inclusion]
         document["serving"]["throughput_rps"] = jsonable(self.serving.throughput_rps)
         document["feature_values"] = [{**jsonable(f), "helps": f.helps} for f in self.feature_values]
+        if self.test_gap is not None:
+            document["test_gap"] |= {
+                "error_ratio": jsonable(self.test_gap.error_ratio),
+                "z": jsonable(self.test_gap.z),
+            }
         return dict(document)
 
 
@@ -105,6 +118,7 @@ def evaluate_run(project: Project, run: Run, *, progress: Progress | None = None
     values: list[FeatureValue] = []
     calibrated: Calibration | None = None
     tested: dict[str, Any] = {"rows": len(ctx.frames.test), "error": "not measured"}
+    gap: HeldOutGap | None = None
     with threadpool_limits(charter.train.threads):
         say("predicting validation and test rows, checking the outputs")
         valid, test = ctx.predict(valid_rows), ctx.predict(ctx.frames.test)
@@ -149,12 +163,26 @@ def evaluate_run(project: Project, run: Run, *, progress: Progress | None = None
             calibrated = calibration(valid) if ctx.task == "classification" else None
             say("scoring the held-out test split")
             tested = score_test_split(ctx, test)
+            if "error" not in tested:
+                gap = held_out_gap(
+                    valid,
+                    test,
+                    ctx.metric,
+                    costs=ctx.costs,
+                    threshold=ctx.threshold,
+                    resamples=settings.bootstrap_resamples,
+                    seed=seed,
+                )
             say("measuring feature value (permutation importance)")
             values = feature_values(ctx, seed)
         say("measuring feature cost")
         costs_found = feature_cost(ctx.model, valid_rows[ctx.features], predict=ctx.method)
         say("measuring staleness impact")
         impact = staleness(ctx, notes)
+    say("the smallest improvement that matters and the state of the art")
+    split_settings = {"target": ctx.target, "task": ctx.task, "key_column": charter.data.key_column}
+    smallest, derived = smallest_improvement(ctx.frames, split_settings, charter, seed=charter.split.seed)
+    sota, sota_note = state_of_the_art(charter, ctx.metric)
     say("measuring latency, memory and throughput in a fresh process")
     serving = measure_serving(
         project.store.artifacts.get_bytes(str(run.model_artifact)),
@@ -186,6 +214,11 @@ def evaluate_run(project: Project, run: Run, *, progress: Progress | None = None
         feature_costs=costs_found,
         test=tested,
         notes=tuple(notes),
+        smallest_improvement=smallest,
+        smallest_improvement_derived=derived,
+        state_of_the_art=sota,
+        state_of_the_art_note=sota_note,
+        test_gap=gap,
     )
 
 

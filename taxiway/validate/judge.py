@@ -56,7 +56,8 @@ def validate_run(project: Project, run_ref: str, *, progress: Progress | None = 
     """
     run = get_run(project.store, run_ref)
     evaluation = evaluate_run(project, run, progress=progress)
-    gates = run_gates(evaluation, Limits.from_charter(project.charter))
+    limits = Limits.from_charter(project.charter, derived_improvement=evaluation.smallest_improvement)
+    gates = run_gates(evaluation, limits)
     if progress is not None:
         progress("scoring the failure predictor on the test rows")
     failure = run_failure_report(project, run)  # a report, not a gate: it never decides the blessing

@@ -108,9 +108,13 @@ def test_split_and_check(runner: CliRunner, tmp_path: Path, backend: str) -> Non
     assert [part["name"] for part in leakage["parts"]] == [
         "duplicate_features",
         "duplicate_rows",
+        "duplicates_within",
+        "near_duplicates",
         "group_overlap",
         "time_overlap",
         "target_leakage",
+        "combinations",
+        "post_event",
         "id_like",
     ]
     power = checks["checks"]["dev_power"]
@@ -143,17 +147,49 @@ def test_split_and_check(runner: CliRunner, tmp_path: Path, backend: str) -> Non
 
 
 def test_a_failing_check_exits_1(runner: CliRunner, tmp_path: Path) -> None:
-    project = _project(
-        tmp_path / "p"
-    )  # smallest_improvement defaults to 0.005: far below what 85 rows detect
+    # 0.005 of ROC AUC: far below what 85 validation rows detect
+    project = _project(tmp_path / "p", answers={"problem.smallest_improvement": 0.005})
     _add(runner, project, cancer())
     made = _run(runner, project, "split")
     assert made.exit_code == 1, made.output
     assert made.stdout.startswith("made split ") and "dev-set power: FAIL" in made.stdout
     assert "validation rows are needed" in made.stdout and "a check failed" in made.stdout
+    assert "or set problem.smallest_improvement = " in made.stdout  # 569 rows cannot show 0.005
     document = _json(_run(runner, project, "check", "-f", "json"), exit_code=1)
     assert document["passed"] is False and document["checks"]["dev_power"]["status"] == "fail"
     assert _latest(project)[Check.DATA_DEV_POWER].status == "fail"
+
+
+def test_an_unanswered_smallest_improvement_is_derived_and_recorded_as_a_warning(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    project = _project(tmp_path / "p")
+    _add(runner, project, cancer())
+    made = _run(runner, project, "split", "--format", "json")
+    assert made.exit_code == 0, made.output  # a warning is no failed check
+    power = json.loads(made.stdout)["checks"]["checks"]["dev_power"]
+    assert power["verdict"] == "warn" and power["status"] == "warn"
+    assert power["details"]["smallest_improvement_is_default"] is True
+    assert power["threshold"] == power["details"]["smallest_improvement"] >= power["value"]
+    assert "set problem.smallest_improvement in taxiway.toml" in power["findings"][0]["message"]
+    assert _latest(project)[Check.DATA_DEV_POWER].status == "warn"
+
+
+def test_a_leak_fails_the_check_with_the_column_and_the_key_to_set(runner: CliRunner, tmp_path: Path) -> None:
+    project = _project(tmp_path / "p", answers={"problem.smallest_improvement": 0.3})
+    leaky = cancer().assign(diagnosis=lambda f: f["label"].where(f.index % 40 != 0, 1 - f["label"]))
+    _add(runner, project, leaky)
+    made = _run(runner, project, "split")
+    assert made.exit_code == 1, made.output
+    assert "leakage: FAIL" in made.stdout and "label_copy" not in made.stdout  # people read sentences
+    assert "'diagnosis' equals" in made.stdout and "data.drop_columns" in made.stdout
+    document = _json(_run(runner, project, "check", "-f", "json"), exit_code=1)
+    part = next(p for p in document["checks"]["leakage"]["parts"] if p["name"] == "target_leakage")
+    finding = part["findings"][0]
+    assert part["verdict"] == "fail" and finding["check"] == "label_copy"
+    assert finding["columns"] == ["diagnosis"] and finding["figures"]["agreement"] > 0.95
+    assert finding["examples"] and set(finding["examples"][0]) == {"row_key", "diagnosis", "label"}
+    assert _latest(project)[Check.DATA_LEAKAGE].status == "fail"
 
 
 def test_time_split_text(runner: CliRunner, tmp_path: Path) -> None:

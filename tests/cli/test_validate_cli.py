@@ -1,4 +1,4 @@
-"""`taxiway validate` refuses what it cannot validate with the fix (the gates themselves: tests/evaluate)."""
+"""`taxiway validate` refuses what it cannot validate with the fix (the gates themselves: tests/validate)."""
 
 from __future__ import annotations
 

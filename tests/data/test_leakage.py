@@ -13,7 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from taxiway.data.findings import CheckReport, SubCheck
-from taxiway.data.leakage import TARGET_AUC_MAX, check_leakage, fit_on_train
+from taxiway.data.leakage import check_leakage, fit_on_train
+from taxiway.data.proxies import EXACT_CORRELATION
 from taxiway.data.split import SplitFrames, split_dataset, split_frames
 from taxiway.store import Store, StoreLocation
 from tests.data.split_helpers import add_frame, cancer, charter, diabetes, events, wine
@@ -49,12 +50,17 @@ def test_clean_data_passes(store: Store, tmp_path: Path) -> None:
     assert {part.name: part.verdict for part in report.parts} == {
         "duplicate_features": "pass",
         "duplicate_rows": "pass",
+        "duplicates_within": "pass",
+        "near_duplicates": "skipped",
         "group_overlap": "skipped",
         "time_overlap": "skipped",
         "target_leakage": "pass",
+        "combinations": "pass",
+        "post_event": "skipped",
         "id_like": "pass",
     }
-    assert report.details["checks"][4]["summary"].startswith("no single feature reaches ROC AUC 0.99")
+    summary = _part(report, "target_leakage").summary
+    assert summary.startswith("no column gives the target away (strongest: 'mean concavity' at ROC AUC 0.98")
 
 
 def test_duplicates_across_splits_are_found(store: Store, tmp_path: Path) -> None:
@@ -78,6 +84,10 @@ def test_content_keys_keep_exact_duplicates_together(store: Store, tmp_path: Pat
     frame = cancer()
     report = _check(store, tmp_path, pd.concat([frame, frame.head(100)]))
     assert _part(report, "duplicate_rows").verdict == "pass"
+    # ... so the copies are counted inside the data instead.
+    within = _part(report, "duplicates_within")
+    assert within.verdict == "warn" and within.findings[0].count == 100
+    assert within.summary.startswith("100 rows (14.9%) are exact copies of another row")
 
 
 @pytest.mark.parametrize(
@@ -98,8 +108,22 @@ def test_a_target_copy_is_found(
     part = _part(report, "target_leakage")
     assert report.verdict == part.verdict == "fail"
     assert [f.columns for f in part.findings] == [("leak",)]
-    assert f"'leak' alone predicts 'label' on validation with {measure}" in part.findings[0].message
-    assert part.findings[0].figures["score"] >= (TARGET_AUC_MAX if task == "classification" else 0.9)
+    assert part.findings[0].message.startswith("'leak' rebuilds 'label': |correlation| 1.0000 (limit 0.995)")
+    assert "list 'leak' in data.drop_columns" in part.findings[0].message
+    assert part.findings[0].figures["correlation"] >= EXACT_CORRELATION
+    # The same column, relabelled by a lookup table (classes) or bent (values), is no linear copy: it still
+    # dominates everything else.
+    labels = frame["label"]
+    bent = np.exp(labels / labels.std()) + noise if task == "regression" else labels.map({0: 40, 1: 7, 2: 19})
+    part = _part(_check(store, tmp_path, frame.assign(leak=bent), problem={"task": task}), "target_leakage")
+    assert part.verdict == "fail" and part.findings[0].columns == ("leak",), part.summary
+    if task == "regression":
+        assert part.findings[0].check == "dominant_column"
+        assert f"'leak' alone predicts 'label' with {measure} 0.9" in part.findings[0].message
+        assert part.findings[0].figures["error_ratio"] <= 0.1
+    else:
+        assert part.findings[0].check == "label_copy"
+        assert "'leak' equals 'label' on 100.0% of validation rows" in part.findings[0].message
 
 
 def test_an_id_column_is_a_warning(store: Store, tmp_path: Path) -> None:

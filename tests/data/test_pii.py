@@ -144,7 +144,7 @@ def test_the_charter_decides_whether_a_flagged_column_passes(rng: np.random.Gene
 
 
 def test_data_add_records_the_pii_evidence(store: Store, tmp_path: Path, rng: np.random.Generator) -> None:
-    frame = _people(rng)[["contact", "latitude"]].assign(label=1)
+    frame = _people(rng)[["contact", "latitude"]].assign(label=lambda f: np.arange(len(f)) % 2)
     frame.to_csv(tmp_path / "people.csv", index=False)
     added = add_dataset(store, tmp_path / "people.csv", target="label", allowed_pii=["contact"])
     assert added.pii is not None and added.pii.unhandled == ("latitude",)

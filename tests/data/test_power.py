@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taxiway.data.power import ALPHA, POWER, check_dev_power, mde_accuracy, rows_needed
+from taxiway.data.power import (
+    ALPHA,
+    POWER,
+    check_dev_power,
+    mde_accuracy,
+    rows_needed,
+    smallest_improvement,
+)
 from taxiway.data.split import SplitFrames
 from taxiway.measure.metrics import metrics_for
 from tests.data.split_helpers import charter, events, wine
@@ -33,17 +40,54 @@ def test_formulas() -> None:
 
 
 def test_a_too_small_dev_set_fails_and_says_how_many_rows() -> None:
-    report = check_dev_power(_frames(events(3000), 150), _settings(), charter())
+    settings = charter(problem={"smallest_improvement": 0.005})
+    report = check_dev_power(_frames(events(3000), 150), _settings(), settings)
     assert report.verdict == "fail" and report.status == "fail"
     details = report.details
     assert details["metric"] == "roc_auc" and details["metric_is_default"] is True
     assert details["method"] == "bootstrap" and details["n_valid"] == 150
-    assert details["smallest_improvement"] == 0.005 and details["smallest_improvement_is_default"] is True
+    assert details["smallest_improvement"] == 0.005 and details["smallest_improvement_is_default"] is False
     assert math.isclose(details["mde"], Z * math.sqrt(2) * details["std_error"])
     assert report.value == details["mde"] > report.threshold == 0.005
     assert details["rows_needed"] == rows_needed(150, details["mde"], 0.005) > 150
-    assert f"about {details['rows_needed']:,} validation rows are needed" in report.findings[0].message
+    message = report.findings[0].message
+    assert f"about {details['rows_needed']:,} validation rows are needed" in message
     assert 0.6 < details["reference"]["score"] < 1 and details["reference"]["model"] == "logistic regression"
+    # 3,000 rows cannot hold that many validation rows: the hint says what can be done instead.
+    advice = details["advice"]
+    assert advice["valid_fraction"] == 0.5 and advice["more_rows"] > 3000
+    assert advice["smallest_improvement"] > 0.005
+    assert f"add about {advice['more_rows']:,} rows, or set problem.smallest_improvement = " in message
+
+
+def test_when_more_validation_rows_suffice_the_hint_is_the_fraction() -> None:
+    probe = check_dev_power(_frames(events(3000), 150), _settings(), charter())
+    mde = probe.details["mde"]
+    settings = charter(problem={"smallest_improvement": round(mde * 0.8, 4)})
+    report = check_dev_power(_frames(events(3000), 150), _settings(), settings)
+    assert report.verdict == "fail"
+    fraction = report.details["advice"]["valid_fraction"]
+    # (mde / 0.8 mde)² = 1.5625 times the 150 rows, out of the 2,950 labelled rows (2,600 + 150 + 200)
+    assert fraction == math.ceil(100 * 150 * (mde / round(mde * 0.8, 4)) ** 2 / 2950) / 100
+    assert f"set split.valid_fraction = {fraction:g} in taxiway.toml (now 0.15)" in report.findings[0].message
+
+
+def test_unanswered_smallest_improvement_is_derived_and_only_a_warning() -> None:
+    report = check_dev_power(_frames(events(3000), 150), _settings(), charter())
+    details = report.details
+    assert report.verdict == "warn" and report.status == "warn"  # not proof: nothing to compare with
+    assert details["smallest_improvement_is_default"] is True
+    assert details["mde"] <= details["smallest_improvement"] < details["mde"] * 1.1  # rounded up, 2 digits
+    assert report.threshold == details["smallest_improvement"] and details["rows_needed"] is None
+    message = report.findings[0].message
+    assert "problem.smallest_improvement is not answered" in message
+    assert "set problem.smallest_improvement in taxiway.toml to the gain that matters" in message
+    assert smallest_improvement(_frames(events(3000), 150), _settings(), charter()) == (
+        details["smallest_improvement"],
+        True,
+    )
+    stated = charter(problem={"smallest_improvement": 0.03})
+    assert smallest_improvement(_frames(events(3000), 150), _settings(), stated) == (0.03, False)
 
 
 def test_a_large_enough_dev_set_passes() -> None:

@@ -224,6 +224,12 @@ BAD = {
         "class '7' of target 'label' has no rows in",
         "gather more rows",
     ),
+    "single class": (
+        {},
+        "one class",
+        r"target 'label' \(problem.target\) holds a single value \(0\) in dataset version .* nothing to",
+        "add the rows of the other outcomes",
+    ),
 }
 
 
@@ -232,9 +238,11 @@ def test_bad_input_writes_nothing(store: Store, tmp_path: Path, case: str) -> No
     sections, variant, message, hint = BAD[case]
     frame = events(2000).assign(maybe_user=lambda f: f["user"].where(f.index != 5))
     if variant == "tiny":
-        frame = frame.head(2)
+        frame = frame.head(2).assign(label=[0, 1])
     if variant == "rare":
         frame.loc[0, "label"] = 7
+    if variant == "one class":
+        frame["label"] = 0
     version = add_frame(store, tmp_path, frame)
     before = written(store)
     strategy = "group" if variant == "group" else None

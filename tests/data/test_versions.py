@@ -70,7 +70,9 @@ def test_add_csv_stores_file_row_schema_and_evidence(store: Store, tmp_path: Pat
     evidence = store.evidence.latest([Check.DATA_VERSION, Check.DATA_SCHEMA])
     recorded = evidence[Check.DATA_VERSION]
     assert (recorded.subject_kind, recorded.subject_id, recorded.status) == ("dataset", version.id, "pass")
+    duplicates = recorded.details.pop("duplicates")
     assert recorded.details == {"name": "iris", "n_rows": 150, "n_columns": 6}
+    assert duplicates["copies"] == 1 and duplicates["conflicting"] == 0  # iris repeats one row
     schema_check = evidence[Check.DATA_SCHEMA]
     assert (schema_check.subject_id, schema_check.status) == (version.id, "pass")
     assert schema_check.details == {"columns": 6, "inferred": True}
@@ -223,6 +225,12 @@ BAD_FILES = {
     "unknown format": ("t.xlsx", lambda p: p.write_bytes(b"PK"), "unknown format"),
     "corrupt parquet": ("t.parquet", _garbage, "is not a valid Parquet file"),
     "no target": ("t.csv", lambda p: p.write_text("a,Label\n1,2\n"), "target column 'label'"),
+    "single class": (
+        "t.csv",
+        lambda p: p.write_text("a,label\n1,yes\n2,yes\n3,\n"),
+        r"holds a single value \('yes' in all 2 rows that have one\): there is nothing to learn",
+    ),
+    "no target value": ("t.csv", lambda p: p.write_text("a,label\n1,\n2,\n"), "has no value in any of its 2"),
 }
 
 
@@ -235,6 +243,32 @@ def test_bad_input_writes_nothing(store: Store, tmp_path: Path, case: str) -> No
     with pytest.raises(DataError, match=message):
         add_dataset(store, path, target="label")
     assert _counts(store) == (0, 0, 0, 0)
+
+
+def test_copies_and_conflicting_labels_are_counted_with_examples(store: Store, tmp_path: Path) -> None:
+    frame = _iris()
+    copies = frame.iloc[:6]  # 6 rows again (4%)
+    relabelled = frame.iloc[60:63].assign(label=9)  # 3 rows again under another label
+    path = _write_csv(tmp_path / "iris.csv", pd.concat([frame, copies, relabelled]))
+    result = add_dataset(store, path, target="label")
+    found = result.duplicates
+    assert found is not None and found.rows == 159
+    # iris itself repeats one row (143 = 102), so 7 copies.
+    assert found.copies == 7 and found.conflicting == 6 and found.conflicting_groups == 3
+    messages = found.messages("label")
+    assert messages[0].startswith("7 rows (4.4%) are exact copies of another row")
+    assert "drop_duplicates" in messages[0]
+    assert messages[1].startswith("6 rows (3.8%, 3 groups) share every feature with a row of another 'label'")
+    pair = found.copy_examples[:2]
+    assert len(pair) == 2 and {k: v for k, v in pair[0].items() if k != "row_key"} == {
+        k: v for k, v in pair[1].items() if k != "row_key"
+    }
+    assert {row["label"] for row in found.conflict_examples} == {1, 9}
+    record = store.evidence.latest([Check.DATA_VERSION])[Check.DATA_VERSION]
+    assert record.details["duplicates"]["copies"] == 7
+    # Clean data: nothing to say.
+    clean = add_dataset(store, _write_csv(tmp_path / "clean.csv", frame.drop_duplicates()), target="label")
+    assert clean.duplicates is not None and clean.duplicates.messages("label") == []
 
 
 def test_missing_target_lists_columns_and_suggests_the_closest(store: Store, tmp_path: Path) -> None:

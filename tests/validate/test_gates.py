@@ -40,6 +40,8 @@ SETTINGS = {
 GATES = [
     "beats_baseline",
     "good_enough",
+    "plausible",
+    "held_out_test",
     "slices",
     "inclusion",
     "calibration",
@@ -155,6 +157,11 @@ def test_a_good_candidate_passes_every_gate_and_records_the_evidence(project: Pa
     assert list(gates) == GATES
     assert report["passed"] is True and report["failed"] == []
     assert gates["inclusion"]["status"] == "skip" and gates["calibration"]["status"] == "skip"
+    plausible, test = gates["plausible"], gates["held_out_test"]
+    assert plausible["status"] == "pass" and plausible["value"] > plausible["threshold"] == 0.1
+    assert "no state of the art to compare with" in plausible["summary"]
+    assert plausible["details"]["responsible"][0]["column"] == "dewp"
+    assert test["status"] == "pass" and test["details"]["test_rows"] > 300 and test["threshold"] == 1.5
     baseline = gates["beats_baseline"]
     assert baseline["status"] == "pass" and baseline["value"] >= baseline["threshold"] == 0.01
     assert baseline["details"]["baseline"] == "linear" and baseline["details"]["p_value"] < 0.05
@@ -228,6 +235,48 @@ def test_a_slice_collapse_planted_in_the_training_labels_fails_against_productio
     assert gate["summary"].startswith("origin=JFK")
     assert gate["details"]["worst_slice"]["value"] == "JFK"
     assert _latest(project, Check.MODEL_SLICES).status == "fail"
+
+
+def test_a_score_far_beyond_the_state_of_the_art_is_too_good_to_be_true(project: Path) -> None:
+    # A loss has no range to read a figure from free text in (the text names ROC AUC anyway) ...
+    _write_charter(project, answers={"problem.state_of_the_art": "ROC AUC 0.65-0.75 in published work"})
+    code, report = _validate(project)
+    gate = _gates(report)["plausible"]
+    assert code == 0 and gate["status"] == "pass"
+    assert "log_loss has no fixed range to read a figure from the text" in gate["summary"]
+    assert "set problem.state_of_the_art_score" in gate["summary"]
+    # ... a score in the ranking metric is: warm weather is no harder to call than a log loss of 0.2.
+    _write_charter(project, settings={"problem.state_of_the_art_score": 0.2})
+    code, report = _validate(project)
+    gate = _gates(report)["plausible"]
+    assert code == 1 and gate["status"] == "fail" and "plausible" in report["failed"]
+    assert gate["value"] <= gate["threshold"] == 0.5
+    assert gate["summary"].startswith("too good to be true: log_loss 0.0")
+    assert "errors of the state of the art, 0.2 (from problem.state_of_the_art_score" in gate["summary"]
+    assert "most responsible: dewp (" in gate["summary"] and "data.drop_columns" in gate["summary"]
+    assert _latest(project, Check.MODEL_VALIDATED).status == "fail"
+
+
+def test_a_test_split_unlike_validation_fails_the_held_out_gate(project: Path) -> None:
+    # The test rows' labels inverted, as if the world changed after the validation period: the model keeps
+    # its validation score and loses the test rows.
+    store = Project.load(project).store
+    manifest = load_manifest(store, current_split(store))
+    store.close()
+    test_keys = set(manifest.loc[manifest["split"] == "test", "row_key"])
+    rows = _rows()
+    changed = rows["row_id"].isin(test_keys)
+    rows.loc[changed, "warm"] = 1 - rows.loc[changed, "warm"]
+    rows.to_csv(project / "weather-changed.csv", index=False)
+    assert _cli(project, "data", "add", str(project / "weather-changed.csv"))[0] == 0
+    code, trained = _cli(project, "train", "--format", "json")
+    code, report = _validate(project, trained["verdict"]["best_candidate"])
+    gate = _gates(report)["held_out_test"]
+    assert code == 1 and gate["status"] == "fail", gate
+    assert gate["value"] > 1.5 and gate["details"]["z"] > 3
+    assert "test errors" in gate["summary"]
+    assert "the test rows differ from what validation showed" in gate["summary"]
+    assert gate["details"]["test"] > gate["details"]["valid"]
 
 
 def test_limits_no_model_can_meet_fail_the_serving_gates(project: Path) -> None:
