@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint system-packages clean
+.PHONY: demo test test-postgres lint system-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ system-packages:
 
 test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite again with every store on the local PostgreSQL server (a fresh database per test; see
+# tests/backend.py). Doctests and tests marked one_backend name their backend themselves: `make test` ran them.
+test-postgres: $(STAMP) system-packages
+	TAXIWAY_TEST_BACKEND=postgresql $(BIN)/python -m pytest tests -m "not one_backend" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check taxiway tests benchmarks

@@ -57,6 +57,14 @@ def list_(
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="at most N runs", show_default=False)] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="best first by this metric (e.g. roc_auc; losses lowest first); runs without it come last",
+            show_default=False,
+        ),
+    ] = None,
     output: TableFormatOption = TableFormat.text,
 ) -> None:
     """List the recorded training runs, newest first (`taxiway runs show RUN` shows one)."""
@@ -66,12 +74,13 @@ def list_(
     project = Project.load()
     store = project.store
     try:
-        runs = list_runs(store, kind=kind, status=status, since=started_after, limit=limit)
+        runs = list_runs(store, kind=kind, status=status, since=started_after, limit=limit, sort=sort)
     finally:
         store.close()
-    metric = ranking_metric(project.charter)
+    metric = sort.strip() if sort else ranking_metric(project.charter)
     if output is TableFormat.json:
-        emit_json({"ranking_metric": metric, "runs": [_document(run) for run in runs]})
+        document = {"ranking_metric": ranking_metric(project.charter), "sort": metric if sort else None}
+        emit_json({**document, "runs": [_document(run) for run in runs]})
         return
     if not runs:
         chosen = (("kind", kind), ("status", status), ("since", since))
@@ -92,7 +101,8 @@ def list_(
         ("started (UTC)", "left"),
         ("duration", "right"),
     )
-    table = Table(title=f"runs ({len(runs)}, newest first)")
+    order = f"best {metric} first" if sort else "newest first"
+    table = Table(title=f"runs ({len(runs)}, {order})")
     for header, justify in columns:
         table.add_column(header, justify=justify, no_wrap=header in _UNBROKEN)
     for run in runs:

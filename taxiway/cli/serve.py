@@ -85,7 +85,14 @@ def serve(
 @app.command("predict")
 def predict(
     source: Annotated[
-        Path, typer.Option("--input", "-i", help="CSV or Parquet file of rows", show_default=False)
+        str,
+        typer.Option(
+            "--input",
+            "-i",
+            help="CSV or Parquet file of rows (with --dask: a Parquet file or folder, local to the workers "
+            "or s3://…)",
+            show_default=False,
+        ),
     ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="file of answers (.csv or .parquet)", show_default=False)
@@ -96,6 +103,15 @@ def predict(
     log_predictions: Annotated[
         bool, typer.Option("--log/--no-log", help="append the answers to the prediction log")
     ] = True,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            help="predict on the Dask cluster whose scheduler is at this address (tcp://host:8786); needs "
+            "taxiway[dask]",
+            show_default=False,
+        ),
+    ] = None,
     output_format: Format = FORMAT_OPTION,
 ) -> None:
     """Batch prediction: every row of a file through the input contract, the model and its fallback.
@@ -110,14 +126,27 @@ def predict(
     columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=stderr(), transient=True) as bar:
         task = bar.add_task("rows", total=None)
-        report = predict_file(
-            project,
-            source,
-            output,
-            version=version,
-            log=log_predictions,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        if dask is not None:
+            from taxiway.serve.batch_dask import predict_on_dask
+
+            report = predict_on_dask(
+                project,
+                source,
+                output,
+                address=dask,
+                version=version,
+                log=log_predictions,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        else:
+            report = predict_file(
+                project,
+                Path(source),
+                output,
+                version=version,
+                log=log_predictions,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     document = {
         "version": report.version,
         "rows": report.rows,

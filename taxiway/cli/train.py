@@ -39,6 +39,21 @@ def train(
         help="the study to tune (default: one per project, metric, split and model code)",
         show_default=False,
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=256,
+        help="with --tune: processes on this machine that share the trials (more join from other machines "
+        "with `taxiway tune-worker`)",
+    ),
+    heartbeat: float = typer.Option(
+        10.0,
+        "--heartbeat",
+        min=0.5,
+        max=600,
+        help="with --tune: seconds between a trial's heartbeats; a trial silent for 3 is retried elsewhere",
+    ),
 ) -> None:
     """Train the baselines and the candidate; exit 1 when the candidate does not beat the best baseline."""
     from taxiway.train.runner import train_project
@@ -69,7 +84,14 @@ def train(
     )
     try:
         with Progress(*columns, console=stderr(), transient=True) as bar:
-            report = train_project(project, progress=_Bar(bar), tune=tune, study_name=study)
+            report = train_project(
+                project,
+                progress=_Bar(bar),
+                tune=tune,
+                study_name=study,
+                workers=workers,
+                heartbeat_s=heartbeat,
+            )
     finally:
         project.store.close()
     verdict = report.verdict
@@ -79,6 +101,42 @@ def train(
         render_training(report, stdout())
     if not verdict.beats_baselines:
         raise typer.Exit(1)
+
+
+@app.command("tune-worker")
+def tune_worker(
+    study: str = typer.Option(
+        None,
+        "--study",
+        help="the study to join (default: the one `taxiway train --tune` makes for this code, data, metric)",
+        show_default=False,
+    ),
+    heartbeat: float = typer.Option(
+        10.0,
+        "--heartbeat",
+        min=0.5,
+        max=600,
+        help="seconds between a trial's heartbeats; a trial silent for 3 of them is retried elsewhere",
+    ),
+    output: Format = FORMAT_OPTION,
+) -> None:
+    """Work on a tuning study another machine started, until it has the trials it was asked for.
+
+    Start the study with `taxiway train --tune N` on one machine; run `taxiway tune-worker` on others whose
+    checkout reaches the same store (PostgreSQL) and artifacts (e.g. S3). A worker killed mid-trial loses
+    no finished trial: its trial is retried by another worker once it has missed 3 heartbeats.
+    """
+    from taxiway.train.tune import join_study
+
+    project = Project.load()
+    try:
+        report = join_study(project, study_name=study, heartbeat_s=heartbeat)
+    finally:
+        project.store.close()
+    if output is Format.json:
+        emit_json(report.to_dict())
+    else:
+        stdout().print(_study_line(report), markup=False, highlight=False)
 
 
 def _ranked(report: Any) -> list[Any]:

@@ -77,6 +77,9 @@ class LogFolder:
     def names(self, day: str) -> list[str]:
         """Readable file names of one day, sorted; temporary and hidden names left out."""
         path = self.day_path(day)
+        # Object-store listings are cached per folder, and invalidating the root leaves its day folders'
+        # listings in place: without this, files other processes write after the first read never show.
+        self.fs.invalidate_cache(path)
         if not self.fs.exists(path):
             return []
         names = (entry.rsplit("/", 1)[-1] for entry in self.fs.ls(path, detail=False))

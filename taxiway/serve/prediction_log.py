@@ -28,6 +28,10 @@ from taxiway.store import Store
 
 __all__ = ["SCHEMA", "PredictionLog", "PredictionRecord", "log_root", "read_prediction_logs"]
 
+_OFFLINE: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
 MAX_BUFFERED_RECORDS = 200_000  # ~100 MB of typical rows: past it new records are dropped and counted
 
 SCHEMA = pa.schema(
@@ -197,7 +201,9 @@ def read_prediction_logs(
             if not files:
                 empty: pd.DataFrame = SCHEMA.empty_table().to_pandas()
                 return empty
-            connection = duckdb.connect()
+            # DuckDB would fetch its httpfs extension from the internet for s3:// paths; it reads them through
+            # the fsspec filesystem taxiway already has instead (same endpoint, credentials and config).
+            connection = duckdb.connect(config=_OFFLINE)
             connection.execute("SET TimeZone = 'UTC'")
             if not folder.is_local:
                 connection.register_filesystem(folder.fs)

@@ -6,6 +6,7 @@ import ast
 import functools
 import sqlite3
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,7 @@ def open_database(uri: str) -> Engine:
             f"store uri '{uri}' needs the Python package '{exc.name}'",
             hint="install the team extras: pip install 'taxiway[team]'",
         ) from None
+    _close_connections_when_dropped(engine)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -79,6 +81,24 @@ def open_database(uri: str) -> Engine:
             "TAXIWAY_STORE_URI) is right",
         ) from None
     return engine
+
+
+def _close_connections_when_dropped(engine: Engine) -> None:
+    """Close the engine's pooled connections when the engine is garbage, if nobody closed the store.
+
+    On PostgreSQL each connection is a server process: a long-lived caller (the dashboard, a notebook) that
+    drops stores unclosed (``Project.load(root).store.evidence.latest()``) would pile them up until the
+    interpreter happens to collect them. The callback holds the pools, never the engine (``dispose()`` makes
+    a new pool, so each one is kept).
+    """
+    pools = [engine.pool]
+    event.listen(engine, "engine_disposed", lambda disposed: pools.append(disposed.pool))
+    weakref.finalize(engine, _dispose_pools, pools)
+
+
+def _dispose_pools(pools: list[Any]) -> None:
+    for pool in pools:
+        pool.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

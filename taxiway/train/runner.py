@@ -56,11 +56,13 @@ def train_project(
     progress: TrainProgress | None = None,
     tune: int | None = None,
     study_name: str | None = None,
+    workers: int = 1,
+    heartbeat_s: float = 10.0,
 ) -> TrainingReport:
     """Train the baselines and the candidate on the project's current dataset and split.
 
-    With ``tune``, first run that many trials of the project's Optuna study (`taxiway.train.tune`); the
-    candidate is then trained with the best parameters the study has found.
+    With ``tune``, first run that many trials of the project's Optuna study (`taxiway.train.tune`), on
+    ``workers`` processes; the candidate is then trained with the best parameters the study has found.
 
     Raises:
         TaxiwayError: no data, a target the task cannot learn, broken model code, or a run that crashed
@@ -75,7 +77,14 @@ def train_project(
     if tune is not None:
         from taxiway.train.tune import tune_candidate
 
-        study = tune_candidate(setup, n_trials=tune, study_name=study_name, progress=progress)
+        study = tune_candidate(
+            setup,
+            n_trials=tune,
+            study_name=study_name,
+            progress=progress,
+            workers=workers,
+            heartbeat_s=heartbeat_s,
+        )
         params.update(study.best_params)
     specs = model_specs(task, charter.train.seed, params, setup.user)
 

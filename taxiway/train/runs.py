@@ -98,11 +98,15 @@ def list_runs(
     status: str | None = None,
     since: dt.datetime | None = None,
     limit: int | None = None,
+    sort: str | None = None,
 ) -> list[Run]:
     """The recorded runs, newest first, optionally only one kind, one status, or those started since a time.
 
+    ``sort`` names a metric: the runs that have it come best first (highest, or lowest for a loss, as the
+    metrics registry says), sorted by the database, then those without it; ties newest first.
+
     Raises:
-        TaxiwayError: an unknown kind or status, a naive ``since``, or a ``limit`` below 1.
+        TaxiwayError: an unknown kind or status, a naive ``since``, a ``limit`` below 1, or an empty ``sort``.
 
     Example:
         >>> import tempfile, os
@@ -116,7 +120,14 @@ def list_runs(
         (['second', 'first'], ['first'])
         >>> store.close()
     """
-    query = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc())
+    query = select(RunRow)
+    if sort is not None:
+        if not sort.strip():
+            raise TaxiwayError("sort by an empty metric name", hint="give a metric, e.g. --sort roc_auc")
+        value = RunRow.metrics[sort.strip()].as_float()
+        best_first = value.desc() if greater_is_better(sort.strip()) else value.asc()
+        query = query.order_by(best_first.nulls_last())
+    query = query.order_by(RunRow.started_at.desc(), RunRow.id.desc())
     if kind is not None:
         query = query.where(RunRow.kind == _choice("kind", kind, KINDS))
     if status is not None:
@@ -134,6 +145,19 @@ def list_runs(
         query = query.limit(limit)
     with store.session() as session:
         return [Run._from_row(row) for row in session.scalars(query)]
+
+
+def greater_is_better(metric: str) -> bool:
+    """Whether a higher value of ``metric`` is better: the registry's answer, else not for losses and errors.
+
+    Example:
+        >>> greater_is_better("roc_auc"), greater_is_better("log_loss"), greater_is_better("my_error")
+        (True, False, False)
+    """
+    from taxiway.measure.metrics import METRICS
+
+    known = METRICS.get(metric)
+    return known.greater_is_better if known is not None else not metric.endswith(("loss", "error"))
 
 
 def get_run(store: Store, ref: str) -> Run:

@@ -1,11 +1,14 @@
 """Tuning: an Optuna study over the search space pipeline.py declares, every trial a tracked child run.
 
-`taxiway train --tune N` runs N trials of the project's study, then trains the candidate with the best
-parameters found so far. The study lives in the store's database (see `taxiway.train._study_storage`), so
-several processes — on PostgreSQL, several machines — can run ``taxiway train --tune N`` on one study at
-once; each adds N trials. The study has one parent run (kind ``custom``, named ``study <name>``), made by
-the first process; every trial is a run of kind ``trial`` under it. The parent's params are the best
-parameters and its metric the best value, updated by each process when it finishes.
+`taxiway train --tune N` asks the project's study for N more finished trials and works on them, then trains
+the candidate with the best parameters found so far. The study lives in the store's database (see
+`taxiway.train._study_storage`), so several processes — on PostgreSQL, several machines — work on one study
+at once: ``--workers K`` starts K-1 helpers on this machine, `taxiway tune-worker` joins from any machine,
+and two ``taxiway train --tune N`` at once ask for 2N. How workers share the trials, and how a killed
+worker's trial is retried: `taxiway.train._study_loop`. The study has one parent run (kind ``custom``,
+named ``study <name>``), made by the first process; every trial is a run of kind ``trial`` under it. The
+parent's params are the best parameters and its metric the best value, updated by each process when it
+finishes.
 
 Trials are pruned early: a model that can grow (boosted trees' iterations, a forest's trees) is fitted in
 ``STAGES`` warm-started steps, its validation score reported after each, and Optuna's median pruner stops a
@@ -37,8 +40,15 @@ from taxiway.errors import NotFoundError, TaxiwayError
 from taxiway.measure.metrics import METRICS
 from taxiway.project import Project
 from taxiway.store.checks import Check
+from taxiway.train._study_loop import (
+    HEARTBEAT_S,
+    TARGET_ATTR,
+    heartbeat_storage,
+    raise_target,
+    work_until_target,
+)
 from taxiway.train._study_storage import StudyStorage, study_lock, study_storage
-from taxiway.train._trial import ERROR_ATTR, PARAMS_ATTR, RUN_ID_ATTR, Objective, TrialFailed
+from taxiway.train._trial import ERROR_ATTR, PARAMS_ATTR, RUN_ID_ATTR, Objective
 from taxiway.train._values import json_dict
 from taxiway.train.runs import get_run
 from taxiway.train.setup import TrainingSetup, TrainProgress, prepare_training
@@ -128,15 +138,58 @@ def tune_candidate(
     study_name: str | None = None,
     progress: TrainProgress | None = None,
     sampler_seed: int | None = None,
+    workers: int = 1,
+    heartbeat_s: float = HEARTBEAT_S,
 ) -> StudyReport:
-    """Run ``n_trials`` trials of the study in this process; return the study's state afterwards.
+    """Ask the study for ``n_trials`` more finished trials and work on them with ``workers`` processes (this
+    one and ``workers - 1`` helpers); return the study's state afterwards.
 
     Raises:
-        TaxiwayError: ``n_trials`` below 1, no search space, a study of that name ranked in the other
-            direction, a search space or model that cannot be built, or no trial of the study completed.
+        TaxiwayError: ``n_trials`` or ``workers`` below 1, no search space, a study of that name ranked in
+            the other direction, a search space or model that cannot be built, a helper that failed, or no
+            trial of the study completed.
     """
     if n_trials < 1:
         raise TaxiwayError(f"--tune {n_trials}: give at least 1 trial", hint="e.g. taxiway train --tune 20")
+    if workers < 1:
+        raise TaxiwayError(f"--workers {workers}: give at least 1", hint="e.g. --workers 2 on two cores")
+    return _tune(
+        setup,
+        n_trials=n_trials,
+        study_name=study_name,
+        progress=progress,
+        sampler_seed=sampler_seed,
+        workers=workers,
+        heartbeat_s=heartbeat_s,
+    )
+
+
+def join_study(
+    project: Project, *, study_name: str | None = None, heartbeat_s: float = HEARTBEAT_S
+) -> StudyReport:
+    """`taxiway tune-worker`: work on a study another process started, until it reaches its target.
+
+    Run it on any machine whose checkout of the project reaches the same store (PostgreSQL, and S3 or
+    another shared place for the artifacts); without ``study_name`` it joins the study of the same code,
+    data and metric, as `taxiway train --tune N` names it.
+
+    Raises:
+        TaxiwayError: no study of that name is being tuned (none asked for trials), or as `tune_candidate`.
+    """
+    return _tune(prepare_training(project), n_trials=None, study_name=study_name, heartbeat_s=heartbeat_s)
+
+
+def _tune(
+    setup: TrainingSetup,
+    *,
+    n_trials: int | None,
+    study_name: str | None,
+    progress: TrainProgress | None = None,
+    sampler_seed: int | None = None,
+    workers: int = 1,
+    heartbeat_s: float,
+) -> StudyReport:
+    """Open (or make) the study, raise its target by ``n_trials`` (None: join it as it is), work, report."""
     name = study_name or default_study_name(setup)
     if not 0 < len(name) <= MAX_STUDY_NAME:
         raise TaxiwayError(
@@ -147,15 +200,20 @@ def tune_candidate(
     optuna = _optuna()
     direction = "maximize" if METRICS[setup.metric].greater_is_better else "minimize"
     storage = study_storage(setup.project.location.database)
+    store = setup.project.store
     rdb = None
+    helpers = None
     try:
-        with study_lock(setup.project.store, storage):  # Optuna creates its tables on first use
-            rdb = optuna.storages.RDBStorage(storage.url, engine_kwargs=storage.engine_kwargs)
+        with study_lock(store, storage):  # Optuna creates its tables on first use
+            rdb = heartbeat_storage(storage.url, storage.engine_kwargs, store, heartbeat_s=heartbeat_s)
+            if n_trials is None:
+                _check_joinable(optuna, rdb, name)
             study = optuna.create_study(
                 storage=rdb,
                 study_name=name,
                 direction=direction,
-                sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                # The constant liar makes workers that sample at once propose different trials.
+                sampler=optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True),
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER_TRIALS),
                 load_if_exists=True,
             )
@@ -166,19 +224,30 @@ def tune_candidate(
                     hint="give --study a new name, or leave it out to use one per metric, split and code",
                 )
             parent = _parent_run(study, setup, name)
+            if n_trials is not None:
+                raise_target(study, n_trials)
+        if workers > 1:
+            from taxiway.train._tune_workers import start_helpers
+
+            helpers = start_helpers(setup.project.root, name, workers - 1, heartbeat_s=heartbeat_s)
         objective = Objective(
-            setup, space, parent_id=parent.id, study_name=name, progress=progress, total=n_trials
+            setup, space, parent_id=parent.id, study_name=name, progress=progress, total=n_trials or 0
         )
         try:
-            study.optimize(objective, n_trials=n_trials, catch=(TrialFailed,))
+            work_until_target(study, objective, lambda: study_lock(store, storage))
+            if helpers is not None:
+                helpers.wait()
+                helpers = None
         finally:
-            with study_lock(setup.project.store, storage):
+            with study_lock(store, storage):
                 report = _summarise(study, storage, parent.id, setup.metric, objective.run_ids)
                 if report is not None:
                     _update_parent(parent, report)
                 else:
                     parent.end("failed", error="no trial of the study completed")
     finally:
+        if helpers is not None:  # this process failed: its helpers stop too (their trials are retried)
+            helpers.stop()
         if rdb is not None:
             rdb.engine.dispose()  # the study's connections: PostgreSQL would otherwise keep them open
     if report is None:
@@ -197,6 +266,20 @@ def tune_project(
     return tune_candidate(
         prepare_training(project), n_trials=n_trials, study_name=study_name, sampler_seed=sampler_seed
     )
+
+
+def _check_joinable(optuna: Any, storage: Any, name: str) -> None:
+    """A worker joins only a study that some `taxiway train --tune N` asked trials of."""
+    try:
+        attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
+    except KeyError:
+        attrs = {}
+    if TARGET_ATTR not in attrs:
+        raise TaxiwayError(
+            f"no study '{name}' is being tuned in this store",
+            hint="start it with `taxiway train --tune N` (any machine), then run `taxiway tune-worker` on "
+            "others; pass --study NAME when the study has another name (taxiway runs --kind custom)",
+        )
 
 
 def record_tuning(project: Project, report: StudyReport, *, candidate_run_id: str) -> StudyReport:

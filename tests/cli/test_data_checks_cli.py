@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from taxiway.cli import app
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.store.tables import EvidenceRow, SplitRow
+from tests.backend import BACKEND
 from tests.data.split_helpers import cancer, events
 
 SPLIT_KEYS = ["id", "short_id", "dataset_id", "strategy", "settings", "counts", "manifest", "created_at"]
@@ -36,12 +36,10 @@ REPORT_KEYS = [
 DATA_CHECKS = [Check.DATA_LEAKAGE, Check.DATA_SAME_DISTRIBUTION, Check.DATA_DEV_POWER]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Run a test on the project's default SQLite store, then with the metadata in PostgreSQL."""
-    if request.param == "postgresql":
-        monkeypatch.setenv("TAXIWAY_STORE_URI", request.getfixturevalue("postgres_uri"))
-    yield request.param
+@pytest.fixture
+def backend() -> str:
+    """The store backend of this run (TAXIWAY_TEST_BACKEND): each test runs on SQLite, then on PostgreSQL."""
+    return BACKEND
 
 
 def _project(

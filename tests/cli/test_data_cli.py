@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import taxiway.cli.data as data_cli
 from taxiway.cli import app
 from taxiway.project import Project
 from taxiway.store.tables import ArtifactRow, DatasetVersionRow, EvidenceRow
+from tests.backend import BACKEND
 
 VERSION_KEYS = [
     "id",
@@ -35,12 +36,10 @@ VERSION_KEYS = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Run a test on the project's default SQLite store, then with the metadata in PostgreSQL."""
-    if request.param == "postgresql":
-        monkeypatch.setenv("TAXIWAY_STORE_URI", request.getfixturevalue("postgres_uri"))
-    yield request.param
+@pytest.fixture
+def backend() -> str:
+    """The store backend of this run (TAXIWAY_TEST_BACKEND): each test runs on SQLite, then on PostgreSQL."""
+    return BACKEND
 
 
 @pytest.fixture

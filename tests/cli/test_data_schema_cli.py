@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,15 @@ from taxiway.cli import app
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Evidence
+from tests.backend import BACKEND
 
 CHARTER = '[project]\nname = "people"\n[problem]\ntarget = "label"\n'
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "postgresql":
-        monkeypatch.setenv("TAXIWAY_STORE_URI", request.getfixturevalue("postgres_uri"))
-    yield request.param
+@pytest.fixture
+def backend() -> str:
+    """The store backend of this run (TAXIWAY_TEST_BACKEND): each test runs on SQLite, then on PostgreSQL."""
+    return BACKEND
 
 
 @pytest.fixture

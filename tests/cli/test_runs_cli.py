@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from taxiway.cli.runs import parse_since
 from taxiway.project import Project
 from taxiway.store.tables import RunRow
 from taxiway.train.tracking import start_run
+from tests.backend import BACKEND
 
 RUN_KEYS = [
     "id",
@@ -41,12 +42,10 @@ RUN_KEYS = [
 NOW = dt.datetime.now(dt.UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Run a test on the project's default SQLite store, then with the metadata in PostgreSQL."""
-    if request.param == "postgresql":
-        monkeypatch.setenv("TAXIWAY_STORE_URI", request.getfixturevalue("postgres_uri"))
-    yield request.param
+@pytest.fixture
+def backend() -> str:
+    """The store backend of this run (TAXIWAY_TEST_BACKEND): each test runs on SQLite, then on PostgreSQL."""
+    return BACKEND
 
 
 def _run(runner: CliRunner, project: Path, *args: str) -> Result:
@@ -113,7 +112,8 @@ def test_list_as_text_and_json(runner: CliRunner, project_dir: Path, backend: st
     assert "failed" in rows[1] and (NOW - dt.timedelta(days=2)).strftime("%Y-%m-%dT") in rows[1]
 
     document = _json(_run(runner, project_dir, "--format", "json"))
-    assert list(document) == ["ranking_metric", "runs"] and document["ranking_metric"] == "roc_auc"
+    assert list(document) == ["ranking_metric", "sort", "runs"] and document["ranking_metric"] == "roc_auc"
+    assert document["sort"] is None
     runs = document["runs"]
     assert [run["id"] for run in runs] == [ids["trial"], ids["failed"], ids["baseline"]]
     assert all(list(run) == RUN_KEYS for run in runs)
@@ -144,6 +144,25 @@ def test_list_filters(runner: CliRunner, project_dir: Path, args: list[str], exp
     assert [run["id"] for run in document["runs"]] == [ids[name] for name in expected]
 
 
+def test_sort_puts_the_best_first_and_runs_without_the_metric_last(
+    runner: CliRunner, project_dir: Path
+) -> None:
+    ids = _record(project_dir)
+    project = Project.load(project_dir)
+    with start_run("better", kind="trial", project=project) as better:
+        better.log_metrics({"roc_auc": 0.93, "log_loss": 0.55})
+    project.store.close()
+    by_auc = _json(_run(runner, project_dir, "--sort", "roc_auc", "-f", "json"))
+    assert by_auc["sort"] == "roc_auc"
+    assert [run["id"] for run in by_auc["runs"]] == [better.id, ids["trial"], ids["baseline"], ids["failed"]]
+    by_loss = _json(_run(runner, project_dir, "--sort", "log_loss", "--limit", "2", "-f", "json"))
+    assert [run["id"] for run in by_loss["runs"]] == [ids["trial"], better.id], "a loss: lowest first"
+    text = _run(runner, project_dir, "--sort", "log_loss", "--kind", "trial")
+    assert "runs (2, best log_loss first)" in text.stdout and "0.55" in text.stdout
+    empty = _run(runner, project_dir, "--sort", " ")
+    assert empty.exit_code == 2 and "sort by an empty metric name" in empty.output
+
+
 def test_ranking_metric_comes_from_the_charter(
     runner: CliRunner, tmp_path: Path, make_project: Callable[..., Path]
 ) -> None:
@@ -159,7 +178,11 @@ def test_empty(runner: CliRunner, project_dir: Path) -> None:
     text = _run(runner, project_dir)
     assert text.exit_code == 0
     assert text.stdout.startswith("no runs recorded yet;")
-    assert _json(_run(runner, project_dir, "-f", "json")) == {"ranking_metric": "roc_auc", "runs": []}
+    assert _json(_run(runner, project_dir, "-f", "json")) == {
+        "ranking_metric": "roc_auc",
+        "sort": None,
+        "runs": [],
+    }
     filtered = _run(runner, project_dir, "--kind", "trial", "--since", "7d")
     assert filtered.stdout == "no runs match --kind trial --since 7d\n"
 

@@ -12,6 +12,9 @@ from typer.testing import CliRunner
 
 from taxiway.cli import app
 
+# About where the store is chosen (environment, charter, default): the tests set the URIs themselves.
+pytestmark = pytest.mark.one_backend
+
 
 def test_environment_uris_move_the_store_to_postgresql(
     runner: CliRunner, project_dir: Path, postgres_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +10,8 @@ import pytest
 
 from taxiway.data.distribution import ADVERSARIAL_AUC_MAX, check_same_distribution, column_tests, holm
 from taxiway.data.split import SplitFrames, split_dataset, split_frames
-from taxiway.store import Store, StoreLocation
+from taxiway.store import Store
 from tests.data.split_helpers import add_frame, cancer, charter, events
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """SQLite only: these tests are about the checks; test_split.py runs the store on both backends."""
-    opened = Store.open(StoreLocation(f"sqlite:///{tmp_path / 'taxiway.db'}", str(tmp_path / "artifacts")))
-    yield opened
-    opened.close()
-
 
 SETTINGS = {"target": "label", "task": "classification", "key_column": None}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,8 @@ from taxiway.data.findings import CheckReport, SubCheck
 from taxiway.data.leakage import check_leakage, fit_on_train
 from taxiway.data.proxies import EXACT_CORRELATION
 from taxiway.data.split import SplitFrames, split_dataset, split_frames
-from taxiway.store import Store, StoreLocation
+from taxiway.store import Store
 from tests.data.split_helpers import add_frame, cancer, charter, diabetes, events, wine
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """SQLite only: these tests are about the checks; test_split.py runs the store on both backends."""
-    opened = Store.open(StoreLocation(f"sqlite:///{tmp_path / 'taxiway.db'}", str(tmp_path / "artifacts")))
-    yield opened
-    opened.close()
 
 
 def _check(

@@ -144,8 +144,8 @@ CHILD = textwrap.dedent(
     from taxiway.serve.telemetry import Telemetry
     from taxiway.store import Store, StoreLocation
 
-    folder = sys.argv[1]
-    store = Store.open(StoreLocation(f"sqlite:///{folder}/taxiway.db", f"{folder}/artifacts"))
+    folder, database = sys.argv[1], sys.argv[2]
+    store = Store.open(StoreLocation(database, f"{folder}/artifacts"))
     telemetry = Telemetry(store, "host:8000:99", flush_seconds=0.2, log_uri=f"{folder}/logs")
     telemetry.start()
     log = telemetry.prediction_log
@@ -166,12 +166,14 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_kill_9_loses_at_most_the_last_interval_and_leaves_readable_files(tmp_path: Path) -> None:
+def test_kill_9_loses_at_most_the_last_interval_and_leaves_readable_files(
+    tmp_path: Path, store_uri: str
+) -> None:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     flushed = 0
     with subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(script), str(tmp_path), store_uri], stdout=subprocess.PIPE, text=True
     ) as child:
         assert child.stdout is not None
         try:

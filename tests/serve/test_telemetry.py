@@ -6,7 +6,7 @@ import itertools
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,6 @@ MONITOR_CHECKS = (
     Check.MONITOR_REQUESTS,
     Check.MONITOR_CONFIDENCE,
 )
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    """For tests about metrics only: the backend plays no part, so one is enough."""
-    opened = Store.open(StoreLocation(f"sqlite:///{tmp_path / 'taxiway.db'}", str(tmp_path / "artifacts")))
-    yield opened
-    opened.close()
 
 
 def samples(payload: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -84,8 +76,8 @@ def serve_traffic(telemetry: Telemetry) -> list[float]:
     return latencies
 
 
-def test_metrics_payload_reads_back_every_metric(sqlite_store: Store) -> None:
-    telemetry = Telemetry(sqlite_store, "r1", log_predictions=False)
+def test_metrics_payload_reads_back_every_metric(store: Store) -> None:
+    telemetry = Telemetry(store, "r1", log_predictions=False)
     serve_traffic(telemetry)
     telemetry.model_loaded("v3", "blue", 0.25)
     telemetry.model_loaded("v5", "green", 0.5)
@@ -117,9 +109,9 @@ def test_metrics_payload_reads_back_every_metric(sqlite_store: Store) -> None:
     telemetry.stop()
 
 
-def test_each_telemetry_has_its_own_registry(sqlite_store: Store) -> None:
-    first = Telemetry(sqlite_store, "a", log_predictions=False)
-    second = Telemetry(sqlite_store, "b", log_predictions=False)
+def test_each_telemetry_has_its_own_registry(store: Store) -> None:
+    first = Telemetry(store, "a", log_predictions=False)
+    second = Telemetry(store, "b", log_predictions=False)
     first.request_done("/predict", 200, 0.01, "v1", "blue")
     labels = {"route": "/predict", "status": "200", "version": "v1", "slot": "blue"}
     assert value(samples(first.metrics_payload()[0]), "taxiway_requests_total", **labels) == 1
@@ -140,10 +132,12 @@ def _worker(database: str, artifacts: str, requests: int, ready: Any, finish: An
     store.close()
 
 
-def test_workers_in_separate_processes_add_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_in_separate_processes_add_up(
+    tmp_path: Path, store_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shared = tmp_path / "prometheus"
     shared.mkdir()
-    database = f"sqlite:///{tmp_path / 'taxiway.db'}"
+    database = store_uri
     Store.open(StoreLocation(database, str(tmp_path / "artifacts"))).close()  # migrate once, up front
     # Set before the workers start, so they import prometheus_client in multiprocess mode (the server's way).
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(shared))
@@ -239,13 +233,13 @@ def test_first_snapshot_with_figures_records_monitoring_evidence_once(store: Sto
     assert latest[Check.MONITOR_LATENCY].details["metric"] == "taxiway_request_duration_seconds"
 
 
-def test_confidence_evidence_waits_for_confidences(sqlite_store: Store) -> None:
-    telemetry = Telemetry(sqlite_store, "r1", log_predictions=False)
+def test_confidence_evidence_waits_for_confidences(store: Store) -> None:
+    telemetry = Telemetry(store, "r1", log_predictions=False)
     telemetry.request_done("/predict", 200, 0.01, "v1", "blue", rows=1)
     telemetry.rows_answered("v1", "live", "blue", None, [None])  # a regression model: no confidence
     telemetry.write_snapshot()
-    assert Check.MONITOR_CONFIDENCE not in sqlite_store.evidence.latest(MONITOR_CHECKS)
-    assert Check.MONITOR_REQUESTS in sqlite_store.evidence.latest(MONITOR_CHECKS)
+    assert Check.MONITOR_CONFIDENCE not in store.evidence.latest(MONITOR_CHECKS)
+    assert Check.MONITOR_REQUESTS in store.evidence.latest(MONITOR_CHECKS)
 
 
 def test_snapshot_thread_survives_a_store_error(store: Store) -> None:
@@ -267,39 +261,39 @@ def test_snapshot_thread_survives_a_store_error(store: Store) -> None:
     assert recorded == sorted(recorded)
 
 
-def test_stop_flushes_the_log_and_writes_a_last_snapshot_once(sqlite_store: Store, tmp_path: Path) -> None:
+def test_stop_flushes_the_log_and_writes_a_last_snapshot_once(store: Store, tmp_path: Path) -> None:
     from taxiway.serve.prediction_log import read_prediction_logs
 
-    telemetry = Telemetry(sqlite_store, "r1", log_uri=str(tmp_path / "logs"), flush_seconds=60)
+    telemetry = Telemetry(store, "r1", log_uri=str(tmp_path / "logs"), flush_seconds=60)
     telemetry.start()
     record = PredictionRecord("q1", time.time(), "v1", "blue", "live", '{"x": 1}', "1", 0.9, None, 3.0)
     telemetry.log([record])
     telemetry.request_done("/predict", 200, 0.003, "v1", "blue", rows=1)
     telemetry.stop()
     telemetry.stop()
-    assert len(snapshots(sqlite_store)) == 1 and snapshots(sqlite_store)[0].requests == 1
+    assert len(snapshots(store)) == 1 and snapshots(store)[0].requests == 1
     assert list(read_prediction_logs(str(tmp_path / "logs"))["request_id"]) == ["q1"]
 
 
-def test_disabled_telemetry_records_nothing(sqlite_store: Store, tmp_path: Path) -> None:
-    telemetry = Telemetry(sqlite_store, "r1", enabled=False, log_uri=str(tmp_path / "logs"))
+def test_disabled_telemetry_records_nothing(store: Store, tmp_path: Path) -> None:
+    telemetry = Telemetry(store, "r1", enabled=False, log_uri=str(tmp_path / "logs"))
     telemetry.start()
     telemetry.request_done("/predict", 200, 0.003, "v1", "blue", rows=1)
     telemetry.log([PredictionRecord("q1", time.time(), "v1", "blue", "live", "{}", "1", None, None, 1.0)])
     assert telemetry.metrics_payload()[0] == b""
     telemetry.stop()
-    assert snapshots(sqlite_store) == [] and not (tmp_path / "logs").exists()
+    assert snapshots(store) == [] and not (tmp_path / "logs").exists()
 
 
-def test_latency_reservoir_stays_bounded(sqlite_store: Store) -> None:
+def test_latency_reservoir_stays_bounded(store: Store) -> None:
     from taxiway.serve import snapshot_window as module
 
-    telemetry = Telemetry(sqlite_store, "r1", log_predictions=False)
+    telemetry = Telemetry(store, "r1", log_predictions=False)
     for i in range(module.LATENCY_RESERVOIR + 5_000):
         telemetry.request_done("/predict", 200, 0.001 if i % 2 else 0.003, "v1", "blue")
     telemetry.metrics_payload()
     assert len(telemetry._window.latencies) == module.LATENCY_RESERVOIR
     telemetry.write_snapshot()
-    row = snapshots(sqlite_store)[0]
+    row = snapshots(store)[0]
     assert row.requests == module.LATENCY_RESERVOIR + 5_000
     assert row.p99_ms == pytest.approx(3.0) and row.p50_ms is not None and 1.0 <= row.p50_ms <= 3.0

@@ -13,6 +13,9 @@ from taxiway.errors import StoreError
 from taxiway.store.database import current_revision, head_revision, open_database, upgrade_schema
 from taxiway.store.tables import Base
 
+# These tests name both backends themselves: they run once, in the SQLite pass (which reaches PostgreSQL too).
+pytestmark = pytest.mark.one_backend
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -73,8 +73,8 @@ print(store.evidence.count())
 """
 
 
-def test_two_processes_write_and_read_one_sqlite_file_at_once(tmp_path: Path) -> None:
-    database, artifacts = f"sqlite:///{tmp_path / 'shared.db'}", str(tmp_path / "artifacts")
+def test_two_processes_write_and_read_one_store_at_once(tmp_path: Path, empty_store_uri: str) -> None:
+    database, artifacts = empty_store_uri, str(tmp_path / "artifacts")
     count = 150
     # Both processes also open (and may both try to create) the brand-new database at the same moment.
     writers = [

@@ -8,7 +8,6 @@ region "d" rows as the risky ones.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
 from taxiway.measure.metrics import Task
-from taxiway.store import Store, StoreLocation
+from taxiway.store import Store
 from taxiway.train.baselines import default_candidate
 from taxiway.train.failure import (
     ARTIFACT,
@@ -75,13 +74,6 @@ def _one_thread() -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(StoreLocation(f"sqlite:///{tmp_path / 't.db'}", str(tmp_path / "artifacts")))
-    yield opened
-    opened.close()
-
-
 def test_the_risk_is_higher_where_the_labels_are_noise_and_separates_wrong_from_right() -> None:
     x, y = noisy_rows(3_000, SEED)
     predictor = fit_failure_predictor(
@@ -102,19 +94,19 @@ def test_the_risk_is_higher_where_the_labels_are_noise_and_separates_wrong_from_
     assert flagged.any() and wrong[flagged].mean() > wrong[~flagged].mean()
 
 
-def test_the_predictor_is_stored_with_the_run_and_loads_back_with_the_same_risks(sqlite_store: Store) -> None:
+def test_the_predictor_is_stored_with_the_run_and_loads_back_with_the_same_risks(store: Store) -> None:
     x, y = noisy_rows(1_500, SEED)
     model = candidate().fit(x, y)
-    with start_run("candidate", kind="candidate", store=sqlite_store) as run:
+    with start_run("candidate", kind="candidate", store=store) as run:
         trained = record_failure_predictor(run, model, x, y, "classification", seed=SEED, threads=1)
     assert trained is not None
-    tags = get_run(sqlite_store, run.id).tags
-    assert tags["failure_predictor"] == run_artifacts(sqlite_store, run.id)[ARTIFACT]
+    tags = get_run(store, run.id).tags
+    assert tags["failure_predictor"] == run_artifacts(store, run.id)[ARTIFACT]
     assert tags["failure_predictor_format"] == "skops" and tags["failure_predictor_threshold"] == 0.5
     assert tags["failure_predictor_rows"] == 1_500 and 0 < tags["failure_predictor_oof_error_rate"] < 0.5
     assert tags["failure_predictor_wrong_above"] is None  # classification: wrong is a wrong class
 
-    loaded = load_failure_predictor(sqlite_store, run.id)
+    loaded = load_failure_predictor(store, run.id)
     assert isinstance(loaded, FailurePredictor) and loaded.task == "classification"
     assert (loaded.threshold, loaded.rows) == (0.5, 1_500)
     x_test, _ = noisy_rows(500, SEED + 1)
@@ -160,37 +152,35 @@ def test_the_request_path_gives_the_saved_pipelines_risk_bit_for_bit(task: Task,
     np.testing.assert_array_equal(predictor.risk(fresh, output), expected)
 
 
-def test_a_model_that_is_never_wrong_out_of_fold_leaves_nothing_to_learn(sqlite_store: Store) -> None:
+def test_a_model_that_is_never_wrong_out_of_fold_leaves_nothing_to_learn(store: Store) -> None:
     rng = np.random.default_rng(SEED)
     x = pd.DataFrame({"a": rng.normal(size=600)})
     y = pd.Series((x["a"] > 0).astype(int))
     tree = DecisionTreeClassifier(random_state=0)
     oof = out_of_fold(tree, x, y, "classification", seed=SEED)
     assert not oof.wrong.any() and fit_failure_predictor(oof, "classification", seed=SEED) is None
-    with start_run("candidate", kind="candidate", store=sqlite_store) as run:
+    with start_run("candidate", kind="candidate", store=store) as run:
         assert record_failure_predictor(run, tree.fit(x, y), x, y, "classification", seed=SEED) is None
-    tags = get_run(sqlite_store, run.id).tags
+    tags = get_run(store, run.id).tags
     assert tags["failure_predictor"] is None
     assert tags["failure_predictor_skipped"] == (
         "all 600 out-of-fold predictions were right: no errors to learn from"
     )
-    assert load_failure_predictor(sqlite_store, run.id) is None and ARTIFACT not in run_artifacts(
-        sqlite_store, run.id
-    )
+    assert load_failure_predictor(store, run.id) is None and ARTIFACT not in run_artifacts(store, run.id)
 
 
-def test_a_class_too_rare_for_three_folds_is_said_instead_of_failing_the_run(sqlite_store: Store) -> None:
+def test_a_class_too_rare_for_three_folds_is_said_instead_of_failing_the_run(store: Store) -> None:
     x, y = noisy_rows(300, SEED)
     y.iloc[0] = 2  # one row of a third class: 3-fold cross-validation cannot give every fold one
     assert nothing_to_learn(y, "classification") == (
         "class 2 has 1 training row, fewer than the 3 cross-validation folds"
     )
-    with start_run("candidate", kind="candidate", store=sqlite_store) as run:
+    with start_run("candidate", kind="candidate", store=store) as run:
         assert record_failure_predictor(run, candidate(), x, y, "classification", seed=SEED) is None
-    assert "class 2 has 1 training row" in get_run(sqlite_store, run.id).tags["failure_predictor_skipped"]
+    assert "class 2 has 1 training row" in get_run(store, run.id).tags["failure_predictor_skipped"]
 
 
-def test_regression_marks_the_worst_fifth_of_errors_and_finds_the_noisy_region(sqlite_store: Store) -> None:
+def test_regression_marks_the_worst_fifth_of_errors_and_finds_the_noisy_region(store: Store) -> None:
     x, y = noisy_rows(3_000, SEED, task="regression")
     oof = out_of_fold(candidate("regression"), x, y, "regression", seed=SEED)
     assert oof.wrong_above is not None and oof.wrong_above > 0
@@ -198,9 +188,9 @@ def test_regression_marks_the_worst_fifth_of_errors_and_finds_the_noisy_region(s
     assert oof.wrong[(x["region"] == "d").to_numpy()].mean() > 0.5  # most of the worst errors are in "d"
 
     model = candidate("regression").fit(x, y)
-    with start_run("candidate", kind="candidate", store=sqlite_store) as run:
+    with start_run("candidate", kind="candidate", store=store) as run:
         assert record_failure_predictor(run, model, x, y, "regression", seed=SEED) is not None
-    loaded = load_failure_predictor(sqlite_store, run.id)
+    loaded = load_failure_predictor(store, run.id)
     assert loaded is not None and loaded.task == "regression"
     assert loaded.wrong_above == pytest.approx(oof.wrong_above)
     x_test, y_test = noisy_rows(1_000, SEED + 1, task="regression")
@@ -236,10 +226,10 @@ class _DuckTyped:
         return np.tile([0.5, 0.5], (len(x), 1))
 
 
-def test_a_model_cross_validation_cannot_copy_is_skipped_with_the_reason(sqlite_store: Store) -> None:
+def test_a_model_cross_validation_cannot_copy_is_skipped_with_the_reason(store: Store) -> None:
     x, y = noisy_rows(300, SEED)
-    with start_run("candidate", kind="candidate", store=sqlite_store) as run:
+    with start_run("candidate", kind="candidate", store=store) as run:
         model = _DuckTyped().fit(x, y)
         assert record_failure_predictor(run, model, x, y, "classification", seed=SEED) is None
-    reason = get_run(sqlite_store, run.id).tags["failure_predictor_skipped"]
+    reason = get_run(store, run.id).tags["failure_predictor_skipped"]
     assert reason.startswith("the candidate (_DuckTyped) cannot be cloned for cross-validation")

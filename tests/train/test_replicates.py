@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from taxiway.measure.metrics import METRICS
 from taxiway.measure.predictions import Predictions
 from taxiway.measure.weighted import MetricSet, row_metrics
 from taxiway.project import Project
-from taxiway.store import Store, StoreLocation
+from taxiway.store import Store
 from taxiway.store.tables import RunArtifactRow
 from taxiway.train import replicates as replicates_module
 from taxiway.train.replicates import (
@@ -42,13 +42,6 @@ from tests.validate.trained_model import trained_copy
 COSTS = ErrorCosts(false_positive=1, false_negative=4, over_prediction=2, under_prediction=1)
 SETTINGS = ReplicateSettings(COSTS, resamples=200, seed=3)
 _REFERENCE: list[bool] = []  # set while the expected comparison is computed
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(StoreLocation(f"sqlite:///{tmp_path}/t.db", f"{tmp_path}/artifacts"))
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

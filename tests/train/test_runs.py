@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from taxiway.errors import NotFoundError, TaxiwayError
-from taxiway.store import Store, StoreLocation
+from taxiway.store import Store
 from taxiway.store.tables import RunRow, utcnow
 from taxiway.train.runs import Run, get_run, list_runs, metric_history, run_artifacts
 from taxiway.train.tracking import start_run
@@ -66,12 +65,10 @@ def test_list_runs_newest_first_and_filtered(store: Store, three_runs: list[str]
         ({"limit": 0}, "limit 0 is below 1", "positive"),
     ],
 )
-def test_list_runs_bad_filters(tmp_path: Path, filters: dict[str, object], message: str, hint: str) -> None:
-    store = Store.open(StoreLocation(f"sqlite:///{tmp_path / 't.db'}", str(tmp_path / "artifacts")))
+def test_list_runs_bad_filters(store: Store, filters: dict[str, object], message: str, hint: str) -> None:
     with pytest.raises(TaxiwayError, match=message) as caught:
         list_runs(store, **filters)  # type: ignore[arg-type]
     assert hint in caught.value.hint
-    store.close()
 
 
 def test_a_run_record_has_everything(store: Store, three_runs: list[str]) -> None:

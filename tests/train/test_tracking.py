@@ -208,15 +208,13 @@ def _parquet(frame: pd.DataFrame) -> bytes:
         (lambda run: run.end("done"), "unknown end status 'done'"),
     ],
 )
-def test_bad_values_are_refused_where_they_are_logged(tmp_path: Path, log: object, message: str) -> None:
-    store, _, _ = _sqlite(tmp_path)  # checked before the store is touched: one backend is enough
+def test_bad_values_are_refused_where_they_are_logged(store: Store, log: object, message: str) -> None:
     with start_run(store=store) as run:
         with pytest.raises(TaxiwayError, match=message) as caught:
             log(run)  # type: ignore[operator]
         assert caught.value.hint
         run.log_metric("loss", np.float32(0.25), step=np.int64(4))  # the run goes on: NumPy numbers are fine
     assert get_run(store, run.id).metrics == {"loss": 0.25}
-    store.close()
 
 
 def test_bad_starts_and_use_after_end(store: Store) -> None:
@@ -240,6 +238,7 @@ def test_bad_starts_and_use_after_end(store: Store) -> None:
         assert session.scalar(select(func.count()).select_from(RunRow)) == 2
 
 
+@pytest.mark.one_backend  # moves the SQLite file away to make the store fail
 def test_a_store_error_keeps_the_points_for_the_next_flush(tmp_path: Path) -> None:
     folder = tmp_path / "store"
     store = Store.open(StoreLocation(f"sqlite:///{folder / 'taxiway.db'}", str(folder / "artifacts")))
@@ -258,6 +257,7 @@ def test_a_store_error_keeps_the_points_for_the_next_flush(tmp_path: Path) -> No
     store.close()
 
 
+@pytest.mark.one_backend  # about the default: the SQLite file in the project folder
 def test_without_a_store_the_working_project_is_used(
     project_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -284,14 +284,15 @@ def _python(code: str, *, uri: str, artifacts: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(preamble) + textwrap.dedent(code)]
 
 
-def _sqlite(tmp_path: Path) -> tuple[Store, str, str]:
-    uri, artifacts = f"sqlite:///{tmp_path / 'shared.db'}", str(tmp_path / "artifacts")
-    return Store.open(StoreLocation(uri, artifacts)), uri, artifacts
+def _shared(store_uri: str, tmp_path: Path) -> tuple[Store, str, str]:
+    """The store this process reads, and the URIs the child processes open it with."""
+    artifacts = str(tmp_path / "artifacts")
+    return Store.open(StoreLocation(store_uri, artifacts)), store_uri, artifacts
 
 
 @pytest.mark.parametrize("ending", ["normal", "uncaught"])
-def test_a_run_left_open_is_flushed_and_ended_at_exit(tmp_path: Path, ending: str) -> None:
-    store, uri, artifacts = _sqlite(tmp_path)
+def test_a_run_left_open_is_flushed_and_ended_at_exit(tmp_path: Path, store_uri: str, ending: str) -> None:
+    store, uri, artifacts = _shared(store_uri, tmp_path)
     code = textwrap.dedent("""
         run = start_run("left open", store=store)
         for step in range(12_345):  # two automatic flushes and a remainder
@@ -316,8 +317,8 @@ def test_a_run_left_open_is_flushed_and_ended_at_exit(tmp_path: Path, ending: st
     store.close()
 
 
-def test_a_forked_child_leaves_its_parents_runs_alone(tmp_path: Path) -> None:
-    store, uri, artifacts = _sqlite(tmp_path)
+def test_a_forked_child_leaves_its_parents_runs_alone(tmp_path: Path, store_uri: str) -> None:
+    store, uri, artifacts = _shared(store_uri, tmp_path)
     code = """
         import os
         from taxiway.train.runs import get_run
@@ -341,15 +342,8 @@ def test_a_forked_child_leaves_its_parents_runs_alone(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_processes_logging_at_once_lose_no_points(
-    tmp_path: Path, backend: str, request: pytest.FixtureRequest
-) -> None:
-    if backend == "sqlite":
-        store, uri, artifacts = _sqlite(tmp_path)
-    else:
-        uri, artifacts = request.getfixturevalue("postgres_uri"), str(tmp_path / "artifacts")
-        store = Store.open(StoreLocation(uri, artifacts))
+def test_processes_logging_at_once_lose_no_points(tmp_path: Path, store_uri: str) -> None:
+    store, uri, artifacts = _shared(store_uri, tmp_path)
     go = tmp_path / "go"
     code = f"""
         tracking.FLUSH_EVERY = 250  # many small transactions, so the writers contend for the lock

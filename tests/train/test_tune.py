@@ -24,6 +24,7 @@ from taxiway.store.checks import Check
 from taxiway.store.tables import Base
 from taxiway.train._study_storage import OPTUNA_SCHEMA, study_storage
 from taxiway.train.runs import get_run, list_runs, metric_history
+from tests.backend import BACKEND
 from tests.train.test_train_cli import weather_rows
 
 # A tuning worker: adds its trials to the shared study and trains nothing else.
@@ -77,20 +78,10 @@ def _tuning_project(root: Path, make_project: Callable[..., Path], runner: CliRu
     return root
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_workers_share_one_study_and_lose_no_trial(
-    backend: str,
-    request: pytest.FixtureRequest,
-    runner: CliRunner,
-    tmp_path: Path,
-    make_project: Callable[..., Path],
-    monkeypatch: pytest.MonkeyPatch,
+    runner: CliRunner, tmp_path: Path, make_project: Callable[..., Path]
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAXIWAY_")}
-    if backend == "postgresql":
-        uri = str(request.getfixturevalue("postgres_uri"))
-        monkeypatch.setenv("TAXIWAY_STORE_URI", uri)
-        env["TAXIWAY_STORE_URI"] = uri
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAXIWAY_") or k == "TAXIWAY_STORE_URI"}
     root = _tuning_project(tmp_path / "p", make_project, runner, SEARCH_SPACE)
     command = [sys.executable, "-c", WORKER, str(root), "3", "shared"]
     workers = [
@@ -130,7 +121,7 @@ def test_two_workers_share_one_study_and_lose_no_trial(
     # Optuna's tables (and its own alembic_version) live beside taxiway's, never among them.
     engine = store.engine
     assert "studies" not in inspect(engine).get_table_names()
-    if backend == "postgresql":
+    if BACKEND == "postgresql":
         assert "studies" in inspect(engine).get_table_names(schema=OPTUNA_SCHEMA)
     else:
         assert storage.sqlite_path is not None and storage.sqlite_path.is_file()

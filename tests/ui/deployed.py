@@ -26,6 +26,7 @@ from taxiway.store import Store
 from taxiway.store.tables import ServingSnapshotRow, utcnow
 from taxiway.train.runs import Run
 from taxiway.validate.judge import validate_run
+from tests.backend import copy_project, pinned_store
 from tests.ui.trained import TrainedProject
 
 SNAPSHOT_S = 10
@@ -74,8 +75,11 @@ def build_deployed_project(trained: TrainedProject, root: Path) -> DeployedProje
 
 
 def _copy_project(source: Path, root: Path) -> None:
-    """The folder, with the SQLite file copied through SQLite's backup (consistent while others read it)."""
-    shutil.copytree(source, root, ignore=shutil.ignore_patterns("taxiway.db*"))
+    """The folder, with the SQLite file copied through SQLite's backup (consistent while others read it), or
+    on PostgreSQL the project's database copied."""
+    copy_project(source, root, ignore=shutil.ignore_patterns("taxiway.db*"))
+    if pinned_store(root) is not None:
+        return
     database = source / ".taxiway" / "taxiway.db"
     assert database.is_file(), f"the trained project's store is not at {database}"
     original, copy = sqlite3.connect(database), sqlite3.connect(root / ".taxiway" / database.name)

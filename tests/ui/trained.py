@@ -21,6 +21,7 @@ from taxiway.measure.scores import score_predictions
 from taxiway.project import PROJECT_ENV, Project
 from taxiway.train.runs import Run, list_runs
 from taxiway.train.tracking import start_run
+from tests.backend import pin_store
 from tests.train.test_train_cli import weather_rows
 
 ANSWERS = {
@@ -50,6 +51,7 @@ def build_trained_project(root: Path) -> TrainedProject:
     charter = charter.replace("\n[data]\n", '\n[data]\nslice_columns = ["origin"]\n', 1)
     assert 'slice_columns = ["origin"]' in charter
     (root / "taxiway.toml").write_text(charter, encoding="utf-8")
+    pin_store(root)  # on PostgreSQL: its own database, which the deployed copy copies
     weather_rows().to_csv(root / "weather.csv", index=False)
     runner = CliRunner()
     saved = os.environ.get(PROJECT_ENV)

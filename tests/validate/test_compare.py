@@ -4,7 +4,6 @@ joined on their keys, and the verdict says only what the interval supports."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 
@@ -20,7 +19,7 @@ from taxiway.measure.predictions import Predictions
 from taxiway.measure.resampling import index_blocks
 from taxiway.measure.scores import score_predictions
 from taxiway.measure.weighted import MetricSet, RankedScores, evaluate_block, row_metrics
-from taxiway.store import Store, StoreLocation
+from taxiway.store import Store
 from taxiway.train.runs import Run
 from taxiway.train.tracking import start_run
 from taxiway.validate.compare import (
@@ -202,8 +201,8 @@ def test_what_cannot_be_compared_is_said() -> None:
 
 
 @pytest.fixture
-def small_store(tmp_path: os.PathLike[str]) -> Store:
-    return Store.open(StoreLocation(f"sqlite:///{tmp_path}/t.db", f"{tmp_path}/artifacts"))
+def small_store(store: Store) -> Store:
+    return store
 
 
 def test_compare_runs_reads_the_stored_predictions_and_checks_its_input(small_store: Store) -> None:

@@ -9,7 +9,6 @@ calibration limits. One project is trained once per module and copied for every 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from taxiway.demo.flights import packaged_flights_file
 from taxiway.project import Project
 from taxiway.registry.blessing import latest_blessing
 from taxiway.store.checks import Check
+from tests.backend import copy_project, pin_store, pinned_store
 from tests.train.test_train_cli import SHUFFLED_LABELS, weather_rows
 
 ANSWERS = {
@@ -97,7 +97,11 @@ def _write_charter(
         answers={**ANSWERS, **(answers or {})},
         settings={**base, **(settings or {})},
     )
-    (root / "taxiway.toml").write_text(text, encoding="utf-8")
+    charter = root / "taxiway.toml"
+    pinned = pinned_store(root) if charter.is_file() else None  # on PostgreSQL: the copy's own database
+    charter.write_text(text, encoding="utf-8")
+    if pinned is not None:
+        pin_store(root, pinned)
 
 
 def _rows() -> pd.DataFrame:
@@ -127,6 +131,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("trained") / "weather"
     root.mkdir()
     _write_charter(root)
+    pin_store(root)
     _rows().to_csv(root / "weather.csv", index=False)
     with pytest.MonkeyPatch.context() as patch:
         for name in ("TAXIWAY_STORE_URI", "TAXIWAY_ARTIFACTS_URI", "TAXIWAY_PROJECT", "CI"):
@@ -139,7 +144,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def project(trained: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(trained, tmp_path / "weather"))
+    return copy_project(trained, tmp_path / "weather")
 
 
 def _latest(root: Path, check: Check) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from taxiway.charter import render_charter
 from taxiway.cli import app
 from taxiway.project import PROJECT_ENV
 from taxiway.scaffold.write import write_scaffold
+from tests.backend import copy_project, pin_store
 from tests.train.test_train_cli import weather_rows
 
 _BUILT: dict[str, Path] = {}
@@ -22,7 +22,7 @@ def trained_copy(factory: pytest.TempPathFactory, destination: Path) -> Path:
     """A copy, in ``destination``, of a weather project whose baselines and starter candidate are trained."""
     if "root" not in _BUILT:
         _BUILT["root"] = _build(factory.mktemp("trained-model") / "weather")
-    return Path(shutil.copytree(_BUILT["root"], destination))
+    return copy_project(_BUILT["root"], destination)
 
 
 def _build(root: Path) -> Path:
@@ -31,6 +31,7 @@ def _build(root: Path) -> Path:
         name="weather", task="classification", target="warm", answers={"problem.ranking_metric": "log_loss"}
     )
     (root / "taxiway.toml").write_text(text, encoding="utf-8")
+    pin_store(root)  # on PostgreSQL: its own database, which each copy copies
     weather_rows(1_500).to_csv(root / "weather.csv", index=False)
     write_scaffold(root, name="weather", task="classification")
     runner = CliRunner()

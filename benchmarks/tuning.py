@@ -1,0 +1,168 @@
+"""Distributed tuning on PostgreSQL: how much a second worker buys, and whether a trial's storage cost grows
+with the study.
+
+1. **Workers**: one project (6,000 generated rows, 20 features; a histogram-boosting model of 40 iterations,
+   one thread per worker), its study in a fresh PostgreSQL database; ``tune_candidate(n_trials=N,
+   workers=K)`` for K = 1 and K = 2, each on a new study of N trials (200 by default). Goal: 2 workers on this
+   2-core machine ≥ 1.7× faster than 1.
+2. **Storage overhead per trial**: the worker loop taxiway runs (`taxiway.train._study_loop`: the study lock,
+   ask, heartbeat, tell, the count against the target) with an objective that does no work and Optuna's
+   random sampler (TPE's own cost grows with the trials by design; this measures the storage), for 10,000
+   trials of one study. Reported: the median seconds per trial over trials 1,000–1,200 and 9,800–10,000, and
+   the growth between them. Goal: ≤ 20 %.
+
+Usage: .venv/bin/python benchmarks/tuning.py [--trials 200] [--overhead-trials 10000] [--skip-workers]
+Needs the local PostgreSQL server (TAXIWAY_TEST_POSTGRES, as the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, text
+
+from taxiway.charter import render_charter
+from taxiway.project import Project
+from taxiway.train._study_loop import HEARTBEAT_S, heartbeat_storage, raise_target, work_until_target
+from taxiway.train._study_storage import study_lock, study_storage
+from taxiway.train.runner import prepare_training
+from taxiway.train.tune import tune_candidate
+
+ADMIN = os.environ.get("TAXIWAY_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PIPELINE = """
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+
+def model(params):
+    return HistGradientBoostingClassifier(max_iter=40, **params)
+
+
+def search_space(trial):
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+        "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 8, 48, log=True),
+        "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 1.0, log=True),
+    }
+"""
+
+
+def database() -> str:
+    name = f"taxiway_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop(uri: str) -> None:
+    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{uri.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def project(root: Path, uri: str) -> Project:
+    from sklearn.datasets import make_classification
+
+    root.mkdir(parents=True)
+    charter = render_charter(
+        name="bench", task="classification", target="y", answers={"problem.ranking_metric": "log_loss"}
+    )
+    charter = charter.replace("\n[store]\n", f'\n[store]\nuri = "{uri}"\n', 1)
+    (root / "taxiway.toml").write_text(charter, encoding="utf-8")
+    (root / "pipeline.py").write_text(PIPELINE, encoding="utf-8")
+    x, y = make_classification(n_samples=6_000, n_features=20, n_informative=8, random_state=0)
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(20)]).assign(y=y)
+    frame.to_csv(root / "rows.csv", index=False)
+    from taxiway.data.versions import add_dataset
+
+    loaded = Project.load(root)
+    add_dataset(loaded.store, root / "rows.csv", target="y")
+    return loaded
+
+
+def workers(trials: int) -> dict[str, Any]:
+    uri = database()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            setup = prepare_training(project(Path(folder) / "p", uri))
+            seconds = {}
+            for count in (1, 2):
+                started = time.perf_counter()
+                report = tune_candidate(setup, n_trials=trials, workers=count, study_name=f"bench-{count}")
+                seconds[count] = time.perf_counter() - started
+                finished = report.n_complete + report.n_pruned + report.n_failed
+                print(f"  {count} worker(s): {trials} trials in {seconds[count]:.1f} s ({finished} finished)")
+            setup.project.store.close()
+    finally:
+        drop(uri)
+    return {"one": seconds[1], "two": seconds[2], "speedup": seconds[1] / seconds[2]}
+
+
+def overhead(trials: int) -> dict[str, Any]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    uri = database()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            loaded = project(Path(folder) / "p", uri)
+            store = loaded.store
+            storage = study_storage(uri)
+            with study_lock(store, storage):
+                rdb = heartbeat_storage(storage.url, storage.engine_kwargs, store, heartbeat_s=HEARTBEAT_S)
+                study = optuna.create_study(
+                    storage=rdb, study_name="overhead", sampler=optuna.samplers.RandomSampler(seed=0)
+                )
+                raise_target(study, trials)
+            stamps: list[float] = []
+
+            def objective(trial: Any) -> float:
+                stamps.append(time.perf_counter())
+                return float(trial.suggest_float("x", 0.0, 1.0))
+
+            work_until_target(study, objective, lambda: study_lock(store, storage))
+            rdb.engine.dispose()
+            store.close()
+    finally:
+        drop(uri)
+    per_trial = np.diff(np.array(stamps))
+    early = float(statistics.median(per_trial[1_000:1_200]))
+    late = float(statistics.median(per_trial[trials - 200 : trials]))
+    return {"early_ms": early * 1e3, "late_ms": late * 1e3, "growth": late / early - 1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--overhead-trials", type=int, default=10_000)
+    parser.add_argument("--skip-workers", action="store_true")
+    args = parser.parse_args()
+    print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
+    if not args.skip_workers:
+        print(f"1. a study of {args.trials} trials, 1 worker then 2:")
+        found = workers(args.trials)
+        verdict = "met" if found["speedup"] >= 1.7 else "NOT met"
+        print(f"   speedup {found['speedup']:.2f}x (goal >= 1.7x: {verdict})")
+    print(f"2. storage overhead per trial over {args.overhead_trials:,} trials:")
+    found = overhead(args.overhead_trials)
+    verdict = "met" if found["growth"] <= 0.20 else "NOT met"
+    print(
+        f"   trials 1,000-1,200: {found['early_ms']:.2f} ms; last 200: {found['late_ms']:.2f} ms; "
+        f"growth {found['growth']:+.0%} (goal <= +20%: {verdict})"
+    )
+
+
+if __name__ == "__main__":
+    main()
