@@ -6,11 +6,9 @@ import sys
 
 import typer
 
-from taxiway.checklist import ChecklistReport, evaluate_checklist, score, to_json, to_markdown, to_rich
+from taxiway.checklist import ChecklistReport, evaluate_checklist, to_json, to_markdown, to_rich
 from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, stdout
 from taxiway.project import Project
-from taxiway.store.checks import Check
-from taxiway.store.evidence import default_origin
 
 app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
@@ -56,17 +54,7 @@ def check(
 
 
 def _report(project: Project, require_score: float | None) -> ChecklistReport:
+    # Reading the checklist proves nothing itself: "CI in place" is proven by `taxiway ci run`, not by an
+    # environment variable that says a CI service ran this command.
     evidence = project.store.evidence
-    if default_origin() == "ci":
-        # Recorded before the report is built, so a CI run of `taxiway check` proves "We have CI in place".
-        # The score is computed first only to be stored as the record's value; no CI record feeds the score.
-        final = score(project.charter, evidence.latest()).final
-        evidence.record(
-            Check.CI_CHECK,
-            subject_kind="project",
-            subject_id=project.charter.project.name,
-            status="pass",
-            value=final,
-            threshold=require_score,
-        )
     return evaluate_checklist(project.charter, evidence.latest())

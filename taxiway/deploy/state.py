@@ -54,8 +54,6 @@ from sqlalchemy.orm import Session
 from taxiway.errors import StoreError, TaxiwayError
 from taxiway.registry import NotBlessedError, get_version, move_alias
 from taxiway.store import Store
-from taxiway.store.checks import Check
-from taxiway.store.evidence import default_origin
 from taxiway.store.locks import serialise
 from taxiway.store.tables import DeploymentRow, ModelVersionRow, utcnow
 
@@ -406,17 +404,6 @@ def _change(
                     # SQLite would wait for the lock held here): two changes at once must not leave
                     # ``production`` on a version that is no longer live.
                     move_alias(session, PRODUCTION_ALIAS, new.live, reason)
-                origin = default_origin()
-                if cd and origin in _AUTOMATED_ORIGINS:
-                    store.evidence.record(
-                        Check.DEPLOY_CD,
-                        subject_kind="deployment",
-                        subject_id=str(new.generation),
-                        status="pass",
-                        details=_evidence_details(new),
-                        origin=origin,
-                        session=session,
-                    )
             return new
         except IntegrityError:
             continue  # another writer created the production alias at the same moment: build again

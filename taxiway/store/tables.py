@@ -95,7 +95,10 @@ class EvidenceRow(Base):
     """The record of one check that a stage ran: the spine every report reads."""
 
     __tablename__ = "evidence"
-    __table_args__ = (Index("ix_evidence_check_time", "check_id", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_evidence_check_time", "check_id", "recorded_at"),
+        Index("ix_evidence_check_subject", "check_id", "subject_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     check_id: Mapped[str] = mapped_column(String(100))
@@ -107,6 +110,18 @@ class EvidenceRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     origin: Mapped[str] = mapped_column(String(10))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # How the value was judged (pass when `value <comparison> threshold`) and against which charter key, so the
+    # checklist can judge it again against the charter as it is now.
+    comparison: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    limit_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    warn_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # What was measured: how many observations, over which window, by which method.
+    sample_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    window_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    window_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    method: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # After this moment the record no longer proves anything (monitoring without fresh data): "stale".
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SplitRow(Base):

@@ -10,6 +10,7 @@ import pytest
 
 from taxiway.store import Store, StoreLocation
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, started_by
 
 
 def test_records_keep_every_field(store: Store) -> None:
@@ -39,10 +40,17 @@ def test_latest_picks_the_newest_record_of_each_check(store: Store) -> None:
     assert [e.status for e in store.evidence.history(Check.DATA_SCHEMA)] == ["pass", "fail"]
 
 
-def test_origin_is_ci_when_ci_is_set(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ci_variable_does_not_make_a_record_automatic(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CI", "true")
     recorded = store.evidence.record(Check.CI_CHECK, subject_kind="project", subject_id="p", status="pass")
-    assert recorded.origin == "ci" and recorded.is_automatic
+    assert recorded.origin == "manual" and not recorded.is_automatic
+    with started_by("ci", commit="ab12"):
+        inside = store.evidence.record(
+            Check.CI_CHECK, subject_kind="commit", subject_id="ab12", value=0, limit=Limit(0, "<=")
+        )
+    assert (inside.origin, inside.details["commit"], inside.status) == ("ci", "ab12", "pass")
     explicit = store.evidence.record(
         Check.CT_RETRAIN, subject_kind="run", subject_id="r", status="pass", origin="ct"
     )
@@ -96,3 +104,31 @@ def test_two_processes_write_and_read_one_store_at_once(tmp_path: Path, empty_st
     )
     assert values == sorted([float(i) for i in range(count)] * 2)
     store.close()
+
+
+def test_a_record_is_a_judgement_of_a_value_against_a_limit(store: Store) -> None:
+    limit = Limit(50.0, "<=", key="serving.p99_latency_ms", warn_at=40.0)
+    judged = [
+        store.evidence.record(
+            Check.MONITOR_LATENCY, subject_kind="deployment", subject_id="1", value=v, limit=limit
+        )
+        for v in (30.0, 45.0, 99.6)
+    ]
+    assert [e.status for e in judged] == ["pass", "warn", "fail"]
+    stored = store.evidence.latest_about(Check.MONITOR_LATENCY, "deployment", "1")
+    assert stored is not None and stored.limit == limit and stored.value == 99.6
+    with pytest.raises(ValueError, match="measured value"):
+        store.evidence.record(Check.MONITOR_LATENCY, subject_kind="deployment", subject_id="1", limit=limit)
+
+
+def test_an_acceptance_names_who_why_and_what(store: Store) -> None:
+    failed = store.evidence.record(
+        Check.DATA_SPLIT, subject_kind="split", subject_id="s", value=0.8, limit=Limit(0.6, "<=")
+    )
+    accepted = store.evidence.accept(
+        Check.DATA_SPLIT, subject_kind="split", subject_id="s", reason="seasonal", by="ana"
+    )
+    assert failed.status == "fail" and accepted.status == "accepted"
+    assert accepted.details == {"reason": "seasonal", "by": "ana", "accepts": failed.id}
+    with pytest.raises(ValueError, match="reason"):
+        store.evidence.accept(Check.DATA_SPLIT, subject_kind="split", subject_id="s", reason=" ", by="ana")
