@@ -110,8 +110,8 @@ class EvidenceRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     origin: Mapped[str] = mapped_column(String(10))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # How the value was judged (pass when `value <comparison> threshold`) and against which charter key, so the
-    # checklist can judge it again against the charter as it is now.
+    # How the value was judged (pass when `value <comparison> threshold`) and against which charter key, so
+    # the checklist can judge it again against the charter as it is now.
     comparison: Mapped[str | None] = mapped_column(String(2), nullable=True)
     limit_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
     warn_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -33,6 +33,13 @@ def downgrade() -> None:
     with op.batch_alter_table("evidence", schema=None) as batch_op:
         batch_op.drop_index("ix_evidence_check_subject")
         for column in (
-            "expires_at", "method", "window_end", "window_start", "sample_size", "warn_at", "limit_key", "comparison"
+            "expires_at",
+            "method",
+            "window_end",
+            "window_start",
+            "sample_size",
+            "warn_at",
+            "limit_key",
+            "comparison",
         ):
             batch_op.drop_column(column)
