@@ -2,8 +2,7 @@
 
 Each figure is the median of ``--repeat`` fresh processes. Wall time on a shared machine mostly measures the
 other tenants, so CPU time of the child process (user + system, from ``resource.getrusage``) is reported
-beside it;
-``python -X importtime`` names the slowest imports of ``import taxiway``.
+beside it; ``python -X importtime`` names the slowest imports of ``import taxiway``.
 
 Run: ``.venv/bin/python benchmarks/startup.py --repeat 10``
 """
