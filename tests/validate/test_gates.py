@@ -181,7 +181,8 @@ def test_a_good_candidate_passes_every_gate_and_records_the_evidence(project: Pa
 
     for check in (Check.MODEL_VALIDATED, Check.MODEL_SLICES, Check.MONITOR_NUMERICAL):
         record = _latest(project, check)
-        assert record.status == "pass" and record.origin == "ci", check
+        # A person ran `taxiway validate`: the CI variable does not make it automatic.
+        assert record.status == "pass" and record.origin == "manual", check
     assert _latest(project, Check.MODEL_INCLUSION).status == "warn"
     assert _latest(project, Check.MODEL_STALENESS_IMPACT).status == "warn"  # a random split has no time
     value = _latest(project, Check.DATA_FEATURE_VALUE)
