@@ -176,6 +176,8 @@ def check_same_distribution(
     else:
         value, limit = float(len(differing)), Limit(0, "<=")
     warn = f"{len(differing)} columns differ after Holm's correction" if differing and not auc_shift else None
+    if adversarial is None and not tests:
+        warn = "nothing to compare: no feature column"
     findings = tuple(
         Finding(
             check="column_shift",
