@@ -42,7 +42,7 @@ def unchanged_tests(root: Path) -> tuple[str, ...]:
         >>> _ = write_scaffold(root, name="x", task="regression")
         >>> unchanged_tests(root)
         ('tests/test_pipeline.py',)
-        >>> _ = (root / "tests/test_pipeline.py").write_text("def test_mine():\n    assert True\n")
+        >>> _ = (root / "tests/test_pipeline.py").write_text("def test_mine(): pass")
         >>> unchanged_tests(root)
         ()
     """

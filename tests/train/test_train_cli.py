@@ -109,7 +109,9 @@ def test_training_ranks_baselines_and_candidate_and_says_ml_is_needed(
         and "warm" not in meta.details["features"]
     )
     evidence = project.store.evidence.latest([Check.TRAIN_BASELINES])[Check.TRAIN_BASELINES]
-    assert evidence.status == "pass" and evidence.threshold == 0.01
+    # The linear baseline already reaches good enough (log loss 0.1) here: a warning, not proof.
+    assert evidence.details["baselines_good_enough"] is True and evidence.status == "warn"
+    assert evidence.threshold == 0.01 and evidence.value >= 0.01
     assert evidence.details["best_candidate"]["run_id"] == verdict["best_candidate"]
 
     text = runner.invoke(app, ["--project", str(root), "train"])
