@@ -161,6 +161,7 @@ class DataSection(_Section):
 
 
 SplitStrategy = Literal["random", "group", "time"]
+TimeHoldout = Literal["shuffled", "sequential"]
 
 
 class SplitSection(_Section):
@@ -177,6 +178,17 @@ class SplitSection(_Section):
         0, ge=0, description="time split: days left out between train and validation/test"
     )
     seed: int = Field(0, description="salt of the row hash that assigns random and group splits")
+    time_holdout: TimeHoldout = Field(
+        "shuffled",
+        description="time split: shuffled (train on the older period; validation and test drawn at random "
+        "from the same recent period) or sequential (validation, then test, in time order)",
+    )
+    max_adversarial_auc: float = Field(
+        0.6,
+        gt=0.5,
+        le=1,
+        description="largest ROC AUC a classifier may reach telling validation rows from test rows",
+    )
 
     @model_validator(mode="after")
     def _leaves_rows_to_train(self) -> SplitSection:
@@ -204,6 +216,11 @@ class TrainSection(_Section):
         1,
         ge=1,
         description="threads per model fit (OpenMP/BLAS); more than the free cores slows tree models badly",
+    )
+    min_trials_per_parameter: int = Field(
+        10,
+        ge=1,
+        description="tuning trials per searched hyperparameter before the search counts as done",
     )
 
 

@@ -1,18 +1,21 @@
-"""`taxiway ui`: serve the dashboard, print its address and record it as the checklist's metrics page."""
+"""`taxiway ui`: serve the dashboard, print its address, and prove it serves: once listening, it fetches its
+own pages over HTTP and records ``ui.served`` from the answers (taxiway.ui.served)."""
 
 from __future__ import annotations
 
 import ipaddress
 import signal
 import socket
+import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
-from taxiway.store.checks import Check
+from taxiway.ui.served import TIMEOUT_S
 
 app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_STARTED_POLL_S = 0.05
 
 
 @app.command("ui")
@@ -58,20 +62,42 @@ def ui(
     try:
         bound_port = listener.getsockname()[1]
         url = page_url(host, bound_port)
-        project.store.evidence.record(
-            Check.UI_SERVED,
-            subject_kind="project",
-            subject_id=project.charter.project.name,
-            status="pass",
-            details={"url": url, "host": host, "port": bound_port, "token_required": bool(token)},
-        )
         shown = f"{url}?token={token}" if token else url
         typer.echo(f"taxiway ui: serving {project.charter.project.name} at {shown} (Ctrl+C stops)", err=False)
         config = uvicorn.Config(create_app(project, token=token), log_level="warning", access_log=False)
-        _serve_until_stopped(uvicorn.Server(config), listener)
+        server = uvicorn.Server(config)
+        # ui.served is proven by the running dashboard answering its own pages over HTTP, once it listens.
+        prover = threading.Thread(
+            target=_prove_once_started,
+            args=(server, project, url, token),
+            name="taxiway-ui-served",
+            daemon=True,
+        )
+        prover.start()
+        _serve_until_stopped(server, listener)
+        prover.join(timeout=2 * TIMEOUT_S)
     finally:
         listener.close()
         project.store.close()
+
+
+def _prove_once_started(server: uvicorn.Server, project: Project, url: str, token: str | None) -> None:
+    """Wait until the server listens (or is told to stop), then record ``ui.served`` from its answers."""
+    from taxiway.ui.served import prove_served
+
+    started = threading.Event()
+    while not started.wait(_STARTED_POLL_S):
+        if server.should_exit:
+            return
+        if server.started:
+            started.set()
+    try:
+        record = prove_served(project.store, project.charter.project.name, url, token=token)
+    except (TaxiwayError, SQLAlchemyError) as error:  # a dashboard that cannot record still serves
+        typer.echo(f"taxiway ui: could not record ui.served: {error}", err=True)
+        return
+    if record.status != "pass":
+        typer.echo(f"taxiway ui: the dashboard did not answer its own pages: {record.details}", err=True)
 
 
 def _serve_until_stopped(server: uvicorn.Server, listener: socket.socket) -> None:

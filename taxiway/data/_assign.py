@@ -110,7 +110,9 @@ def base_settings(
     elif strategy == "time":
         column = _required_setting(data.time_column, "time", "data.time_column")
         _require(rows, column, "data.time_column", version)
-        settings |= {"time_column": column, "gap_days": split.gap_days}
+        settings |= {"time_column": column, "gap_days": split.gap_days, "holdout": split.time_holdout}
+        if split.time_holdout == "shuffled":
+            settings["seed"] = split.seed
     else:
         settings |= {"seed": split.seed}
     return settings
@@ -147,6 +149,16 @@ def assign(
     gap = round(base["gap_days"] * _NS_PER_DAY)
     labels = np.full(len(rows), None, dtype=object)
     labels[times < first - gap] = "train"
+    if settings.get("holdout", "sequential") == "shuffled":
+        # Validation and test drawn at random from the same recent period, so that they share its
+        # distribution (dev and test must agree), while training stays in the past. A row's draw is its
+        # salted key hash, so it keeps its place when later rows are added.
+        recent = times >= first
+        uniform = _uniform([str(value) for value in keys.tolist()], base["seed"])
+        to_valid = uniform < valid / (valid + test)
+        labels[recent & to_valid] = "valid"
+        labels[recent & ~to_valid] = "test"
+        return settings, labels
     labels[(times >= first) & (times < second - gap)] = "valid"
     labels[times >= second] = "test"
     return settings, labels

@@ -16,15 +16,19 @@ from taxiway.data.power import check_dev_power
 from taxiway.data.split import Split, split_frames
 from taxiway.errors import DataError
 from taxiway.store import Store
+from taxiway.store.checks import Check
+from taxiway.store.evidence import Measurement
 
 __all__ = ["CHECK_NAMES", "DataCheckReport", "check_split"]
 
 CHECK_NAMES = ("leakage", "same_distribution", "dev_power")  # JSON keys, in the order the checks run
+_NOT_MEASURED = 1e308  # a NaN or infinite measurement (e.g. an undefined MDE) is stored as "far too large"
 
 
 @dataclass(frozen=True)
 class DataCheckReport:
-    """The three data checks of one split; ``passed`` when no check failed (warnings pass)."""
+    """The three data checks of one split; ``passed`` when no check failed (warnings are not proof, but do
+    not stop the command)."""
 
     split: Split
     leakage: CheckReport
@@ -97,7 +101,12 @@ def check_split(
             frames, settings, strategy=split.strategy, drop=drop, seed=seed, event=charter.problem.event
         ),
         same_distribution=check_same_distribution(
-            frames, settings, strategy=split.strategy, drop=drop, seed=seed
+            frames,
+            settings,
+            strategy=split.strategy,
+            drop=drop,
+            seed=seed,
+            max_auc=charter.split.max_adversarial_auc,
         ),
         dev_power=check_dev_power(frames, settings, charter, seed=seed),
     )
@@ -109,13 +118,24 @@ def check_split(
                 check.check,
                 subject_kind="split",
                 subject_id=split.id,
-                status=check.status,
-                value=_finite(check.value),
-                threshold=_finite(check.threshold),
+                value=check.value if math.isfinite(check.value) else _NOT_MEASURED,
+                limit=check.limit,
+                warn=check.warn,
+                measured=Measurement(sample_size=_sample_size(check, split), method=check.summary[:200]),
                 details=_json_safe(details),
                 session=session,
             )
     return report
+
+
+def _sample_size(check: CheckReport, split: Split) -> int:
+    """Rows the check looked at: validation and test for same distribution, validation for power."""
+    counts = split.counts
+    if check.check == Check.DATA_SAME_DISTRIBUTION:
+        return int(counts["valid"] + counts["test"])
+    if check.check == Check.DATA_DEV_POWER:
+        return int(counts["valid"])
+    return int(counts["rows"])
 
 
 def _finite(value: float | None) -> float | None:

@@ -10,11 +10,14 @@ Two tests, both on the feature columns:
   of truly alike sets by :data:`ALPHA`). A group split tests one random row per group, so rows of one
   group do not count as independent evidence.
 
-Verdicts: a shift (AUC above :data:`ADVERSARIAL_AUC_MAX` with its interval above 0.5, or a column that
-differs after correction) fails a random or group split. A time split's validation and test rows come from
-consecutive periods, so some shift is expected: the verdict is then ``expected_shift`` (the evidence
-passes) and the report shows how large the shift is. The time column itself (and a group split's group
-column) is left out: it differs by construction.
+Judgement: the adversarial AUC is the measured value, judged against the charter's
+``split.max_adversarial_auc`` (default :data:`ADVERSARIAL_AUC_MAX`); above it the check fails, whatever the
+split strategy. A time split with ``split.time_holdout = "sequential"`` puts validation and test in
+consecutive periods, so they often differ: the dev score then stops predicting the test score, and the
+check says so (the default, ``shuffled``, draws both from the same recent period). Columns that differ
+after correction while the AUC stays within the limit make a warning. With no adversarial AUC (no feature
+columns, too few rows) the count of differing columns is the value, none allowed. The time column itself
+(and a group split's group column) is left out: it differs by construction.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from taxiway.data.findings import CheckReport, Finding, Verdict
 from taxiway.data.split import SplitFrames
 from taxiway.measure.bootstrap import BinaryRocAuc, bootstrap_ci
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit
 
 # A classifier that tells dev from test rows with AUC above 0.6 finds a difference a model can exploit: the
 # dev score stops predicting the test score. Below it, differences are too faint to matter for selection.
@@ -121,9 +125,19 @@ def holm(p_values: Sequence[float]) -> NDArray[np.float64]:
 
 
 def check_same_distribution(
-    frames: SplitFrames, settings: dict[str, Any], *, strategy: str, drop: Sequence[str] = (), seed: int = 0
+    frames: SplitFrames,
+    settings: dict[str, Any],
+    *,
+    strategy: str,
+    drop: Sequence[str] = (),
+    seed: int = 0,
+    max_auc: float = ADVERSARIAL_AUC_MAX,
 ) -> CheckReport:
-    """Compare the validation and test rows of a split; see the module docstring for the verdicts."""
+    """Compare the validation and test rows of a split; see the module docstring for the judgement.
+
+    Args:
+        max_auc: the charter's ``split.max_adversarial_auc``.
+    """
     skip = {settings.get("time_column") if strategy == "time" else None}
     skip |= {settings.get("group_column") if strategy == "group" else None}
     columns = [c for c in feature_columns(frames.valid, settings, drop) if c not in skip]
@@ -131,25 +145,43 @@ def check_same_distribution(
     adversarial = _adversarial(frames.valid, frames.test, columns, group, seed)
     tests = column_tests(*_one_row_per_group(frames, group, seed), columns)
     differing = [t for t in tests if t.differs]
-    has_shift = bool(differing) or (adversarial is not None and adversarial.has_shift)
-    verdict: Verdict = ("expected_shift" if strategy == "time" else "fail") if has_shift else "pass"
+    auc_shift = adversarial is not None and adversarial.auc > max_auc
+    verdict: Verdict = "fail" if auc_shift else ("warn" if differing else "pass")
+    if adversarial is None:
+        verdict = "fail" if differing else "pass"
 
     auc_text = "not run (no feature columns)" if not columns else "not run (too few rows or groups)"
     if adversarial is not None:
-        auc_text = f"{adversarial.auc:.3f} [{adversarial.low:.3f}, {adversarial.high:.3f}]"
+        auc_text = (
+            f"{adversarial.auc:.3f} [{adversarial.low:.3f}, {adversarial.high:.3f}] (limit {max_auc:g})"
+        )
     most = ", ".join(t.column for t in differing[:TOP_COLUMNS])
     shift_text = f"adversarial ROC AUC {auc_text}; {len(differing)} of {len(tests)} columns differ" + (
         f" (most: {most})" if most else ""
     )
+    sequential = strategy == "time" and settings.get("holdout", "sequential") == "sequential"
+    advice = (
+        '; validation and test are consecutive periods: set split.time_holdout = "shuffled" in '
+        "taxiway.toml to draw both from the same recent period"
+        if sequential
+        else ""
+    )
     summary = {
         "pass": f"validation and test look alike: {shift_text}",
-        "fail": f"validation and test differ: {shift_text}",
-        "expected_shift": f"validation and test are consecutive periods; shift is expected: {shift_text}",
+        "warn": f"validation and test look alike as a whole, but columns differ: {shift_text}",
+        "fail": f"validation and test differ: {shift_text}{advice}",
     }[verdict]
+    if adversarial is not None:
+        value, limit = adversarial.auc, Limit(max_auc, "<=", key="split.max_adversarial_auc")
+    else:
+        value, limit = float(len(differing)), Limit(0, "<=")
+    warn = f"{len(differing)} columns differ after Holm's correction" if differing and not auc_shift else None
+    if adversarial is None and not tests:
+        warn = "nothing to compare: no feature column"
     findings = tuple(
         Finding(
             check="column_shift",
-            verdict="warn" if strategy == "time" else "fail",
+            verdict=verdict,
             message=f"'{t.column}' differs ({'Kolmogorov-Smirnov' if t.test == 'ks' else 'chi-square'} "
             f"effect {t.effect:.3f}, Holm-adjusted p {_p_text(t.p_adjusted)})",
             columns=(t.column,),
@@ -168,8 +200,9 @@ def check_same_distribution(
         check=Check.DATA_SAME_DISTRIBUTION,
         verdict=verdict,
         summary=summary,
-        value=adversarial.auc if adversarial is not None else None,
-        threshold=ADVERSARIAL_AUC_MAX,
+        value=value,
+        limit=limit,
+        warn=warn,
         figures=(
             ("adversarial ROC AUC", auc_text),
             ("columns that differ", f"{len(differing)} of {len(tests)} (Holm, α {ALPHA:g})"),
@@ -181,7 +214,8 @@ def check_same_distribution(
         findings=findings,
         details={
             "verdict": verdict,
-            "shift_expected": strategy == "time",
+            "max_adversarial_auc": max_auc,
+            "holdout": settings.get("holdout"),
             "adversarial": adversarial.document() if adversarial is not None else None,
             "correction": "holm",
             "alpha": ALPHA,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from taxiway.data._frames import Scalar
 from taxiway.store.checks import Check
-from taxiway.store.evidence import Status
+from taxiway.store.evidence import Limit, Status
 
 # pass: nothing wrong. warn: worth a look, not proof of a problem. fail: the check's claim does not hold.
 # expected_shift: dev and test differ as a time split makes them differ (see taxiway.data.distribution).
@@ -83,32 +83,38 @@ class CheckReport:
     """The outcome of one evidence check on one split: verdict, figures and findings.
 
     ``figures`` are the key numbers as (label, text) for people; ``details`` is the same content as JSON,
-    stored as the evidence record's details and printed by ``taxiway data check --format json``.
+    stored as the evidence record's details and printed by ``taxiway data check --format json``. ``value``
+    is what was measured and ``limit`` what it is judged against; ``warn`` (a reason) turns a pass into a
+    warning, which is not proof until someone accepts it.
+
+    Example:
+        >>> report = CheckReport(Check.DATA_LEAKAGE, "warn", "id-like column", value=0.0,
+        ...                      limit=Limit(0, "<="), warn="warnings: id_like")
+        >>> report.status, report.threshold
+        ('warn', 0.0)
     """
 
     check: Check
     verdict: Verdict
     summary: str
-    value: float | None = None
-    threshold: float | None = None
+    value: float = 0.0
+    limit: Limit = field(default_factory=lambda: Limit(0, "<="))
+    warn: str | None = None
     figures: tuple[tuple[str, str], ...] = ()
     parts: tuple[SubCheck, ...] = ()
     findings: tuple[Finding, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-    evidence_status: Status | None = None  # set when a warning must not count as proof (see status)
+
+    @property
+    def threshold(self) -> float:
+        return self.limit.threshold
 
     @property
     def status(self) -> Status:
-        """The evidence status: only a failed check fails; warnings and an expected shift still pass.
-
-        The checklist counts only "pass" as proof; a warning is not proof that something is wrong, so it
-        is listed in the details instead of withholding the proof. A check whose claim cannot be judged
-        (dev-set power with no smallest improvement stated) sets ``evidence_status`` to "warn" instead.
-        """
-        if self.evidence_status is not None:
-            return self.evidence_status
-        return "fail" if self.verdict == "fail" else "pass"
+        """The judgement the evidence stores: ``value`` against ``limit``; a warning is not a pass."""
+        status = self.limit.judge(self.value)
+        return "warn" if status == "pass" and self.warn else status
 
     @property
     def all_findings(self) -> tuple[Finding, ...]:
@@ -123,6 +129,9 @@ class CheckReport:
             "summary": self.summary,
             "value": self.value,
             "threshold": self.threshold,
+            "comparison": self.limit.comparison,
+            "limit_key": self.limit.key,
+            "warning": self.warn,
             "details": self.details,
             "parts": [part.document() for part in self.parts],
             "findings": [finding.document() for finding in self.findings],

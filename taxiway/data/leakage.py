@@ -29,6 +29,7 @@ from taxiway.data.proxies import SCREEN_TRAIN_ROWS, screen_proxies
 from taxiway.data.split import SplitFrames, SplitName
 from taxiway.errors import DataError
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit
 
 ID_DISTINCT_SHARE = 0.99  # an integer or text column this close to unique per row names rows
 ID_MIN_ROWS = 50  # on fewer rows, every column of a small table looks unique
@@ -101,7 +102,7 @@ def check_leakage(
         duplicates_within(everything, settings, hashes),
         near_duplicates(frames, settings, strategy, hashes),
         _group_overlap(frames, settings.get("group_column"), strategy),
-        _time_overlap(frames, time_column, strategy),
+        _time_overlap(frames, time_column, strategy, shuffled=settings.get("holdout") == "shuffled"),
         proxies.target_leakage,
         proxies.combinations,
         proxies.post_event,
@@ -121,10 +122,16 @@ def check_leakage(
             f"target proxies screened on {screened.get('train', 0):,} train and {screened.get('valid', 0):,} "
             "validation rows, drawn at random"
         )
+    failing = [part.name for part in parts if part.verdict == "fail"]
+    warned = [part.name for part in parts if part.verdict == "warn"]
     return CheckReport(
         check=Check.DATA_LEAKAGE,
         verdict=verdict,
         summary=summary,
+        # A test that can fail: the count of leakage checks that found a blocking leak, none allowed.
+        value=float(len(failing)),
+        limit=Limit(0, "<="),
+        warn=f"no blocking leakage, but look at: {', '.join(warned)}" if warned else None,
         figures=tuple((part.name, f"{part.verdict}: {part.summary}") for part in parts),
         parts=parts,
         details={
@@ -200,7 +207,9 @@ def _group_overlap(frames: SplitFrames, column: str | None, strategy: str) -> Su
     return SubCheck("group_overlap", worst(f.verdict for f in findings), summary, tuple(findings))
 
 
-def _time_overlap(frames: SplitFrames, column: str | None, strategy: str) -> SubCheck:
+def _time_overlap(
+    frames: SplitFrames, column: str | None, strategy: str, *, shuffled: bool = False
+) -> SubCheck:
     if column is None:
         return SubCheck("time_overlap", "skipped", "the charter names no time column (data.time_column)")
     try:
@@ -210,6 +219,10 @@ def _time_overlap(frames: SplitFrames, column: str | None, strategy: str) -> Sub
     parts = dict(frames.items())
     findings, facts = [], []
     for earlier, later in _PAIRS:
+        if shuffled and (earlier, later) == ("valid", "test"):
+            # A shuffled holdout draws validation and test from the same recent period, on purpose.
+            facts.append("validation and test share the recent period (split.time_holdout = shuffled)")
+            continue
         latest = times[earlier].max()
         before = times[later] < latest
         if not before.any():

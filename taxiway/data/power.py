@@ -47,6 +47,7 @@ from taxiway.data.split import SplitFrames
 from taxiway.measure.bootstrap import BinaryRocAuc, MeanMetric, MetricFn, bootstrap_values
 from taxiway.measure.metrics import METRICS
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit
 
 ALPHA = 0.05  # two-sided significance of the comparison the dev set must support
 POWER = 0.8  # chance of detecting a true improvement of the MDE
@@ -201,8 +202,15 @@ def check_dev_power(
         check=Check.DATA_DEV_POWER,
         verdict=verdict,
         summary=summary,
+        # The measured MDE against the gain that matters (problem.smallest_improvement): pass when the dev set
+        # can detect it. Unanswered, the threshold is what the dev set can show, so the check holds by
+        # construction: a warning (not proof) until the charter says which gain matters.
         value=mde,
-        threshold=needed,
+        limit=Limit(needed, "<=", key="problem.smallest_improvement" if stated is not None else None),
+        warn="problem.smallest_improvement is not answered: the dev set is judged against what it can "
+        "show itself"
+        if stated is None
+        else None,
         figures=(
             ("ranking metric", metric + (" (default)" if power.metric_is_default else "")),
             ("validation rows", f"{n:,}"),
@@ -215,9 +223,6 @@ def check_dev_power(
             ("validation rows needed", f"{more:,}" if more is not None else "-"),
         ),
         findings=findings,
-        # Unanswered, the threshold is what the dev set can show: the check holds by construction, so it
-        # is recorded as a warning (not proof) until the charter says which gain matters.
-        evidence_status="warn" if stated is None else None,
         details={
             "verdict": verdict,
             "metric": metric,

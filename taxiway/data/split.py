@@ -10,8 +10,12 @@ of the dataset adds rows:
   about ``sqrt(f (1 - f) / n_class)``. Exact shares would need ranks within each class, and ranks move
   whenever rows are added: we chose stability, and record the realised counts per class.
 - **group**: the same, with the hash of the row's ``data.group_column`` value: a group is never in two splits.
-- **time**: rows before the first cut train, rows from it to the second cut validate, later rows test;
-  ``gap_days`` before each cut are dropped. The cuts are quantiles of ``data.time_column`` in the data as
+- **time**: rows before the first cut train. With ``split.time_holdout = "shuffled"`` (the default) the
+  rows from the first cut on are the recent period, and each goes to validation or test by its salted
+  hash (in proportion to the two fractions): dev and test come from the same distribution, the recent one,
+  as Ng's *Machine Learning Yearning* asks, while the model still trains only on the past. With
+  ``"sequential"`` rows from the first to the second cut validate and later rows test. ``gap_days``
+  before each cut are dropped. The cuts are quantiles of ``data.time_column`` in the data as
   given, and are kept in the split's settings. A later version of the same dataset reuses the cuts of its
   parent's time split (pass ``recut=True`` to compute new ones), so old rows stay put and appended, later
   rows fall into test.
@@ -47,6 +51,7 @@ from taxiway.data.versions import DatasetVersion, get_dataset, latest_dataset, l
 from taxiway.errors import DataError, NotFoundError, TaxiwayError
 from taxiway.store import Store
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, Measurement
 from taxiway.store.tables import DatasetVersionRow, SplitRow, utcnow
 
 SplitName = Literal["train", "valid", "test"]
@@ -226,13 +231,15 @@ def split_dataset(
                 )
                 session.add(row)
                 session.flush()
-                # A split that overrides the charter's strategy (say random where rows are ordered in time)
-                # is not evidence that dev and test reflect the real task: it is kept, but as a warning.
+                # The split is judged against the charter: a split that overrides its strategy (say random
+                # where rows are ordered in time) is kept, but the check fails until someone accepts it.
                 store.evidence.record(
                     Check.DATA_SPLIT,
                     subject_kind="split",
                     subject_id=split_id,
-                    status="pass" if chosen == implied else "warn",
+                    value=float(chosen != implied),
+                    limit=Limit(0, "<="),
+                    measured=Measurement(sample_size=len(rows), method="split strategy vs the charter's"),
                     details=details,
                     session=session,
                 )

@@ -13,6 +13,7 @@ from taxiway.data.schema import SCHEMA_FILE, DatasetSchema
 from taxiway.data.schema_check import ValidationReport, validate_frame
 from taxiway.data.versions import DatasetVersion, load_dataset
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, Measurement
 
 if TYPE_CHECKING:
     from taxiway.charter.model import DataSection
@@ -31,9 +32,9 @@ def validate_version(
         Check.DATA_SCHEMA,
         subject_kind="dataset",
         subject_id=version.id,
-        status="pass" if report.n_violations == 0 else "fail",
         value=float(report.n_violations),
-        threshold=0.0,
+        limit=Limit(0, "<="),
+        measured=Measurement(sample_size=report.n_rows, method=f"every value checked against {schema_file}"),
         details={
             "schema_file": schema_file,
             "inferred": False,
@@ -57,9 +58,9 @@ def screen_pii(store: Store, version: DatasetVersion, section: DataSection) -> P
         Check.DATA_PII,
         subject_kind="dataset",
         subject_id=version.id,
-        status=report.status,
         value=float(len(report.unhandled)),
-        threshold=0.0,
+        limit=Limit(0, "<="),
+        measured=Measurement(method="personal-data screen of every column"),
         details=report.details(),
     )
     return report

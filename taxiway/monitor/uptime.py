@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from taxiway.errors import TaxiwayError
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.store.evidence import Evidence
+from taxiway.store.evidence import Evidence, Limit
 from taxiway.store.tables import ServingSnapshotRow, utcnow
 
 MISSED_HEARTBEATS = 2.5  # a gap longer than this many intervals is downtime
@@ -133,8 +133,9 @@ def record_downtime(store: Store, report: DowntimeReport) -> Evidence:
         Check.MONITOR_DOWNTIME,
         subject_kind="deployment",
         subject_id="serving",
-        status="pass" if report.snapshots else "fail",
-        value=report.uptime_ratio,
+        # Downtime can only be measured from heartbeats: the count of them in the window, at least one.
+        value=float(report.snapshots),
+        limit=Limit(1, ">="),
         details={
             "source": "serving_snapshots (one heartbeat per replica every ~10 s)",
             "since": report.since.isoformat(),
@@ -144,6 +145,7 @@ def record_downtime(store: Store, report: DowntimeReport) -> Evidence:
             "observed_seconds": report.observed_seconds,
             "down_seconds": report.down_seconds,
             "snapshots": report.snapshots,
+            "uptime_ratio": report.uptime_ratio,
             "gaps": [
                 {"start": g.start.isoformat(), "end": g.end.isoformat(), "seconds": g.seconds}
                 for g in report.gaps

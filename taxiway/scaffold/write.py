@@ -31,6 +31,30 @@ class Scaffold:
     kept: tuple[Path, ...]
 
 
+def unchanged_tests(root: Path) -> tuple[str, ...]:
+    """The test files ``taxiway init`` wrote that still hold exactly what it wrote (paths from ``root``).
+
+    They test taxiway's starter, not the team's code: a unit-test check does not count them.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = write_scaffold(root, name="x", task="regression")
+        >>> unchanged_tests(root)
+        ('tests/test_pipeline.py',)
+        >>> _ = (root / "tests/test_pipeline.py").write_text("def test_mine(): pass")
+        >>> unchanged_tests(root)
+        ()
+    """
+    relative = "tests/test_pipeline.py"
+    path = root / relative
+    if not path.is_file():
+        return ()
+    template = files("taxiway.scaffold").joinpath("test_pipeline.py.tmpl").read_text(encoding="utf-8")
+    written = {template.format(target_expression=expression) for expression in _TARGETS.values()}
+    return (relative,) if path.read_text(encoding="utf-8") in written else ()
+
+
 def write_scaffold(root: Path, *, name: str, task: Task) -> Scaffold:
     """Write pipeline.py, tests/test_pipeline.py, tests/behaviour.yaml and the .gitignore entry.
 

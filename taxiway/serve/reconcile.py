@@ -28,6 +28,7 @@ from taxiway.serve.served_model import ServedModel, load_served_model
 from taxiway.serve.skew import check_skew
 from taxiway.store import Store
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, Measurement
 
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 2.0
@@ -191,11 +192,17 @@ class Reconciler:
         if switch is not None and before.live is not None and after.live is not None:
             details.update({"from": before.live.name, "to": after.live.name, "slot": after.live_slot})
             check = Check.DEPLOY_ROLLBACK if switch == "rollback" else Check.DEPLOY_BLUE_GREEN
-            evidence.record(check, status="pass", details=details, **subject)
+            # Measured on the lineup: the live slot changed (1) or did not (0).
+            moved = float(before.live_slot != after.live_slot)
+            evidence.record(check, value=moved, limit=Limit(1, ">="), details=details, **subject)
         if after.canary is not None and (before.canary is None or before.canary is not after.canary):
             canary = {**details, "canary": after.canary.name, "weight": after.canary_weight}
             evidence.record(
-                Check.DEPLOY_CANARY, status="pass", value=after.canary_weight, details=canary, **subject
+                Check.DEPLOY_CANARY,
+                value=after.canary_weight,
+                limit=Limit(0, ">"),
+                details=canary,
+                **subject,
             )
 
     def _record_skew(self, served: ServedModel, rows: int, matching: int, first: str | None) -> None:
@@ -204,9 +211,10 @@ class Reconciler:
             subject_kind="model",
             origin="server",
             subject_id=served.name,
-            status="pass" if rows and rows == matching else "fail",
-            value=float(rows - matching),
-            threshold=0.0,
+            # The share of stored validation rows answered as at training: all of them, and no rows is 0.
+            value=matching / rows if rows else 0.0,
+            limit=Limit(1.0, ">="),
+            measured=Measurement(sample_size=rows, method="stored validation rows, served vs recorded"),
             details={
                 "rows": rows,
                 "matching": matching,

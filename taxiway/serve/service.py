@@ -32,6 +32,7 @@ from taxiway.serve.shadow import ShadowCopy, ShadowRunner
 from taxiway.serve.telemetry import PredictionRecord, Telemetry
 from taxiway.store import Store
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit
 
 __all__ = [
     "InvalidRows",
@@ -195,7 +196,11 @@ class PredictionService:
         route = batch[0].route
         refused = sum(1 for result in results if result.problems is not None)
         self._record_once(
-            Check.MONITOR_INPUT_SCHEMA, route.model, {"requests": len(batch), "refused": refused}
+            Check.MONITOR_INPUT_SCHEMA,
+            route.model,
+            {"requests": len(batch), "refused": refused},
+            value=float(len(batch) - refused),  # inputs the schema check let through: at least one
+            limit=Limit(1, ">="),
         )
         answered = [(job, result) for job, result in zip(batch, results, strict=True) if result.answer]
         if not answered:
@@ -210,7 +215,11 @@ class PredictionService:
             self.telemetry.log(_records(answered, route, time.time()))
         if any(reasons):
             self._record_once(
-                Check.SERVE_FALLBACK, route.model, {"reasons": sorted({r for r in reasons if r})}
+                Check.SERVE_FALLBACK,
+                route.model,
+                {"reasons": sorted({r for r in reasons if r})},
+                value=float(sum(1 for reason in reasons if reason)),  # rows the fallback answered
+                limit=Limit(1, ">="),
             )
         shadow = self.lineup.shadow
         if shadow is not None and route.role == "live" and shadow is not route.model:
@@ -254,7 +263,13 @@ class PredictionService:
                 ]
             )
         compared = {"compared": len(copy.frame), "agreed": agreed}
-        self._record_once(Check.DEPLOY_SHADOW, copy.model, compared, value=agreed / max(len(copy.frame), 1))
+        self._record_once(
+            Check.DEPLOY_SHADOW,
+            copy.model,
+            compared,
+            value=float(len(copy.frame)),  # rows served in shadow and compared: at least one
+            limit=Limit(1, ">="),
+        )
 
     def _switched(self, lineup: Lineup) -> None:
         self.telemetry.generation = lineup.generation
@@ -263,7 +278,7 @@ class PredictionService:
         self.telemetry.model_loaded(served.name, slot, served.load_seconds)
 
     def _record_once(
-        self, check: Check, model: ServedModel, details: dict[str, Any], value: float | None = None
+        self, check: Check, model: ServedModel, details: dict[str, Any], *, value: float, limit: Limit
     ) -> None:
         """Evidence that this process did something (once per process: not once per request)."""
         with self._record_lock:
@@ -275,8 +290,8 @@ class PredictionService:
             subject_kind="replica",
             subject_id=self.replica.id,
             origin="server",
-            status="pass",
             value=value,
+            limit=limit,
             details={**details, "version": model.name},
         )
 

@@ -23,6 +23,7 @@ import psutil
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.orm import Session
 
+from taxiway.charter.questions import question
 from taxiway.serve.metrics import ServiceMetrics
 from taxiway.serve.prediction_log import PredictionLog, PredictionRecord, log_root
 from taxiway.serve.snapshot_window import (
@@ -33,7 +34,7 @@ from taxiway.serve.snapshot_window import (
 )
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.store.evidence import SubjectKind
+from taxiway.store.evidence import Comparison, Limit, SubjectKind
 from taxiway.store.tables import ServingSnapshotRow
 
 __all__ = ["PredictionRecord", "Telemetry"]
@@ -52,6 +53,14 @@ _CHECKS = {  # check -> (snapshot column the evidence value comes from, Promethe
     Check.MONITOR_LATENCY: ("p99_ms", "taxiway_request_duration_seconds", "ms"),
     Check.MONITOR_REQUESTS: ("requests_per_second", "taxiway_requests_total", "requests/s"),
     Check.MONITOR_CONFIDENCE: ("mean_confidence", "taxiway_prediction_confidence", "probability"),
+}
+
+_LIMITS: dict[Check, tuple[Comparison, str | None]] = {  # check -> (comparison, charter key of the limit)
+    Check.MONITOR_MEMORY: ("<=", "serving.max_memory_mb"),
+    Check.MONITOR_CPU: (">=", None),
+    Check.MONITOR_LATENCY: ("<=", "serving.p99_latency_ms"),
+    Check.MONITOR_REQUESTS: (">=", "serving.min_throughput_rps"),
+    Check.MONITOR_CONFIDENCE: (">=", None),
 }
 
 
@@ -338,12 +347,17 @@ class Telemetry:
             if not with_figures:
                 continue
             values = with_figures[0]
+            comparison, key = _LIMITS[check]
+            default = question(key).default if key is not None else None
+            # Judged against the charter question's default here; the checklist judges the value again
+            # against the charter as it is (the key). A figure with no charter limit is a warning.
             self.store.evidence.record(
                 check,
                 subject_kind=_REPLICA,
                 subject_id=self.replica_id,
-                status="pass",
-                value=values[column],
+                value=float(values[column]),
+                limit=Limit(float(default), comparison, key=key) if default is not None else Limit(0, ">="),
+                warn=None if default is not None else f"no charter limit for {metric}: measured, not judged",
                 origin="server",
                 session=session,
                 details={

@@ -74,6 +74,10 @@ class ArtifactStore:
     def exists(self, digest: str) -> bool:
         return bool(self._fs.exists(self.path_of(digest)))
 
+    def size_of(self, digest: str) -> int:
+        """The stored blob's size in bytes (what a check compares with the source it came from)."""
+        return int(self._fs.size(self.path_of(digest)))
+
     def put_bytes(self, data: bytes) -> str:
         """Store bytes, return their digest."""
         digest = hashlib.sha256(data).hexdigest()

@@ -192,14 +192,11 @@ class EvidenceLog:
         origin: Origin | None = None,
         expires_at: dt.datetime | None = None,
         session: Session | None = None,
-        status: Status | None = None,
-        threshold: float | None = None,
     ) -> Evidence:
         """Judge ``value`` against ``limit`` and append the judgement (in ``session``, if given).
 
-        ``warn`` (a reason) turns a pass into a warning. ``status`` and ``threshold`` are the old way of
-        handing in a verdict, kept only until every writer measures (issue 13); new code passes ``value``
-        and ``limit``.
+        ``warn`` (a reason) turns a pass into a warning. There is no way to hand in a verdict: the status
+        is always computed from what was measured.
 
         Example:
             >>> from taxiway.store.database import open_database
@@ -208,14 +205,45 @@ class EvidenceLog:
             ...            value=99.6, limit=Limit(50, "<=", key="serving.p99_latency_ms")).status
             'fail'
         """
-        if status is None:
-            if value is None or limit is None:
-                raise ValueError(
-                    f"{check_id}: a record needs the measured value and the limit it is judged against"
-                )
-            status = limit.judge(value)
+        if value is None or limit is None:
+            raise ValueError(
+                f"{check_id}: a record needs the measured value and the limit it is judged against"
+            )
+        status = limit.judge(value)
         if warn and status == "pass":
             status = "warn"
+        return self._append(
+            check_id,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            status=status,
+            value=value,
+            limit=limit,
+            measured=measured,
+            warn=warn,
+            details=details,
+            origin=origin,
+            expires_at=expires_at,
+            session=session,
+        )
+
+    def _append(
+        self,
+        check_id: str,
+        *,
+        subject_kind: SubjectKind,
+        subject_id: str,
+        status: Status,
+        value: float | None,
+        limit: Limit | None,
+        measured: Measurement | None = None,
+        warn: str | None = None,
+        details: dict[str, Any] | None = None,
+        origin: Origin | None = None,
+        expires_at: dt.datetime | None = None,
+        session: Session | None = None,
+    ) -> Evidence:
+        """Write one row; ``status`` is computed by ``record`` (or is an acceptance), never a writer's."""
         started_origin, facts = current_origin()
         merged = {**facts, **(details or {})}
         if warn:
@@ -227,7 +255,7 @@ class EvidenceLog:
             subject_id=subject_id,
             status=status,
             value=value,
-            threshold=limit.threshold if limit else threshold,
+            threshold=limit.threshold if limit else None,
             comparison=limit.comparison if limit else None,
             limit_key=limit.key if limit else None,
             warn_at=limit.warn_at if limit else None,
@@ -263,12 +291,13 @@ class EvidenceLog:
             raise ValueError("an acceptance needs a reason")
         previous = self.latest_about(check_id, subject_kind, subject_id)
         details = {"reason": reason.strip(), "by": by, "accepts": previous.id if previous else None}
-        return self.record(
+        return self._append(
             check_id,
             subject_kind=subject_kind,
             subject_id=subject_id,
             status="accepted",
             value=previous.value if previous else None,
+            limit=previous.limit if previous else None,
             details=details,
             origin="manual",
         )

@@ -32,6 +32,7 @@ from taxiway.measure.predictions import Predictions
 from taxiway.measure.scores import score_predictions
 from taxiway.project import Project
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, Measurement
 from taxiway.train._checkout import RecordedCode, recorded_code
 from taxiway.train.baselines import default_candidate
 from taxiway.train.features import feature_columns, seed_estimator
@@ -147,10 +148,13 @@ def reproduce_run(project: Project, ref: str) -> ReproductionReport:
         Check.MODEL_REPRODUCED,
         subject_kind="run",
         subject_id=run.id,
-        status="pass" if report.is_reproduced else "fail",
-        value=float(against.rows_differing),
-        threshold=0.0,
-        details=report.to_dict(),
+        # Differences found between the recorded model and the retrained one: rows and metrics, none
+        # allowed. The subject is the run; the checklist counts it only for the model version it became,
+        # so reproducing a baseline (is_baseline) proves nothing about the model that serves.
+        value=float(against.rows_differing + len(against.metrics_differing)),
+        limit=Limit(0, "<="),
+        measured=Measurement(sample_size=len(recorded.row_key), method="predictions and metrics, retrained"),
+        details={**report.to_dict(), "run_kind": run.kind, "is_baseline": run.kind == "baseline"},
     )
     return report
 

@@ -17,6 +17,7 @@ from taxiway.measure.metrics import Task
 from taxiway.measure.scores import score_predictions
 from taxiway.project import Project
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, Measurement
 from taxiway.train.baselines import (
     HeuristicModel,
     HeuristicRegressor,
@@ -115,10 +116,10 @@ def train_project(
     _record_evidence(project, verdict, setup.code)
     _record_meta_requirements(project, verdict.best_candidate.run_id, setup.features)
     if study is not None:
-        from taxiway.train.tune import record_tuning
+        from taxiway.train.tuned import record_tuning
 
         candidate = next(run for run in trained if run.kind == "candidate")
-        study = record_tuning(project, study, candidate_run_id=candidate.run_id)
+        study = record_tuning(project, study, candidate_run_id=candidate.run_id, model=setup.user.model({}))
     return TrainingReport(setup.dataset, setup.split, metric, trained, verdict, study=study)
 
 
@@ -260,18 +261,20 @@ def _lineage(
 
 
 def _record_meta_requirements(project: Project, run_id: str, features: list[str]) -> None:
-    """D4: the model's inputs hold no protected column (training refused otherwise, before any run)."""
+    """D4: the model's inputs hold no protected column: the count of protected inputs, none allowed."""
     data = project.charter.data
+    protected_inputs = sorted(set(features) & set(data.protected_columns))
     project.store.evidence.record(
         Check.DATA_META_REQUIREMENTS,
         subject_kind="run",
         subject_id=run_id,
-        status="pass",
-        value=0.0,
-        threshold=0.0,
+        value=float(len(protected_inputs)),
+        limit=Limit(0, "<="),
+        measured=Measurement(sample_size=len(features), method="model inputs vs data.protected_columns"),
         details={
             "features": features,
             "protected_columns": list(data.protected_columns),
+            "protected_inputs": protected_inputs,
             "dropped_columns": list(data.drop_columns),
         },
     )
@@ -279,13 +282,26 @@ def _record_meta_requirements(project: Project, run_id: str, features: list[str]
 
 def _record_evidence(project: Project, verdict: Verdict, code: Any) -> None:
     evidence = project.store.evidence
+    stated = project.charter.problem.smallest_improvement is not None
+    # A baseline that is already good enough means machine learning may not be needed: not a failure of
+    # the candidate, but not proof that the model earns its keep either, until someone accepts it.
+    baseline_enough = (
+        f"baseline {verdict.best_baseline.name} already reaches good enough "
+        f"({verdict.metric} {verdict.best_baseline.value:.4g}, charter {verdict.good_enough:g}): "
+        "a model may not be needed"
+        if verdict.baselines_good_enough
+        else None
+    )
     evidence.record(
         Check.TRAIN_BASELINES,
         subject_kind="run",
         subject_id=verdict.best_candidate.run_id,
-        status="pass" if verdict.beats_baselines else "fail",
         value=verdict.improvement,
-        threshold=verdict.smallest_improvement,
+        limit=Limit(
+            verdict.smallest_improvement, ">=", key="problem.smallest_improvement" if stated else None
+        ),
+        warn=baseline_enough,
+        measured=Measurement(method=f"best candidate minus best baseline, {verdict.metric} on validation"),
         details={
             "metric": verdict.metric,
             "best_baseline": {
@@ -301,17 +317,30 @@ def _record_evidence(project: Project, verdict: Verdict, code: Any) -> None:
             "good_enough": verdict.good_enough,
             "candidate_good_enough": verdict.is_good_enough,
             "baselines_good_enough": verdict.baselines_good_enough,
+            "smallest_improvement_is_derived": not stated,
             "verdict": verdict.sentence(),
         },
     )
     committed = {PIPELINE_FILE, "taxiway.toml"} & set(code.tracked) if code.in_git else set()
-    reviewed = code.in_git and not code.is_dirty and "taxiway.toml" in committed
+    # M1, a test that can fail: what stops a reviewer from reading the spec the model was trained from.
+    problems = [
+        problem
+        for problem, present in (
+            ("not in git", not code.in_git),
+            ("uncommitted changes", code.in_git and code.is_dirty),
+            ("taxiway.toml not committed", code.in_git and "taxiway.toml" not in committed),
+        )
+        if present
+    ]
     evidence.record(
         Check.MODEL_SPEC_REVIEWED,
         subject_kind="run",
         subject_id=verdict.best_candidate.run_id,
-        status="pass" if reviewed else "fail",
+        value=float(len(problems)),
+        limit=Limit(0, "<="),
+        measured=Measurement(method="git state of the code and charter at training"),
         details={
+            "problems": problems,
             "git_commit": code.commit,
             "git_dirty": code.is_dirty,
             "committed": sorted(committed),

@@ -32,14 +32,13 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taxiway.errors import NotFoundError, TaxiwayError
 from taxiway.measure.metrics import METRICS
 from taxiway.project import Project
-from taxiway.store.checks import Check
 from taxiway.train._study_loop import (
     HEARTBEAT_S,
     TARGET_ATTR,
@@ -280,20 +279,6 @@ def _check_joinable(optuna: Any, storage: Any, name: str) -> None:
             hint="start it with `taxiway train --tune N` (any machine), then run `taxiway tune-worker` on "
             "others; pass --study NAME when the study has another name (taxiway runs --kind custom)",
         )
-
-
-def record_tuning(project: Project, report: StudyReport, *, candidate_run_id: str) -> StudyReport:
-    """Record the ``train.tuned`` evidence for the candidate trained with the study's best parameters."""
-    report = replace(report, candidate_run_id=candidate_run_id)
-    project.store.evidence.record(
-        Check.TRAIN_TUNED,
-        subject_kind="run",
-        subject_id=candidate_run_id,
-        status="pass" if report.n_complete > 0 else "fail",
-        value=report.best_value,
-        details=report.to_dict(),
-    )
-    return report
 
 
 def _optuna() -> Any:

@@ -18,7 +18,9 @@ from typing import Any
 
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
+from taxiway.scaffold.write import unchanged_tests
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, Measurement
 from taxiway.train.lineage import code_state
 
 DEFAULT_TESTS = "tests"
@@ -74,7 +76,17 @@ def run_unit_tests(
         )
     with tempfile.TemporaryDirectory(prefix="taxiway-unit-") as folder:
         junit = Path(folder) / "junit.xml"
-        command = [sys.executable, "-m", "pytest", "-q", path, f"--junitxml={junit}"]
+        # The starter test `taxiway init` wrote, unchanged, tests taxiway's template, not the team's code.
+        ignored = [name for name in unchanged_tests(root) if _inside(root / name, root / path)]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            path,
+            *(f"--ignore={name}" for name in ignored),
+            f"--junitxml={junit}",
+        ]
         started = time.perf_counter()
         try:
             done = subprocess.run(
@@ -92,6 +104,12 @@ def run_unit_tests(
                 f"pytest is not installed in {sys.executable}'s environment",
                 hint="pip install pytest, in the environment taxiway runs in",
             )
+        if done.returncode in (_NO_TESTS_COLLECTED, _USAGE_ERROR) and ignored:
+            raise TaxiwayError(
+                f"no tests of the team's own in {path}: the only ones are the starter tests `taxiway init` "
+                f"wrote ({', '.join(ignored)}), unchanged, and they do not count",
+                hint="write tests of your pipeline.py (extend tests/test_pipeline.py or add test_*.py files)",
+            )
         if done.returncode in (_NO_TESTS_COLLECTED, _USAGE_ERROR) or not junit.is_file():
             raise TaxiwayError(
                 f"pytest found no tests to run in {path} (exit code {done.returncode}): {_last_line(output)}",
@@ -99,16 +117,31 @@ def run_unit_tests(
             )
         report = _read_junit(junit, path, [*command[:-1], "--junitxml=…"], done.returncode, duration, output)
     code = code_state(root)
+    # The tests hold for the code they ran on: the commit when the project is in git (dirty changes are
+    # noted), else the project as it is.
+    in_git = code.in_git and code.commit is not None
     project.store.evidence.record(
         Check.MODEL_UNIT_TESTS,
-        subject_kind="project",
-        subject_id=project.charter.project.name,
-        status="pass" if report.passed else "fail",
-        value=float(report.failed + report.errors),
-        threshold=0.0,
-        details={**report.to_dict(), "git_commit": code.commit, "git_dirty": code.is_dirty},
+        subject_kind="commit" if in_git else "project",
+        subject_id=str(code.commit) if in_git else project.charter.project.name,
+        value=float(
+            report.failed + report.errors + (1 if report.exit_code != 0 and report.failed == 0 else 0)
+        ),
+        limit=Limit(0, "<="),
+        measured=Measurement(sample_size=report.tests, method="pytest, counted from its JUnit report"),
+        details={
+            **report.to_dict(),
+            "ignored_starter_tests": ignored,
+            "git_commit": code.commit,
+            "git_dirty": code.is_dirty,
+        },
     )
     return report
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it."""
+    return path.resolve() == folder.resolve() or folder.resolve() in path.resolve().parents
 
 
 def _read_junit(

@@ -37,6 +37,7 @@ import pandas as pd
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, Measurement
 from taxiway.validate.behaviour_file import (
     BEHAVIOUR_FILE,
     BehaviourFile,
@@ -154,9 +155,9 @@ def run_behaviour_tests(
         Check.MODEL_BEHAVIOUR,
         subject_kind="run",
         subject_id=model.run.id,
-        status="pass" if failed == 0 else "fail",
         value=float(failed),
-        threshold=0.0,
+        limit=Limit(0, "<="),
+        measured=Measurement(sample_size=len(results), method=f"behaviour tests in {shown}"),
         details=report.to_dict(),
     )
     return report

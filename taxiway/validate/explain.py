@@ -21,7 +21,9 @@ from sklearn.pipeline import Pipeline
 
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
+from taxiway.registry.versions import list_versions
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, Measurement
 from taxiway.validate.run_model import RunModel, load_run_model
 
 METHOD = "occlusion: the column replaced by its typical training value (median, or most frequent)"
@@ -122,12 +124,24 @@ def explain_row(project: Project, run: str, row: dict[str, Any], *, score_class:
         reference_score=float(model.scores(model.frame([{}], "reference"), score_class)[1][0]),
         contributions=_occlusion(model, frame, float(scores[0]), score_class),
     )
+    # An explanation proves I5 only for a registered model, on a row that gives at least one column: a row
+    # of typical values explains nothing, and a baseline is not the model that serves.
+    given = [column for column in model.features if column in row]
+    version = _model_version(project, model.run.id)
     project.store.evidence.record(
         Check.MODEL_DEBUGGABLE,
-        subject_kind="run",
-        subject_id=model.run.id,
-        status="pass",
+        subject_kind="model" if version is not None else "run",
+        subject_id=version if version is not None else model.run.id,
+        value=float(len(given)),
+        limit=Limit(1, ">="),
+        warn=f"run {model.run.id} is a baseline, not a model version"
+        if model.run.kind == "baseline"
+        else None,
+        measured=Measurement(sample_size=1, method=METHOD),
         details={
+            "run_id": model.run.id,
+            "run_kind": model.run.kind,
+            "given_columns": given,
             "steps": [step.name for step in steps],
             "columns": model.features,
             "method": METHOD,
@@ -135,6 +149,14 @@ def explain_row(project: Project, run: str, row: dict[str, Any], *, score_class:
         },
     )
     return explanation
+
+
+def _model_version(project: Project, run_id: str) -> str | None:
+    """The newest model version registered from ``run_id`` (``v3``), or None."""
+    for version in list_versions(project.store):
+        if version.run_id == run_id:
+            return version.name
+    return None
 
 
 def _steps(estimator: Any, frame: pd.DataFrame) -> list[Step]:

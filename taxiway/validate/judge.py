@@ -3,7 +3,7 @@
 The blessing and every evidence record it proves are written in one transaction: a validation that
 fails half-way leaves neither a blessing nor evidence behind.
 
-Evidence recorded (subject: the run), origin ``ci`` when the ``CI`` variable is set:
+Evidence recorded (subject: the run), each a measured value against a limit:
 
 - ``model.validated`` (I4): the blessing passed every gate;
 - ``model.slices`` (M6), ``model.inclusion`` (M7), ``monitor.numerical`` (O5): their gates; ``warn`` when
@@ -24,10 +24,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from taxiway.charter import Charter
+from taxiway.charter.questions import question
 from taxiway.project import Project
 from taxiway.registry.blessing import Blessing, GateResult, jsonable, save_blessing
 from taxiway.store.checks import Check
-from taxiway.store.evidence import EvidenceLog, Status
+from taxiway.store.evidence import Comparison, EvidenceLog, Limit, Measurement
 from taxiway.train.runs import get_run
 from taxiway.validate.evaluation import Evaluation, Progress, evaluate_run
 from taxiway.validate.failure import FailureReport, run_failure_report
@@ -67,31 +69,34 @@ def validate_run(project: Project, run_ref: str, *, progress: Progress | None = 
     store = project.store
     with store.write_session() as session, session.begin():
         blessing = save_blessing(session, run.id, gates, test_metrics=evaluation.test, evaluation=recorded)
-        _record_evidence(store.evidence, session, blessing, evaluation)
+        _record_evidence(store.evidence, session, blessing, evaluation, project.charter)
     return ValidationReport(blessing, evaluation, failure)
 
 
-def _record_evidence(log: EvidenceLog, session: Session, blessing: Blessing, ev: Evaluation) -> None:
+def _record_evidence(
+    log: EvidenceLog, session: Session, blessing: Blessing, ev: Evaluation, charter: Charter
+) -> None:
     def record(
-        check: Check, status: Status, value: float | None, threshold: float | None, details: Any
+        check: Check, value: float, limit: Limit, details: Any, *, warn: str | None = None, method: str = ""
     ) -> None:
         log.record(
             check,
             subject_kind="run",
             subject_id=blessing.run_id,
-            status=status,
             value=value,
-            threshold=threshold,
+            limit=limit,
+            warn=warn,
+            measured=Measurement(method=method or None),
             details=jsonable({"blessing_id": blessing.id, **details}),
             session=session,
         )
 
     record(
         Check.MODEL_VALIDATED,
-        "pass" if blessing.passed else "fail",
         float(len(blessing.failed)),
-        0.0,
+        Limit(0, "<="),
         {"failed": blessing.failed, "gates": {g.gate: g.status for g in blessing.gates}},
+        method="gates failed, of every validation gate",
     )
     for check, name in (
         (Check.MODEL_SLICES, "slices"),
@@ -100,20 +105,9 @@ def _record_evidence(log: EvidenceLog, session: Session, blessing: Blessing, ev:
     ):
         gate = blessing.gate(name)
         assert gate is not None  # every gate runs on every validation
-        record(check, _status(gate), gate.value, gate.threshold, {"summary": gate.summary, **gate.details})
-    impact = ev.staleness
-    if impact is None:
-        why = [note for note in ev.notes if note.startswith("staleness")]
-        record(Check.MODEL_STALENESS_IMPACT, "warn", None, None, {"summary": "; ".join(why)})
-    else:
-        summary = f"{impact.loss_per_month:+.4g} {impact.metric} lost per month of model age"
-        record(
-            Check.MODEL_STALENESS_IMPACT,
-            "pass",
-            impact.loss_per_month,
-            None,
-            {"summary": summary, **jsonable(impact)},
-        )
+        value, limit, warn = _gate_judgement(gate)
+        record(check, value, limit, {"summary": gate.summary, **gate.details}, warn=warn, method=gate.summary)
+    _record_staleness(record, ev, charter)
     if ev.feature_values:
         useless = [f.feature for f in ev.feature_values if not f.helps]
         values = [{**jsonable(f), "helps": f.helps} for f in ev.feature_values]
@@ -124,24 +118,92 @@ def _record_evidence(log: EvidenceLog, session: Session, blessing: Blessing, ev:
         )
         record(
             Check.DATA_FEATURE_VALUE,
-            "fail" if useless else "pass",
             float(len(useless)),
-            0.0,
+            Limit(0, "<="),
             {"summary": summary, "not_helping": useless, "features": values, "metric": ev.metric},
+            method="permutation importance above noise, per feature",
         )
     costs = ev.feature_costs
     top = costs.most_costly
     per_batch = f"{costs.predict_seconds * 1000:.3g} ms per {costs.batch_rows} rows"
     if costs.method == "not_separable" or top is None:
         summary = f"predict takes {per_batch}; the model has no ColumnTransformer to split that by feature"
-        record(Check.DATA_FEATURE_COST, "warn", None, SHARE_LIMIT, {"summary": summary, **jsonable(costs)})
+        value, nothing, warn = _nothing_measured(summary)
+        record(Check.DATA_FEATURE_COST, value, nothing, {"summary": summary, **jsonable(costs)}, warn=warn)
     else:
         summary = f"costliest feature {top.feature}: {top.share:.0%} of the predict time ({per_batch})"
-        status: Status = "pass" if top.share <= SHARE_LIMIT or len(costs.features) < 2 else "fail"
+        # With a single feature it takes all the time by definition: its share is not a cost to judge.
+        share = top.share if len(costs.features) >= 2 else 0.0
         record(
-            Check.DATA_FEATURE_COST, status, top.share, SHARE_LIMIT, {"summary": summary, **jsonable(costs)}
+            Check.DATA_FEATURE_COST,
+            share,
+            Limit(SHARE_LIMIT, "<="),
+            {"summary": summary, **jsonable(costs)},
+            method="share of the predict time of the costliest feature",
         )
 
 
-def _status(gate: GateResult) -> Status:
-    return "warn" if gate.status == "skip" else gate.status
+# gate name -> (comparison, charter key of its threshold)
+_GATE_LIMITS: dict[str, tuple[Comparison, str | None]] = {
+    "slices": ("<=", "validation.slice_tolerance"),
+    "inclusion": ("<=", "validation.max_inclusion_gap"),
+    "numerically_stable": ("<=", None),
+}
+
+
+def _gate_judgement(gate: GateResult) -> tuple[float, Limit, str | None]:
+    """A gate as a judgement: its measured value against its threshold; a skipped gate measured nothing,
+    so it is a warning with the reason (not proof)."""
+    comparison, key = _GATE_LIMITS[gate.gate]
+    threshold = gate.threshold if gate.threshold is not None else 0.0
+    if gate.value is None and gate.status == "fail":
+        # No finite value to measure: the validation predictions are broken. Count the failed gate.
+        return 1.0, Limit(0, "<="), None
+    if gate.status == "skip" or gate.value is None:
+        return _nothing_measured(gate.summary)
+    return float(gate.value), Limit(threshold, comparison, key=key), None
+
+
+def _nothing_measured(why: str) -> tuple[float, Limit, str]:
+    """Nothing to measure (the charter names no slice column, no time column to age the model on): the
+    value is the count of measurements, 0, and the record is a warning with the reason, never proof."""
+    return 0.0, Limit(0, ">="), why
+
+
+def _record_staleness(record: Any, ev: Evaluation, charter: Charter) -> None:
+    """M4: how long the model keeps its quality, against how often the charter retrains it.
+
+    The measured value is the days until the model loses the smallest improvement that matters, at the
+    measured loss per month; it must be at least ``serving.freshness_days``.
+    """
+    impact = ev.staleness
+    freshness = charter.serving.freshness_days
+    threshold = float(freshness if freshness is not None else question("serving.freshness_days").default)
+    limit = Limit(threshold, ">=", key="serving.freshness_days")
+    if impact is None:
+        why = "; ".join(note for note in ev.notes if note.startswith("staleness")) or "not measurable"
+        value, nothing, warn = _nothing_measured(why)
+        record(Check.MODEL_STALENESS_IMPACT, value, nothing, {"summary": why}, warn=warn)
+        return
+    loss = impact.loss_per_month
+    days = (
+        _NO_LOSS_DAYS if loss <= 0 else min(_NO_LOSS_DAYS, ev.smallest_improvement / loss * _DAYS_PER_MONTH)
+    )
+    summary = (
+        f"{loss:+.4g} {impact.metric} lost per month of model age: the model keeps within "
+        f"{ev.smallest_improvement:g} of its quality for {days:.0f} days (retraining every {threshold:g})"
+    )
+    record(
+        Check.MODEL_STALENESS_IMPACT,
+        days,
+        limit,
+        {"summary": summary, "days_within_smallest_improvement": days, **jsonable(impact)},
+        warn=None
+        if freshness is not None
+        else f"serving.freshness_days is not answered: judged against the default {threshold:g} days",
+        method="quality on later windows of the test rows; days = smallest improvement / loss per month",
+    )
+
+
+_DAYS_PER_MONTH = 30.44
+_NO_LOSS_DAYS = 36_500.0  # no measurable loss: a century stands for "never"

@@ -18,7 +18,7 @@ from taxiway.checklist.items import ITEMS, Asks, AsksThenProves
 from taxiway.checklist.ml_test_score import TESTS
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.store.evidence import Evidence, Origin, Status
+from taxiway.store.evidence import Evidence, Limit, Origin, Status
 
 MakeProject = Callable[..., Path]
 CLOCK = dt.datetime(2027, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -182,7 +182,7 @@ def test_score_items_follow_the_section_scores(project_dir: Path) -> None:
 def test_evidence_from_a_real_store(store: Store, project_dir: Path) -> None:
     charter = load_charter(project_dir / "taxiway.toml")
     store.evidence.record(
-        Check.TRAIN_BASELINES, subject_kind="run", subject_id="r-1", status="fail", value=0.61, threshold=0.65
+        Check.TRAIN_BASELINES, subject_kind="run", subject_id="r-1", value=0.61, limit=Limit(0.65, ">=")
     )
     items = _by_id(evaluate_checklist(charter, store.evidence.latest()))
     assert items["modelling.baselines"].state == "failed"
@@ -190,9 +190,8 @@ def test_evidence_from_a_real_store(store: Store, project_dir: Path) -> None:
         Check.TRAIN_BASELINES,
         subject_kind="run",
         subject_id="r-2",
-        status="pass",
         value=0.7,
-        threshold=0.65,
+        limit=Limit(0.65, ">="),
         origin="ci",
     )
     report = evaluate_checklist(charter, store.evidence.latest())

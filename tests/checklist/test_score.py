@@ -21,7 +21,7 @@ from taxiway.checklist.ml_test_score import (
 )
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.store.evidence import Evidence, Origin, Status
+from taxiway.store.evidence import Evidence, Limit, Origin, Status
 
 RUBRIC_FILE = (
     Path(__file__).parents[2] / "docs" / "reference" / "ML-TEST-SCORE.md"
@@ -156,15 +156,30 @@ def test_no_evidence_scores_zero() -> None:
 def test_points_from_a_real_store_manual_then_ci_then_failed(store: Store) -> None:
     d1 = ml_test("D1")
     store.evidence.record(
-        Check.DATA_SCHEMA, subject_kind="dataset", subject_id="ab12", status="pass", origin="manual"
+        Check.DATA_SCHEMA,
+        subject_kind="dataset",
+        subject_id="ab12",
+        value=0,
+        limit=Limit(0, "<="),
+        origin="manual",
     )
     assert points_for(d1, store.evidence.latest()).points == 0.5
     store.evidence.record(
-        Check.DATA_SCHEMA, subject_kind="dataset", subject_id="ab12", status="pass", origin="ci"
+        Check.DATA_SCHEMA,
+        subject_kind="dataset",
+        subject_id="ab12",
+        value=0,
+        limit=Limit(0, "<="),
+        origin="ci",
     )
     assert points_for(d1, store.evidence.latest()).points == 1.0
     store.evidence.record(
-        Check.DATA_SCHEMA, subject_kind="dataset", subject_id="cd34", status="fail", origin="ci"
+        Check.DATA_SCHEMA,
+        subject_kind="dataset",
+        subject_id="cd34",
+        value=1,
+        limit=Limit(0, "<="),
+        origin="ci",
     )
     scored = points_for(d1, store.evidence.latest(), "https://wiki/d1")
     assert (scored.points, scored.basis) == (0.0, "failed")
@@ -173,7 +188,9 @@ def test_points_from_a_real_store_manual_then_ci_then_failed(store: Store) -> No
 
 def test_the_ci_environment_earns_no_automatic_points(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
-    store.evidence.record(Check.TRAIN_BASELINES, subject_kind="run", subject_id="r-1", status="pass")
+    store.evidence.record(
+        Check.TRAIN_BASELINES, subject_kind="run", subject_id="r-1", value=0, limit=Limit(0, "<=")
+    )
     scored = points_for(ml_test("M5"), store.evidence.latest())
     assert (scored.points, scored.basis) == (0.5, "manual")
     assert scored.evidence is not None and scored.evidence.origin == "manual"

@@ -13,7 +13,7 @@ from taxiway.checklist.ml_test_score import TESTS
 from taxiway.cli import app
 from taxiway.project import Project
 from taxiway.store.checks import Check
-from taxiway.store.evidence import Origin
+from taxiway.store.evidence import Limit, Origin
 
 
 def _check(runner: CliRunner, project: Path, *args: str, env: dict[str, str] | None = None) -> Any:
@@ -41,7 +41,8 @@ def _record_one_test_per_section(project_dir: Path, origin: Origin) -> None:
                 first.checks[0],
                 subject_kind="project",
                 subject_id="test-project",
-                status="pass",
+                value=0,
+                limit=Limit(0, "<="),
                 origin=origin,
             )
     finally:

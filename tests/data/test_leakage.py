@@ -123,7 +123,8 @@ def test_an_id_column_is_a_warning(store: Store, tmp_path: Path) -> None:
     )
     report = _check(store, tmp_path, frame)
     part = _part(report, "id_like")
-    assert part.verdict == "warn" and report.verdict == "warn" and report.status == "pass"
+    assert part.verdict == "warn" and report.verdict == "warn" and report.status == "warn"
+    assert report.value == 0.0 and report.warn is not None and "id_like" in report.warn
     messages = {f.columns[0]: f.message for f in part.findings}
     assert set(messages) == {"record", "code"}
     assert "a running number" in messages["record"] and "unique per row" in messages["code"]
@@ -139,7 +140,7 @@ def test_group_overlap(store: Store, tmp_path: Path) -> None:
     assert _part(_check(store, tmp_path, events(1500), **grouped), "group_overlap").verdict == "pass"
     # With a time split the same group on both sides is what production sees: a warning.
     timed = _check(store, tmp_path, events(1500), data={"group_column": "user", "time_column": "when"})
-    assert _part(timed, "group_overlap").verdict == "warn" and timed.status == "pass"
+    assert _part(timed, "group_overlap").verdict == "warn" and timed.status == "warn"
 
 
 def test_group_overlap_on_a_constructed_split() -> None:
@@ -153,12 +154,12 @@ def test_group_overlap_on_a_constructed_split() -> None:
 
 
 def test_time_overlap(store: Store, tmp_path: Path) -> None:
-    timed: dict[str, Any] = {"data": {"time_column": "when"}}
+    timed: dict[str, Any] = {"data": {"time_column": "when"}, "split": {"time_holdout": "sequential"}}
     ordered = _part(_check(store, tmp_path, events(1500), **timed), "time_overlap")
     assert ordered.verdict == "pass" and "valid starts 0.04 days after train ends" in ordered.summary
     mixed = _check(store, tmp_path, events(1500), strategy="random", **timed)
     part = _part(mixed, "time_overlap")
-    assert part.verdict == "warn" and mixed.status == "pass"
+    assert part.verdict == "warn" and mixed.status == "warn"
     assert (
         "valid rows are earlier than the last train row" in part.summary and "--strategy time" in part.summary
     )

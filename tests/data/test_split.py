@@ -110,7 +110,8 @@ def test_old_rows_keep_their_split_when_rows_are_added(store: Store, tmp_path: P
     if strategy == "time":
         assert second.settings["valid_start"] == first.settings["valid_start"]
         assert second.settings["cuts_from"] == v1.id
-        assert {after[key] for key in new_keys} == {"test"}  # later rows fall into test
+        # Later rows fall into the recent period: validation or test (the shuffled holdout), never train.
+        assert {after[key] for key in new_keys} == {"valid", "test"}
     else:
         assert {after[key] for key in new_keys} == {"train", "valid", "test"}
 
@@ -118,7 +119,7 @@ def test_old_rows_keep_their_split_when_rows_are_added(store: Store, tmp_path: P
 def test_time_split_orders_rows_and_drops_the_gap(store: Store, tmp_path: Path) -> None:
     frame = events(2000)
     version = add_frame(store, tmp_path, frame)
-    settings = charter(data={"time_column": "when"}, split={"gap_days": 2})
+    settings = charter(data={"time_column": "when"}, split={"gap_days": 2, "time_holdout": "sequential"})
     found = split_dataset(store, version, settings).split
     assert found.strategy == "time" and found.counts["dropped"] == 2 * 48
     frames = split_frames(store, found)
@@ -258,10 +259,11 @@ def test_regression_target_must_be_numbers(store: Store, tmp_path: Path) -> None
         split_dataset(store, version, charter(task="regression"))
 
 
-def test_override_of_the_charter_is_a_warning(store: Store, tmp_path: Path) -> None:
+def test_override_of_the_charter_fails_the_split_check(store: Store, tmp_path: Path) -> None:
     version = add_frame(store, tmp_path, events(600))
     found = split_dataset(store, version, charter(data={"time_column": "when"}), strategy="random").split
     evidence = store.evidence.latest([Check.DATA_SPLIT])[Check.DATA_SPLIT]
-    assert evidence.subject_id == found.id and evidence.status == "warn"
+    assert evidence.subject_id == found.id and evidence.status == "fail"
+    assert (evidence.value, evidence.threshold, evidence.comparison) == (1.0, 0.0, "<=")
     assert evidence.details["implied_strategy"] == "time" and evidence.details["matches_charter"] is False
     assert np.isclose(found.counts["train"] / 600, 0.7, atol=0.06)

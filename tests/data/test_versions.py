@@ -15,6 +15,7 @@ from taxiway.data import add_dataset, get_dataset, latest_dataset, list_datasets
 from taxiway.data.versions import Phase
 from taxiway.errors import ArtifactCorruptError, DataError, NotFoundError, TaxiwayError
 from taxiway.store import Store
+from taxiway.store.artifacts import sha256_file
 from taxiway.store.checks import Check
 from taxiway.store.tables import ArtifactRow, DatasetVersionRow, EvidenceRow
 
@@ -65,17 +66,23 @@ def test_add_csv_stores_file_row_schema_and_evidence(store: Store, tmp_path: Pat
         "species": "string",
     }
     assert store.artifacts.get_bytes(version.artifact) == path.read_bytes()
-    assert _counts(store) == (1, 1, 3, 1)  # data.version, data.schema, data.pii
+    assert _counts(store) == (1, 1, 2, 1)  # data.version, data.pii: an inferred schema proves nothing
 
     evidence = store.evidence.latest([Check.DATA_VERSION, Check.DATA_SCHEMA])
     recorded = evidence[Check.DATA_VERSION]
     assert (recorded.subject_kind, recorded.subject_id, recorded.status) == ("dataset", version.id, "pass")
     duplicates = recorded.details.pop("duplicates")
-    assert recorded.details == {"name": "iris", "n_rows": 150, "n_columns": 6}
+    size = path.stat().st_size
+    assert recorded.details == {
+        "name": "iris",
+        "n_rows": 150,
+        "n_columns": 6,
+        "stored_bytes": size,
+        "source_bytes": size,
+    }
+    assert (recorded.value, recorded.threshold) == (0.0, 0.0)  # every byte of the source was stored
     assert duplicates["copies"] == 1 and duplicates["conflicting"] == 0  # iris repeats one row
-    schema_check = evidence[Check.DATA_SCHEMA]
-    assert (schema_check.subject_id, schema_check.status) == (version.id, "pass")
-    assert schema_check.details == {"columns": 6, "inferred": True}
+    assert Check.DATA_SCHEMA not in evidence
 
 
 def test_stored_version_reads_back_the_same(store: Store, tmp_path: Path) -> None:
@@ -292,3 +299,16 @@ def test_missing_target_with_many_columns_stays_one_line(store: Store, tmp_path:
     with pytest.raises(DataError, match=r"c19, \.\.\. \(10 more\)$") as caught:
         add_dataset(store, path, target="label")
     assert "\n" not in str(caught.value)
+
+
+def test_a_stored_copy_that_lost_bytes_fails_data_version(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    pd.DataFrame({"x": range(50), "label": [0, 1] * 25}).to_csv(path, index=False)
+    # A blob already at the file's address (a crash, a bad disk) is kept as it is: the check measures it.
+    target = Path(store.artifacts.path_of(sha256_file(path)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(path.read_bytes()[:40])
+    version = add_dataset(store, path).version
+    recorded = store.evidence.latest_about(Check.DATA_VERSION, "dataset", version.id)
+    assert recorded is not None and recorded.status == "fail"
+    assert recorded.value == path.stat().st_size - 40

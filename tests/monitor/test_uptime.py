@@ -72,7 +72,7 @@ def test_silence_until_the_end_is_downtime(store: Store) -> None:
 
 def test_downtime_evidence(store: Store) -> None:
     never = record_downtime(store, downtime(store, since=T0, until=at(300)))
-    assert (never.status, never.value) == ("fail", None)
+    assert (never.status, never.value, never.threshold) == ("fail", 0.0, 1.0)  # no heartbeat to measure from
     heartbeats(store, "a", range(5, 100, 10))
     heartbeats(store, "a", range(205, 300, 10))
     evidence = record_downtime(store, downtime(store, since=T0, until=at(300)))
@@ -82,7 +82,8 @@ def test_downtime_evidence(store: Store) -> None:
         "deployment",
         "pass",
     )
-    assert evidence.value == pytest.approx(1 - 110 / 295)
+    assert evidence.value == evidence.details["snapshots"] == 20
+    assert evidence.details["uptime_ratio"] == pytest.approx(1 - 110 / 295)
     assert evidence.details["down_seconds"] == 110.0
     assert evidence.details["gaps"] == [
         {"start": at(95).isoformat(), "end": at(205).isoformat(), "seconds": 110.0}

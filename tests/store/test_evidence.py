@@ -18,9 +18,8 @@ def test_records_keep_every_field(store: Store) -> None:
         Check.DATA_LEAKAGE,
         subject_kind="split",
         subject_id="s1",
-        status="fail",
         value=3.0,
-        threshold=0.0,
+        limit=Limit(0, "<="),
         details={"duplicates": [1, 2, 3]},
     )
     latest = store.evidence.latest([Check.DATA_LEAKAGE])[Check.DATA_LEAKAGE]
@@ -31,9 +30,13 @@ def test_records_keep_every_field(store: Store) -> None:
 
 
 def test_latest_picks_the_newest_record_of_each_check(store: Store) -> None:
-    for status in ("fail", "pass"):
-        store.evidence.record(Check.DATA_SCHEMA, subject_kind="dataset", subject_id="d", status=status)
-    store.evidence.record(Check.DATA_VERSION, subject_kind="dataset", subject_id="d", status="pass")
+    for violations in (4.0, 0.0):
+        store.evidence.record(
+            Check.DATA_SCHEMA, subject_kind="dataset", subject_id="d", value=violations, limit=Limit(0, "<=")
+        )
+    store.evidence.record(
+        Check.DATA_VERSION, subject_kind="dataset", subject_id="d", value=0, limit=Limit(0, "<=")
+    )
     latest = store.evidence.latest()
     assert latest[Check.DATA_SCHEMA].status == "pass"
     assert set(latest) == {Check.DATA_SCHEMA, Check.DATA_VERSION}
@@ -44,7 +47,9 @@ def test_the_ci_variable_does_not_make_a_record_automatic(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CI", "true")
-    recorded = store.evidence.record(Check.CI_CHECK, subject_kind="project", subject_id="p", status="pass")
+    recorded = store.evidence.record(
+        Check.CI_CHECK, subject_kind="project", subject_id="p", value=0, limit=Limit(0, "<=")
+    )
     assert recorded.origin == "manual" and not recorded.is_automatic
     with started_by("ci", commit="ab12"):
         inside = store.evidence.record(
@@ -52,15 +57,41 @@ def test_the_ci_variable_does_not_make_a_record_automatic(
         )
     assert (inside.origin, inside.details["commit"], inside.status) == ("ci", "ab12", "pass")
     explicit = store.evidence.record(
-        Check.CT_RETRAIN, subject_kind="run", subject_id="r", status="pass", origin="ct"
+        Check.CT_RETRAIN, subject_kind="run", subject_id="r", value=0, limit=Limit(0, "<="), origin="ct"
     )
     assert explicit.origin == "ct"
+
+
+def test_a_verdict_cannot_be_handed_in(store: Store) -> None:
+    with pytest.raises(TypeError):
+        store.evidence.record(  # type: ignore[call-arg]
+            Check.DATA_SPLIT, subject_kind="split", subject_id="x", status="pass"
+        )
+    with pytest.raises(ValueError, match="needs the measured value and the limit"):
+        store.evidence.record(Check.DATA_SPLIT, subject_kind="split", subject_id="x", value=1.0)
+    assert store.evidence.count() == 0
+
+
+def test_an_acceptance_keeps_the_value_and_limit_it_accepts(store: Store) -> None:
+    failed = store.evidence.record(
+        Check.DATA_LEAKAGE, subject_kind="split", subject_id="s", value=2, limit=Limit(0, "<=")
+    )
+    accepted = store.evidence.accept(
+        Check.DATA_LEAKAGE, subject_kind="split", subject_id="s", reason="known duplicates", by="ana"
+    )
+    assert failed.status == "fail" and accepted.status == "accepted"
+    assert (accepted.value, accepted.limit, accepted.details["accepts"]) == (2.0, failed.limit, failed.id)
 
 
 def test_a_failed_transaction_leaves_no_record(store: Store) -> None:
     with pytest.raises(RuntimeError), store.session() as session, session.begin():
         store.evidence.record(
-            Check.DATA_SPLIT, subject_kind="split", subject_id="x", status="pass", session=session
+            Check.DATA_SPLIT,
+            subject_kind="split",
+            subject_id="x",
+            value=0,
+            limit=Limit(0, "<="),
+            session=session,
         )
         raise RuntimeError("the work failed half-way")
     assert store.evidence.count() == 0
@@ -70,11 +101,12 @@ _WRITER = """
 import sys
 from taxiway.store import Store, StoreLocation
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit
 database, artifacts, worker, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 store = Store.open(StoreLocation(database, artifacts))
 for i in range(count):
     store.evidence.record(
-        Check.MONITOR_REQUESTS, subject_kind="deployment", subject_id=worker, status="pass", value=i
+        Check.MONITOR_REQUESTS, subject_kind="deployment", subject_id=worker, value=i, limit=Limit(0, ">=")
     )
     store.evidence.latest()
 print(store.evidence.count())

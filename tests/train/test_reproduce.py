@@ -15,6 +15,7 @@ from taxiway.project import Project
 from taxiway.scaffold.write import write_scaffold
 from taxiway.store.checks import Check
 from taxiway.train.reproduce import environment_differences
+from taxiway.train.runs import list_runs
 from taxiway.train.tracking import start_run
 from tests.train.test_train_cli import weather_rows
 
@@ -104,6 +105,11 @@ def test_a_seeded_model_is_reproduced_from_its_commit_and_recorded_diff(
     store = Project.load(root).store
     evidence = store.evidence.latest([Check.MODEL_REPRODUCED])[Check.MODEL_REPRODUCED]
     assert evidence.status == "pass" and evidence.subject_id == run_id
+    assert evidence.details["is_baseline"] is False and evidence.details["run_kind"] == "candidate"
+    constant = next(run for run in list_runs(store) if run.name == "constant")
+    assert _reproduce(runner, root, constant.id)[0] == 0
+    reproduced = store.evidence.latest_about(Check.MODEL_REPRODUCED, "run", constant.id)
+    assert reproduced is not None and reproduced.details["is_baseline"] is True  # proves nothing of the model
     text = runner.invoke(app, ["--project", str(root), "reproduce", run_id[:8]])
     assert text.exit_code == 0 and "✓ reproduced" in text.stdout and "+ the recorded diff" in text.stdout
     checked = json.loads(runner.invoke(app, ["--project", str(root), "check", "--format", "json"]).stdout)

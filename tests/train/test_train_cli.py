@@ -20,6 +20,7 @@ from taxiway.project import Project
 from taxiway.scaffold.write import write_scaffold
 from taxiway.store.checks import Check
 from taxiway.train.packaging import load_model
+from taxiway.train.runner import _record_meta_requirements
 from taxiway.train.runs import get_run, list_runs
 
 ANSWERS = {
@@ -108,7 +109,9 @@ def test_training_ranks_baselines_and_candidate_and_says_ml_is_needed(
         and "warm" not in meta.details["features"]
     )
     evidence = project.store.evidence.latest([Check.TRAIN_BASELINES])[Check.TRAIN_BASELINES]
-    assert evidence.status == "pass" and evidence.threshold == 0.01
+    # The linear baseline already reaches good enough (log loss 0.1) here: a warning, not proof.
+    assert evidence.details["baselines_good_enough"] is True and evidence.status == "warn"
+    assert evidence.threshold == 0.01 and evidence.value >= 0.01
     assert evidence.details["best_candidate"]["run_id"] == verdict["best_candidate"]
 
     text = runner.invoke(app, ["--project", str(root), "train"])
@@ -173,6 +176,37 @@ def test_regression_trains_and_reports_regression_metrics(
     assert report["runs"][0]["threshold"] is None
 
 
+def test_a_baseline_that_is_already_good_enough_is_a_warning(
+    runner: CliRunner, tmp_path: Path, make_project: Callable[..., Path]
+) -> None:
+    root = _weather_project(
+        tmp_path / "p", make_project, runner, answers={**ANSWERS, "problem.good_enough": 5.0}
+    )
+    code, report = _train(runner, root)
+    assert code == 0 and report["verdict"]["beats_baselines"] is True, report
+    project = Project.load(root)
+    try:
+        evidence = project.store.evidence.latest([Check.TRAIN_BASELINES])[Check.TRAIN_BASELINES]
+        assert evidence.status == "warn" and evidence.limit_key == "problem.smallest_improvement"
+        assert "already reaches good enough" in evidence.details["warning"]
+        # D4 as a test that can fail: a protected column among the model's inputs.
+        _record_meta_requirements(project, "r-protected", ["origin", "temp"])
+        assert project.store.evidence.latest_about(
+            Check.DATA_META_REQUIREMENTS, "run", "r-protected"
+        ).status == ("pass")
+    finally:
+        project.store.close()
+    charter = root / "taxiway.toml"
+    charter.write_text(charter.read_text().replace("[data]\n", '[data]\nprotected_columns = ["origin"]\n'))
+    protected = Project.load(root)
+    try:
+        _record_meta_requirements(protected, "r-protected", ["origin", "temp"])
+        meta = protected.store.evidence.latest_about(Check.DATA_META_REQUIREMENTS, "run", "r-protected")
+        assert meta is not None and meta.status == "fail" and meta.details["protected_inputs"] == ["origin"]
+    finally:
+        protected.store.close()
+
+
 def test_lineage_records_the_commit_the_dirty_flag_and_the_diff(
     runner: CliRunner, tmp_path: Path, make_project: Callable[..., Path]
 ) -> None:
@@ -197,6 +231,7 @@ def test_lineage_records_the_commit_the_dirty_flag_and_the_diff(
     assert "+# tuned by hand" in diff
     reviewed = store.evidence.latest([Check.MODEL_SPEC_REVIEWED])[Check.MODEL_SPEC_REVIEWED]
     assert reviewed.status == "fail" and reviewed.details["git_dirty"] is True
+    assert reviewed.value == 1.0 and reviewed.details["problems"] == ["uncommitted changes"]
 
 
 @pytest.mark.parametrize(

@@ -152,7 +152,12 @@ def test_a_trial_worse_than_the_median_is_pruned_after_its_first_stage(
         assert [step for step, _, _ in metric_history(store, run.id, "log_loss")] == [10]
         assert run.params["learning_rate"] == 1e-4
     tuned = store.evidence.latest([Check.TRAIN_TUNED])[Check.TRAIN_TUNED]
-    assert tuned.status == "pass" and tuned.details["parent_run_id"] == study["parent_run_id"]
+    assert tuned.details["parent_run_id"] == study["parent_run_id"]
+    # Three finished trials over one searched parameter, the tree's other parameters left at their defaults:
+    # not "all hyperparameters tuned".
+    assert tuned.status == "fail" and tuned.value == 0.0
+    assert tuned.details["coverage"]["searched"] == ["learning_rate"]
+    assert tuned.details["coverage"]["fixed"] == ["max_iter"]
     candidate = get_run(store, tuned.subject_id)
     assert candidate.kind == "candidate" and study["candidate_run_id"] == candidate.id
     assert candidate.params["learning_rate"] == 0.1 and candidate.params["max_iter"] == 40
@@ -161,7 +166,7 @@ def test_a_trial_worse_than_the_median_is_pruned_after_its_first_stage(
 
     checked = runner.invoke(app, ["--project", str(root), "check", "--format", "json"])
     points = {t["id"]: t["points"] for t in json.loads(checked.stdout)["ml_test_score"]["tests"]}
-    assert points["M3"] == 0.5, "a tuning study done by hand"
+    assert points["M3"] == 0.0, "a tuning study that left parameters untuned"
     store.close()
 
 

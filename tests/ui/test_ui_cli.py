@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,10 +21,27 @@ from typer.testing import CliRunner
 from taxiway.cli import app
 from taxiway.project import Project
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Evidence
+from taxiway.ui.served import prove_served
 
 TAXIWAY = str(Path(sys.executable).with_name("taxiway"))
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 15
+
+
+def served_record(project: Path, *, timeout_s: float = START_TIMEOUT_S * 4) -> Evidence:
+    """The ``ui.served`` record, once the running dashboard has fetched its own pages and recorded it."""
+    deadline = time.monotonic() + timeout_s
+    loaded = Project.load(project)
+    try:
+        while True:
+            found = loaded.store.evidence.latest([Check.UI_SERVED]).get(Check.UI_SERVED)
+            if found is not None:
+                return found
+            assert time.monotonic() < deadline, "taxiway ui never recorded ui.served"
+            time.sleep(0.1)  # polling a condition, with a deadline
+    finally:
+        loaded.store.close()
 
 
 @contextmanager
@@ -68,6 +86,7 @@ def test_it_serves_prints_its_address_and_records_it_for_the_checklist(project: 
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")
         page = httpx.get(url + "runs", timeout=30)
         assert page.status_code == 200 and "No runs yet" in page.text
+        served_record(project)
         checklist = html.unescape(httpx.get(url + "checklist", timeout=30).text)
         assert f"There's a metrics webpage where I can compare runs and the url is {url}" in checklist
     loaded = Project.load(project)
@@ -79,6 +98,9 @@ def test_it_serves_prints_its_address_and_records_it_for_the_checklist(project: 
         record.status == "pass" and record.subject_kind == "project" and record.subject_id == "test-project"
     )
     assert record.details["url"] == url and record.details["token_required"] is False
+    assert record.value == 1.0 and record.details["pages"] == [
+        {"path": "runs", "ok": True, "http_status": 200}
+    ]
     runner = CliRunner()
     report = json.loads(runner.invoke(app, ["--project", str(project), "check", "--format", "json"]).stdout)
     item = next(i for s in report["sections"] for i in s["items"] if i["id"] == "modelling.metrics_webpage")
@@ -95,11 +117,16 @@ def test_a_token_is_printed_once_and_never_recorded(project: Path) -> None:
         assert httpx.get(url + "runs", timeout=30).status_code == 401
         with httpx.Client(base_url=url, timeout=30) as http:
             assert http.get(f"/runs?token={secret}", follow_redirects=True).status_code == 200
-    loaded = Project.load(project)
-    try:
-        record = loaded.store.evidence.latest([Check.UI_SERVED])[Check.UI_SERVED]
-    finally:
-        loaded.store.close()
+        record = served_record(project)
+        assert record.status == "pass"
+        # The same dashboard asked without its token answers 401: not a page anyone can read, so it fails.
+        loaded = Project.load(project)
+        try:
+            refused = prove_served(loaded.store, "test-project", url)
+        finally:
+            loaded.store.close()
+        assert refused.status == "fail" and refused.value == 0.0
+        assert refused.details["pages"][0]["http_status"] == 401
     assert secret not in json.dumps(record.details) and record.details["token_required"] is True
 
 

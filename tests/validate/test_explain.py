@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from taxiway.cli import app
 from taxiway.project import Project
+from taxiway.registry.versions import register
 from taxiway.store.checks import Check
 from taxiway.train.runs import Run, list_runs
 from tests.validate.trained_model import trained_copy
@@ -66,7 +67,9 @@ def test_explain_shows_every_step_and_the_columns_that_drove_the_prediction(
 
     store = Project.load(project).store
     evidence = store.evidence.latest([Check.MODEL_DEBUGGABLE])[Check.MODEL_DEBUGGABLE]
-    assert evidence.status == "pass" and evidence.subject_id == candidate.id
+    # Not registered yet: the record is about the run (the checklist wants a model version).
+    assert evidence.status == "pass" and (evidence.subject_kind, evidence.subject_id) == ("run", candidate.id)
+    assert evidence.value == len(SUMMER) and set(evidence.details["given_columns"]) == set(SUMMER)
     assert evidence.details["steps"] == ["features", "estimator"] and "dewp" not in str(
         evidence.details["steps"]
     )
@@ -86,6 +89,27 @@ def test_explain_text_a_chosen_class_and_a_model_without_steps(runner: CliRunner
     code, constant, _ = _explain(runner, project, runs["constant"].id, SUMMER, "-f", "json")
     assert code == 0 and [step["transformer"] for step in constant["steps"]] == ["DummyClassifier"]
     assert all(item["contribution"] == 0 for item in constant["contributions"])
+
+
+def test_an_empty_row_or_a_baseline_proves_nothing_and_a_model_version_does(
+    runner: CliRunner, project: Path
+) -> None:
+    runs = _runs(project)
+    code, _, output = _explain(runner, project, runs["candidate"].id, {}, "-f", "json")
+    assert code == 0, output
+    store = Project.load(project).store
+    try:
+        empty = store.evidence.latest([Check.MODEL_DEBUGGABLE])[Check.MODEL_DEBUGGABLE]
+        assert empty.status == "fail" and (empty.value, empty.threshold, empty.comparison) == (0.0, 1.0, ">=")
+        assert _explain(runner, project, runs["constant"].id, SUMMER)[0] == 0
+        baseline = store.evidence.latest([Check.MODEL_DEBUGGABLE])[Check.MODEL_DEBUGGABLE]
+        assert baseline.status == "warn" and baseline.details["run_kind"] == "baseline"
+        version, _ = register(store, runs["candidate"].id, force=True, reason="a test")
+        assert _explain(runner, project, runs["candidate"].id, SUMMER)[0] == 0
+        proven = store.evidence.latest([Check.MODEL_DEBUGGABLE])[Check.MODEL_DEBUGGABLE]
+        assert proven.status == "pass" and (proven.subject_kind, proven.subject_id) == ("model", version.name)
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(

@@ -11,19 +11,23 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from taxiway.charter import render_charter
+from taxiway.charter import Charter, render_charter
 from taxiway.cli import app
 from taxiway.data.split import current_split, load_manifest
 from taxiway.demo.flights import packaged_flights_file
 from taxiway.project import Project
 from taxiway.registry.blessing import latest_blessing
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit
+from taxiway.validate.judge import _record_staleness
+from taxiway.validate.staleness import StalenessImpact
 from tests.backend import copy_project, pin_store, pinned_store
 from tests.train.test_train_cli import SHUFFLED_LABELS, weather_rows
 
@@ -364,5 +368,36 @@ def test_time_split_staleness_inclusion_and_calibration_follow_the_charter(tmp_p
     ages = [w["age_months"] for w in staleness["windows"]]
     assert ages == sorted(ages, reverse=True) and ages[-1] >= 0
     record = _latest(root, Check.MODEL_STALENESS_IMPACT)
-    assert record.status == "pass" and record.value == pytest.approx(staleness["loss_per_month"])
+    assert record.details["loss_per_month"] == pytest.approx(staleness["loss_per_month"])
+    assert record.limit_key == "serving.freshness_days" and record.comparison == ">="
+    assert record.value == record.details["days_within_smallest_improvement"]
     assert _latest(root, Check.MODEL_INCLUSION).status == "fail"
+
+
+def _staleness(loss_per_month: float | None, freshness_days: int | None) -> tuple[float, Limit, str | None]:
+    """What `taxiway validate` records for M4, from a loss per month and the charter's freshness."""
+    recorded: list[tuple[float, Limit, str | None]] = []
+
+    def record(check: Check, value: float, limit: Limit, details: object, **kwargs: object) -> None:
+        recorded.append((value, limit, kwargs.get("warn")))  # type: ignore[arg-type]
+
+    impact = (
+        None
+        if loss_per_month is None
+        else StalenessImpact(metric="log_loss", loss_per_month=loss_per_month, windows=(), scored_rows=500)
+    )
+    ev = SimpleNamespace(staleness=impact, notes=["staleness: no time column"], smallest_improvement=0.01)
+    answers = {"serving": {"freshness_days": freshness_days}} if freshness_days else {}
+    charter = Charter.model_validate({"project": {"name": "x"}, "problem": {"target": "y"}, **answers})
+    _record_staleness(record, ev, charter)  # type: ignore[arg-type]
+    return recorded[0]
+
+
+def test_staleness_is_judged_against_the_charter_freshness() -> None:
+    value, limit, warn = _staleness(0.01, 30)  # loses the smallest improvement in one month
+    assert limit.judge(value) == "pass" and value == pytest.approx(30.44) and warn is None
+    value, limit, warn = _staleness(0.01, 60)  # retrained every 60 days: too late
+    assert limit.judge(value) == "fail" and (limit.threshold, limit.key) == (60.0, "serving.freshness_days")
+    value, limit, warn = _staleness(None, 30)  # nothing measured: a warning, never proof
+    assert value == 0.0 and warn == "staleness: no time column"
+    assert _staleness(0.001, None)[2] is not None  # unanswered freshness: judged against the default, warned
