@@ -43,11 +43,37 @@ def serve(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.01, help="seconds before a request gets 408")
     ] = 10.0,
+    prometheus_targets: Annotated[
+        Path | None,
+        typer.Option(
+            "--prometheus-targets",
+            help="folder where this replica writes its Prometheus file-SD target (removed when it stops)",
+            show_default=False,
+        ),
+    ] = None,
+    print_nginx: Annotated[
+        bool,
+        typer.Option(
+            "--print-nginx",
+            help="print an nginx site balancing over the replicas (--upstream, or those alive in the "
+            "store) and exit",
+        ),
+    ] = False,
+    upstreams: Annotated[
+        list[str] | None,
+        typer.Option("--upstream", help="with --print-nginx: a replica's HOST:PORT (repeat it)"),
+    ] = None,
+    nginx_listen: Annotated[
+        str, typer.Option("--nginx-listen", help="with --print-nginx: where nginx listens (PORT, HOST:PORT)")
+    ] = "80",
 ) -> None:
     """Serve the deployed model version (`taxiway deploy` chooses it; servers follow within a second)."""
     from taxiway.serve.run import ServeSettings, run_server
 
     project = Project.load()
+    if print_nginx:
+        _print_nginx(project, upstreams or [], nginx_listen, max_body_mb=max_body_mb, timeout_s=timeout)
+        return
     project.store.close()  # each worker opens its own: connections do not cross processes
     listener = bind(host, port)
     bound = listener.getsockname()[1]
@@ -72,14 +98,37 @@ def serve(
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
+    target = None
     try:
+        if prometheus_targets is not None:
+            from taxiway.serve.prometheus_sd import advertised_host, write_target
+
+            labels = {"taxiway_project": project.charter.project.name}
+            target = write_target(prometheus_targets, advertised_host(host), bound, labels=labels)
         run_server(replace(settings), listener)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
         listener.close()
+        if target is not None:
+            target.unlink(missing_ok=True)
     typer.echo("taxiway serve: stopped", err=True)
+
+
+def _print_nginx(
+    project: Project, upstreams: list[str], listen: str, *, max_body_mb: float, timeout_s: float
+) -> None:
+    """Print the nginx site for the replicas given, or for those alive in the store."""
+    from taxiway.deploy.nginx import nginx_site, parse_address
+
+    addresses = [parse_address(text) for text in upstreams]
+    if not addresses:
+        from taxiway.deploy import list_replicas
+
+        addresses = sorted({(r.host, r.port) for r in list_replicas(project.store)})
+    project.store.close()
+    typer.echo(nginx_site(addresses, listen=listen, max_body_mb=max_body_mb, timeout_s=timeout_s), nl=False)
 
 
 @app.command("predict")
