@@ -125,8 +125,10 @@ def run_server(settings: ServeSettings, listener: socket.socket) -> None:
         # make each report the other's requests too (Prometheus would count them twice), and files left by
         # an earlier run would add its counts to this one's. PROMETHEUS_MULTIPROC_DIR, when set, is where
         # the folder is made. A restarted worker's counters stay in its files: the totals never go back.
+        # The name starts with this process's id: a cleaner of folders left by dead servers (issue 14)
+        # reads it there.
         parent = os.environ.get(MULTIPROC_ENV) or None
-        shared = tempfile.mkdtemp(prefix=f"taxiway-metrics-{settings.port}-", dir=parent)
+        shared = tempfile.mkdtemp(prefix=f"taxiway-metrics-{os.getpid()}-", dir=parent)
         os.environ[MULTIPROC_ENV] = shared
         from uvicorn.supervisors import Multiprocess
 

@@ -60,14 +60,14 @@ class Fleet:
     sent: int = 0  # /predict requests answered through nginx so far (every one a 200: asserted as sent)
 
 
-def _wait_for(condition: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
+def _wait_for(condition: Callable[[], Any], what: str | Callable[[], str], timeout_s: float = WAIT_S) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = condition()
         if found:
             return found
         time.sleep(0.2)
-    pytest.fail(f"waited {timeout_s} s for {what}")
+    pytest.fail(f"waited {timeout_s} s for {what if isinstance(what, str) else what()}")
 
 
 def _replicas_on(root: Path, port: int) -> list[Any]:
@@ -192,7 +192,13 @@ def test_prometheus_sums_the_requests_sent_exactly_across_a_switch_and_a_worker_
     fleet.sent += len(traffic.answered)
     # Each worker publishes its counts within a second and Prometheus scrapes each second: wait for the
     # sum to reach the count, then hold it there for a few scrapes (an overcount would show by then).
-    _wait_for(lambda: fleet.prometheus.value(PREDICT_SENT) == fleet.sent, f"the sum to reach {fleet.sent}")
+    seen: list[float | None] = []
+
+    def summed() -> bool:
+        seen.append(fleet.prometheus.value(PREDICT_SENT))
+        return seen[-1] == fleet.sent
+
+    _wait_for(summed, lambda: f"Prometheus's sum to reach {fleet.sent} (it says {seen[-1:]})")
     for _ in range(3):
         time.sleep(1.5)
         assert fleet.prometheus.value(PREDICT_SENT) == fleet.sent
