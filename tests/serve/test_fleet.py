@@ -217,6 +217,7 @@ def test_a_replica_killed_mid_switch_does_not_block_the_others_and_catches_up(fl
     )
     victim.process.kill()  # kill -9 while the switch is under way: no goodbye in the store
     victim.process.wait()
+    stop_server(victim)  # reaps it and closes its pipe
     out, err = deployer.communicate(timeout=WAIT_S + 60)
     assert deployer.returncode == 0, err.decode()[-2000:]
     deployed = json.loads(out)
