@@ -173,12 +173,13 @@ def pin_store(root: Path, uri: str | None = None) -> str | None:
     charter.
 
     For projects built once and shared by several tests (which see no ``TAXIWAY_STORE_URI``); a test that
-    rewrites such a charter pins the database again. On SQLite, and for a charter that already names a
-    store, nothing changes. Returns the database's URI, or None.
+    rewrites such a charter pins the database again. On SQLite (unless ``uri`` is given: a test about
+    PostgreSQL), and for a charter that already names a store, nothing changes. Returns the database's URI,
+    or None.
     """
     charter = root / "taxiway.toml"
     content = charter.read_text(encoding="utf-8")
-    if not IS_POSTGRES or re.search(r"^uri\s*=", content, re.MULTILINE):
+    if (not IS_POSTGRES and uri is None) or re.search(r"^uri\s*=", content, re.MULTILINE):
         return None
     uri = uri or DATABASES.fresh()
     line = f'uri = "{uri}"  # tests/backend.py: this project\'s own database\n'

@@ -18,6 +18,14 @@ from taxiway.store import Store, StoreLocation
 from tests.backend import BACKEND, DATABASES, IS_POSTGRES, pin_store
 from tests.s3 import S3Server, running_s3_server
 
+# The processes the tests start (`python -c "from taxiway.cli import main; …"`, servers, workers) import the
+# taxiway under test, not the one the environment's editable install points at (a worktree's copied venv
+# points at another checkout): code of two versions on one store migrate it past what the other knows.
+_REPOSITORY = str(Path(__file__).resolve().parent.parent)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_REPOSITORY, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _REPOSITORY)]
+)
+
 # Fixtures shared by several tests that hold no project (servers, browsers, data): a test using them still
 # gets a fresh database of its own.
 NOT_PROJECTS = frozenset({"browser", "s3_server", "dask_cluster"})

@@ -40,6 +40,12 @@ VERBS: tuple[Verb, ...] = (
         "Train the baselines and the candidate; exit 1 when the candidate does not beat the best baseline.",
         _TRAIN,
     ),
+    Verb(
+        "tune-worker",
+        "taxiway.cli.train",
+        "Work on a tuning study another machine started, until it has the trials it was asked for.",
+        _TRAIN,
+    ),
     Verb("runs", "taxiway.cli.runs", "Training runs: list them, newest first, or show one.", _TRAIN),
     Verb(
         "validate",

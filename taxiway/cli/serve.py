@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+import sys
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -43,11 +45,60 @@ def serve(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.01, help="seconds before a request gets 408")
     ] = 10.0,
+    prometheus_targets: Annotated[
+        Path | None,
+        typer.Option(
+            "--prometheus-targets",
+            help="folder where this replica writes its Prometheus file-SD target (removed when it stops)",
+            show_default=False,
+        ),
+    ] = None,
+    print_kind: Annotated[
+        PrintKind | None,
+        typer.Option(
+            "--print",
+            help="print a file for running replicas and exit: an nginx site over them (--upstream, or "
+            "those alive in the store), a systemd unit, a Compose file, Kubernetes manifests",
+            show_default=False,
+        ),
+    ] = None,
+    print_nginx: Annotated[bool, typer.Option("--print-nginx", help="the same as --print nginx")] = False,
+    replicas: Annotated[
+        int, typer.Option("--replicas", min=1, max=100, help="with --print compose|kubernetes: how many")
+    ] = 3,
+    image: Annotated[
+        str, typer.Option("--image", help="with --print compose|kubernetes: the image holding the project")
+    ] = "taxiway-serve:latest",
+    upstreams: Annotated[
+        list[str] | None,
+        typer.Option("--upstream", help="with --print-nginx: a replica's HOST:PORT (repeat it)"),
+    ] = None,
+    nginx_listen: Annotated[
+        str, typer.Option("--nginx-listen", help="with --print-nginx: where nginx listens (PORT, HOST:PORT)")
+    ] = "80",
 ) -> None:
     """Serve the deployed model version (`taxiway deploy` chooses it; servers follow within a second)."""
     from taxiway.serve.run import ServeSettings, run_server
 
     project = Project.load()
+    if print_nginx or print_kind is PrintKind.nginx:
+        _print_nginx(project, upstreams or [], nginx_listen, max_body_mb=max_body_mb, timeout_s=timeout)
+        return
+    if print_kind is not None:
+        from taxiway.deploy.manifests import ServeFiles
+
+        files = ServeFiles(
+            project.charter.project.name,
+            str(project.root),
+            str(Path(sys.executable).with_name("taxiway")) if print_kind is PrintKind.systemd else "taxiway",
+            replicas=replicas,
+            workers=workers,
+            port=port or DEFAULT_PORT,
+            image=image,
+        )
+        project.store.close()
+        typer.echo(_manifest(print_kind, files, max_body_mb=max_body_mb, timeout_s=timeout), nl=False)
+        return
     project.store.close()  # each worker opens its own: connections do not cross processes
     listener = bind(host, port)
     bound = listener.getsockname()[1]
@@ -72,14 +123,59 @@ def serve(
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
+    target = None
     try:
+        if prometheus_targets is not None:
+            from taxiway.serve.prometheus_sd import advertised_host, write_target
+
+            labels = {"taxiway_project": project.charter.project.name}
+            target = write_target(prometheus_targets, advertised_host(host), bound, labels=labels)
         run_server(replace(settings), listener)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
         listener.close()
+        if target is not None:
+            target.unlink(missing_ok=True)
     typer.echo("taxiway serve: stopped", err=True)
+
+
+class PrintKind(StrEnum):
+    """The files `taxiway serve --print KIND` writes (docs/deploying.md)."""
+
+    nginx = "nginx"
+    systemd = "systemd"
+    compose = "compose"
+    kubernetes = "kubernetes"
+
+
+def _manifest(kind: PrintKind, files: Any, *, max_body_mb: float, timeout_s: float) -> str:
+    from taxiway.deploy.manifests import compose_file, kubernetes_manifests, systemd_unit
+    from taxiway.deploy.nginx import nginx_site
+
+    if kind is PrintKind.systemd:
+        return systemd_unit(files)
+    if kind is PrintKind.kubernetes:
+        return kubernetes_manifests(files)
+    # In Compose, the replicas are one service: Docker's DNS gives nginx every replica's address.
+    site = nginx_site([("taxiway", files.port)], max_body_mb=max_body_mb, timeout_s=timeout_s)
+    return compose_file(files, nginx_site=site)
+
+
+def _print_nginx(
+    project: Project, upstreams: list[str], listen: str, *, max_body_mb: float, timeout_s: float
+) -> None:
+    """Print the nginx site for the replicas given, or for those alive in the store."""
+    from taxiway.deploy.nginx import nginx_site, parse_address
+
+    addresses = [parse_address(text) for text in upstreams]
+    if not addresses:
+        from taxiway.deploy import list_replicas
+
+        addresses = sorted({(r.host, r.port) for r in list_replicas(project.store)})
+    project.store.close()
+    typer.echo(nginx_site(addresses, listen=listen, max_body_mb=max_body_mb, timeout_s=timeout_s), nl=False)
 
 
 @app.command("predict")

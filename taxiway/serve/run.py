@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -119,10 +120,25 @@ def run_server(settings: ServeSettings, listener: socket.socket) -> None:
     for name in _THREAD_ENV:  # workers start fresh: their libraries read these as they load
         os.environ[name] = str(settings.threads)
     if settings.workers > 1:
-        # Workers share their Prometheus values through files in one folder, named before they start.
-        os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="taxiway-metrics-"))
+        # Workers share their Prometheus values through files in one folder, named before they start. The
+        # folder is this server's own and new: a folder shared with another replica on the machine would
+        # make each report the other's requests too (Prometheus would count them twice), and files left by
+        # an earlier run would add its counts to this one's. PROMETHEUS_MULTIPROC_DIR, when set, is where
+        # the folder is made. A restarted worker's counters stay in its files: the totals never go back.
+        # The name starts with this process's id: a cleaner of folders left by dead servers (issue 14)
+        # reads it there.
+        parent = os.environ.get(MULTIPROC_ENV) or None
+        shared = tempfile.mkdtemp(prefix=f"taxiway-metrics-{os.getpid()}-", dir=parent)
+        os.environ[MULTIPROC_ENV] = shared
         from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(config, sockets=[listener]).run()
+        try:
+            Multiprocess(config, sockets=[listener]).run()
+        finally:
+            if parent is None:
+                os.environ.pop(MULTIPROC_ENV, None)
+            else:
+                os.environ[MULTIPROC_ENV] = parent
+            shutil.rmtree(shared, ignore_errors=True)
     else:
         uvicorn.Server(config).run(sockets=[listener])

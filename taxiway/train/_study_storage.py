@@ -37,6 +37,10 @@ OPTUNA_FILE_SUFFIX = ".optuna"  # taxiway.db -> taxiway.optuna.db
 STUDY_LOCK_KEY = 0x7A1_0971  # any constant: a PostgreSQL advisory lock, distinct from the migrations' one
 
 
+# Study databases this process made ready (the schema exists, the file is in WAL mode): once per process.
+_PREPARED: set[str] = set()
+
+
 @dataclass(frozen=True)
 class StudyStorage:
     """How to reach the study database: the URL and engine options for Optuna, and how to show it."""
@@ -77,23 +81,27 @@ def study_lock(store: Store, storage: StudyStorage) -> Iterator[None]:
     """Hold a lock that every process working on studies of this store takes in turn."""
     if storage.sqlite_path is None:
         # A session-level lock, not a transaction's: the schema must be committed before Optuna's own
-        # connections create tables in it.
+        # connections create tables in it. Autocommit: the lock and the unlock are one round trip each (a
+        # worker takes this lock twice a trial; commits and rollbacks around it were five more).
         with store.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STUDY_LOCK_KEY})
             try:
-                _create_schema(connection)
+                if storage.url not in _PREPARED:
+                    _create_schema(connection)
+                    _PREPARED.add(storage.url)
                 yield
             finally:
-                connection.rollback()
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STUDY_LOCK_KEY})
-                connection.commit()
         return
     storage.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     lock = storage.sqlite_path.with_name(storage.sqlite_path.name + ".lock")
     with lock.open("a+b") as handle:
         _lock_file(handle)
         try:
-            _use_wal(storage.sqlite_path)
+            if storage.url not in _PREPARED:
+                _use_wal(storage.sqlite_path)
+                _PREPARED.add(storage.url)
             yield
         finally:
             _unlock_file(handle)

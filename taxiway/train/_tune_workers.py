@@ -78,7 +78,7 @@ def start_helpers(root: Path, study: str, count: int, *, heartbeat_s: float) -> 
         "--heartbeat",
         str(heartbeat_s),
     ]
-    environment = {**os.environ, "NO_COLOR": "1"}
+    environment = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": same_package_path()}
     for _ in range(count):
         log = tempfile.TemporaryFile(prefix="taxiway-tune-worker-")  # noqa: SIM115 - closed by TuneHelpers
         helpers.logs.append(log)
@@ -86,3 +86,23 @@ def start_helpers(root: Path, study: str, count: int, *, heartbeat_s: float) -> 
             subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=environment)
         )
     return helpers
+
+
+def same_package_path() -> str:
+    """A PYTHONPATH that makes a child Python import this process's taxiway, then what it would otherwise.
+
+    A helper started with ``python -c`` imports taxiway from its working directory or from wherever the
+    environment's install points (an editable install may point at another checkout); a worker running other
+    code than the process that started it migrates the store to a schema the parent does not know, or lacks
+    its commands.
+
+    Example:
+        >>> import taxiway
+        >>> same_package_path().split(os.pathsep)[0] == str(Path(taxiway.__file__).resolve().parent.parent)
+        True
+    """
+    import taxiway
+
+    here = str(Path(taxiway.__file__).resolve().parent.parent)
+    rest = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry and entry != here]
+    return os.pathsep.join([here, *rest])

@@ -1,8 +1,8 @@
 """Searching runs: filter, sort (by any metric) and page through them in SQL, reading only what is shown.
 
-``runs.metrics`` is a JSON column: sorting by a metric extracts it in the database (``json_extract`` on
-SQLite, ``->>`` on PostgreSQL, both via SQLAlchemy's JSON index + ``as_float``), so a page of 50 runs out of
-10,000 never loads the other 9,950.
+``runs.metrics`` is a JSON column (JSONB on PostgreSQL): sorting by a metric extracts it in the database
+(``json_extract`` on SQLite, ``->>`` on PostgreSQL, both via SQLAlchemy's JSON index + ``as_float``), so a
+page of 50 runs out of 10,000 never loads the other 9,950.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def metric_keys(store: Store) -> list[str]:
     if dialect == "sqlite":
         sql = "SELECT DISTINCT j.key FROM runs, json_each(runs.metrics) AS j"
     else:
-        sql = "SELECT DISTINCT json_object_keys(metrics) FROM runs"
+        sql = "SELECT DISTINCT jsonb_object_keys(metrics) FROM runs"  # JSONB there (migration 0007)
     with store.engine.connect() as connection:
         return sorted(str(key) for (key,) in connection.execute(text(sql)))
 

@@ -210,3 +210,18 @@ def test_the_study_never_shares_a_database_schema_with_taxiway(tmp_path: Path) -
     with pytest.raises(StoreError, match="in-memory database") as caught:
         study_storage("sqlite://")
     assert "use a database file" in caught.value.hint
+
+
+def test_the_retry_attribute_is_the_one_optuna_reads() -> None:
+    """study_progress reads Optuna's retry mark itself (Optuna's reader warns on every call): the same key."""
+    import warnings
+
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.trial import create_trial
+
+    from taxiway.train._study_loop import RETRY_OF_ATTR
+
+    retry = create_trial(state=optuna.trial.TrialState.WAITING, system_attrs={RETRY_OF_ATTR: 3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == 3

@@ -16,8 +16,7 @@ from typing import Any
 
 import optuna
 import pytest
-from optuna.exceptions import StorageInternalError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
 from taxiway.cli import app
@@ -52,7 +51,7 @@ def model(params):
 """
 
 
-_ENGINES: list[Any] = []  # the studies' storages this module opened: closed after each test
+_ENGINES: list[Any] = []  # engines this module opened (probes, the studies' storages): closed after each test
 
 
 @pytest.fixture(autouse=True)
@@ -63,20 +62,24 @@ def _close_study_storages() -> Iterator[None]:
 
 
 def _study(root: Path, name: str) -> optuna.Study | None:
-    """The study, once a worker has made it (this process never creates Optuna's tables: the workers do)."""
+    """The study, once a worker has made it (this process never creates Optuna's tables: the workers do).
+
+    One probe engine looks for it: an `RDBStorage` made at every poll before the tables exist fails in its
+    constructor, leaving its engine's connection open (on PostgreSQL, one server process per poll).
+    """
     storage = study_storage(Project.load(root).location.database)
+    if not _ENGINES:
+        _ENGINES.append(create_engine(storage.url, **storage.engine_kwargs))
+    with _ENGINES[0].connect() as connection:
+        if not inspect(connection).has_table("studies") or not inspect(connection).has_table("version_info"):
+            return None
+        found = connection.execute(text("SELECT 1 FROM studies WHERE study_name = :n"), {"n": name}).first()
+    if found is None:
+        return None
     options = {"engine_kwargs": storage.engine_kwargs, "skip_table_creation": True}
-    try:
-        rdb = optuna.storages.RDBStorage(storage.url, **options)
-    except (StorageInternalError, SQLAlchemyError):  # not even Optuna's tables yet
-        return None
-    try:
-        study = optuna.load_study(study_name=name, storage=rdb)
-    except (KeyError, StorageInternalError, SQLAlchemyError):  # no such study yet
-        rdb.engine.dispose()
-        return None
+    rdb = optuna.storages.RDBStorage(storage.url, **options)
     _ENGINES.append(rdb.engine)
-    return study
+    return optuna.load_study(study_name=name, storage=rdb)
 
 
 def _trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

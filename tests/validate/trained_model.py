@@ -25,13 +25,18 @@ def trained_copy(factory: pytest.TempPathFactory, destination: Path) -> Path:
     return copy_project(_BUILT["root"], destination)
 
 
-def _build(root: Path) -> Path:
+def trained_project(root: Path, *, store_uri: str) -> Path:
+    """A weather project built in ``root`` (not copied) whose store is the database at ``store_uri``."""
+    return _build(root, store_uri=store_uri)
+
+
+def _build(root: Path, *, store_uri: str | None = None) -> Path:
     root.mkdir(parents=True)
     text = render_charter(
         name="weather", task="classification", target="warm", answers={"problem.ranking_metric": "log_loss"}
     )
     (root / "taxiway.toml").write_text(text, encoding="utf-8")
-    pin_store(root)  # on PostgreSQL: its own database, which each copy copies
+    pin_store(root, store_uri)  # on PostgreSQL: its own database, which each copy copies
     weather_rows(1_500).to_csv(root / "weather.csv", index=False)
     write_scaffold(root, name="weather", task="classification")
     runner = CliRunner()
