@@ -70,7 +70,15 @@ def test_json_is_one_document_with_every_item_and_test(runner: CliRunner, projec
     assert [t["id"] for t in document["ml_test_score"]["tests"]] == [t.id for t in TESTS]
     assert document["ml_test_score"]["final"] == 0.0
     assert document["ml_test_score"]["band"] == "a research project, not production"
-    assert document["summary"] == {"proven": 0, "answered": 0, "missing": 42, "failed": 0}
+    assert document["summary"] == {
+        "proven": 0,
+        "accepted": 0,
+        "answered": 0,
+        "warned": 0,
+        "stale": 0,
+        "missing": 42,
+        "failed": 0,
+    }
     assert _items(document)["deployment.ci"]["how"] == "run taxiway check, in CI (with CI=true)"
 
 

@@ -4,12 +4,13 @@ point linked to the evidence record behind it; and a page per evidence record.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from taxiway.checklist import evaluate_checklist
+from taxiway.checklist.bound import checklist_of
 from taxiway.checklist.evaluate import format_value
 from taxiway.checklist.items import check_info
 from taxiway.checklist.ml_test_score import REASONABLE_SECTION_SCORE, SCORE_SECTIONS
@@ -25,7 +26,7 @@ MAX_SCORE = 7.0  # seven tests per section, one point each
 def checklist_page(request: Request) -> HTMLResponse:
     """The checklist from the charter and the latest evidence, as `taxiway check` computes it."""
     state = ui_state(request)
-    report = evaluate_checklist(state.charter, state.store.evidence.latest())
+    report = checklist_of(state.store, state.charter, Path(state.project.root))
     context: dict[str, Any] = {
         "report": report,
         "describe": describe_evidence,
