@@ -321,7 +321,8 @@ class Charter(_Section):
             if not isinstance(given, dict):
                 # pydantic reports ValueError (not TypeError) raised in a validator as a field error
                 raise ValueError(  # noqa: TRY004
-                    f"attest.{key} is free text; an attestation names its record, who did it and when; "
+                    f"{key} = {given!r} is free text, not an attestation; an attestation names its written "
+                    "record, who did the check and when; "
                     f'write {key} = {{ link = "https://wiki.example.com/page", by = "Ana", '
                     "date = 2027-01-31 }"
                 )
