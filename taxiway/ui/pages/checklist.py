@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from taxiway.checklist.bound import checklist_of
 from taxiway.checklist.evaluate import format_value
+from taxiway.checklist.explain import item_chain
 from taxiway.checklist.items import check_info
 from taxiway.checklist.ml_test_score import REASONABLE_SECTION_SCORE, SCORE_SECTIONS
 from taxiway.checklist.render import describe_evidence
@@ -24,7 +25,8 @@ MAX_SCORE = 7.0  # seven tests per section, one point each
 
 @router.get("/checklist", response_class=HTMLResponse)
 def checklist_page(request: Request) -> HTMLResponse:
-    """The checklist from the charter and the latest evidence, as `taxiway check` computes it."""
+    """The checklist from the charter and the evidence about each check's subject, as `taxiway check` computes
+    it, with each item's chain from record to mark (`taxiway check --explain`)."""
     state = ui_state(request)
     report = checklist_of(state.store, state.charter, Path(state.project.root))
     context: dict[str, Any] = {
@@ -35,6 +37,7 @@ def checklist_page(request: Request) -> HTMLResponse:
         "reasonable": REASONABLE_SECTION_SCORE,
         "max_score": MAX_SCORE,
         "subject_link": subject_link,
+        "chain": item_chain,
     }
     return render(request, "checklist.html", context, active="checklist")
 
