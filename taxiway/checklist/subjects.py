@@ -70,7 +70,7 @@ BINDINGS: Mapping[Check, Binding] = {
     Check.DEPLOY_SHADOW: "any",
     Check.DEPLOY_CANARY: "any",
     Check.DEPLOY_ROLLBACK: "any",
-    Check.SERVE_FALLBACK: "deployment",
+    Check.SERVE_FALLBACK: "any",  # a capability of the serving path: shown by any replica that fell back
     Check.MONITOR_MEMORY: "deployment",
     Check.MONITOR_CPU: "deployment",
     Check.MONITOR_LATENCY: "deployment",
@@ -106,10 +106,19 @@ class Subject:
     label: str
     names: tuple[tuple[str, str], ...] = ()  # other (kind, id) pairs that name the same thing
     gone: str | None = None  # why evidence about it proves nothing: its artifacts are missing
+    served_as: str | None = None  # the version name a serving replica's record names in its details
 
     def is_named(self, record: Evidence) -> bool:
-        """Whether ``record`` is about this subject, under any of its names."""
-        return (record.subject_kind, record.subject_id) in ((self.kind, self.id), *self.names)
+        """Whether ``record`` is about this subject, under any of its names.
+
+        A serving replica records what it did about itself; its details name the version it served
+        (``version``, or ``canary`` for a canary share), which is what the record is about.
+        """
+        if (record.subject_kind, record.subject_id) in ((self.kind, self.id), *self.names):
+            return True
+        if record.subject_kind != "replica" or self.served_as is None:
+            return False
+        return self.served_as in (record.details.get("version"), record.details.get("canary"))
 
 
 @dataclass(frozen=True)
@@ -148,11 +157,14 @@ class Subjects:
         """Whether ``record`` is about the subject ``check`` must be about now.
 
         Unit tests recorded about the project count for the model when they ran on the clean commit the
-        model was trained from: they tested that model's pipeline code.
+        model was trained from: they tested that model's pipeline code. Before any model exists they are
+        about the project.
         """
         binding = BINDINGS.get(check, "any")
         if binding == "any":
             return True
+        if check is Check.MODEL_UNIT_TESTS and self.model is None:
+            return record.subject_kind == "project"  # no model yet: the pipeline's tests are the project's
         if binding == "commit":
             return record.subject_kind == "commit" and self.in_history(record.subject_id)
         chosen = self.subject_for(check)
@@ -223,7 +235,14 @@ def resolve(store: Store, charter: Charter, root: Path | None) -> Subjects:
     live_since = None
     if live is not None:
         deployment = Subject(
-            "deployment", f"v{live}", f"the live deployment (v{live})", names=(("deployment", str(live)),)
+            "deployment",
+            f"v{live}",
+            f"the live deployment (v{live})",
+            names=(
+                ("deployment", str(live)),
+                ("model", f"v{live}"),
+            ),  # the server's skew check names the model
+            served_as=f"v{live}",
         )
         for state in history:  # newest first: back to the change that made this version live
             if state.live != live:
@@ -256,6 +275,7 @@ def _model(
             f"model {version.name} (run {version.run_id}, {state})",
             names=(("model", str(version.version)), ("run", version.run_id)),
             gone=_gone(gone),
+            served_as=version.name,
         )
     if run is None:
         return None
