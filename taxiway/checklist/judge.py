@@ -82,6 +82,9 @@ def judge(record: Evidence, charter: Charter, now: dt.datetime | None = None) ->
         if status == "pass" and record.details.get("warning"):
             status = "warn"  # the writer's own reason to warn still stands
     verdict = _VERDICTS.get(status, "failed")
+    warning = record.details.get("warning")
+    if verdict == "warned" and warning and str(warning) not in reason:
+        reason = f"{warning}; {reason}"
     if record.is_stale(now):
         verdict = "stale"
         assert record.expires_at is not None  # is_stale says so

@@ -179,6 +179,9 @@ def _details(result: ItemResult) -> list[str]:
     lines: list[str] = []
     if result.evidence is not None:
         lines.append(describe_evidence(result.evidence))
+    judged = result.judgement
+    if judged is not None and judged.verdict == "proven" and judged.charter_changed:
+        lines.append(f"judged against the charter now: {judged.reason}")
     if result.answers:
         answered = "; ".join(f"{a.path} = {format_value(a.value)}" for a in result.answers)
         lines.append(f"answered in charter: {answered}")

@@ -221,14 +221,14 @@ def resolve(store: Store, charter: Charter, root: Path | None) -> Subjects:
             dataset = Subject(
                 "dataset",
                 dataset_row.id,
-                f"dataset version {short} ({dataset_row.name})",
+                f"dataset version {short} ({dataset_row.name}), the model's training data",
                 gone=_gone(missing),
             )
         if split_row is not None:
             missing = None if store.artifacts.exists(split_row.manifest) else "its manifest"
             if dataset is not None and dataset.gone:
                 missing = "its dataset version's data file"
-            label = f"split {split_row.id[:12]} of that dataset"
+            label = f"split {split_row.id[:12]}, the model's training split"
             split = Subject("split", split_row.id, label, gone=_gone(missing))
         lineage = dict(run.lineage or {}) if run is not None else {}
     deployment = None
