@@ -253,7 +253,7 @@ def how_to_fix(judged: Judgement, check: Check | str) -> str | None:
         >>> e = Evidence("model.slices", "model", "v2", "warn", details={"warning": "one slice is thin"})
         >>> charter = Charter.model_validate({"project": {"name": "x"}, "problem": {"target": "y"}})
         >>> how_to_fix(judge(e, charter), "model.slices")
-        'warned (one slice is thin): not proven until fixed and re-run (taxiway validate), \
+        'warned (recorded warn: one slice is thin): not proven until fixed and re-run (taxiway validate), \
 or accepted: taxiway accept model.slices --reason TEXT'
     """
     info = CHECKS.get(Check(check)) if check in set(Check) else None

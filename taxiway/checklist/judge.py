@@ -114,8 +114,13 @@ def charter_threshold(charter: Charter, key: str) -> float | None:
 def _rejudged(record: Evidence, charter: Charter) -> tuple[float | None, str]:
     limit = record.limit
     if limit is None or record.value is None:
-        warning = record.details.get("warning")
-        return record.threshold, str(warning) if warning else record.status
+        # A record from before issue 13 (a verdict handed in): its own words and numbers, as recorded.
+        numbers = [f"value {_number(record.value)}"] if record.value is not None else []
+        if record.threshold is not None:
+            numbers.append(f"threshold {_number(record.threshold)}")
+        said = record.details.get("warning") or record.details.get("reason")
+        text = f"recorded {record.status}" + (f": {said}" if said else "")
+        return record.threshold, text + (f" ({', '.join(numbers)})" if numbers else "")
     measured = f"measured {_number(record.value)}"
     current = charter_threshold(charter, limit.key) if limit.key else None
     if current is None:
