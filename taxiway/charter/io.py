@@ -32,7 +32,22 @@ def load_charter(path: Path) -> Charter:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise CharterError(f"{path} is not UTF-8 text ({exc.reason})", hint="save it as UTF-8") from None
-    return parse_charter(text, source=str(path))
+    charter = parse_charter(text, source=str(path))
+    _check_attested_files(charter, path.parent, str(path))
+    return charter
+
+
+def _check_attested_files(charter: Charter, root: Path, source: str) -> None:
+    """An attestation that links a file must name one that exists in the project: a link to nothing is
+    free text by another name."""
+    for test_id, attested in charter.attest.items():
+        if attested.is_url:
+            continue
+        if not (root / attested.link).resolve().is_file():
+            raise CharterError(
+                f"{source}: attest.{test_id} links {attested.link!r}, which is no file in {root}",
+                hint="commit the written record there and link its path, or link an http(s) URL",
+            )
 
 
 def parse_charter(text: str, *, source: str = CHARTER_FILE) -> Charter:
@@ -147,8 +162,9 @@ def render_charter(
         '# artifacts = ".taxiway/artifacts"        # or s3://bucket/prefix; env TAXIWAY_ARTIFACTS_URI',
         "",
         "[attest]",
-        "# ML Test Score checks done by hand, with a link to the record (0.5 points at most), e.g.",
-        '# D6 = "https://wiki.example.com/feature-onboarding-time"',
+        "# ML Test Score checks done by hand: the written record (an http(s) URL or a file in this folder),",
+        "# who did it and when; 0.5 points each, e.g.",
+        '# D6 = { link = "https://wiki.example.com/feature-onboarding-time", by = "Ana", date = 2027-01-31 }',
         "",
     ]
     return "\n".join(out)

@@ -143,6 +143,11 @@ class DataSection(_Section):
 
     storage_plan: str | None = Field(None, description="how data, splits, models and annotations are stored")
     annotation_cost: str | None = Field(None, description="how hard and costly collecting and labelling is")
+    test_set_reflects: str | None = Field(
+        None,
+        description="why the dev and test sets reflect what the model will see in production; the checklist "
+        "shows it answered until logged serving inputs prove it (data.reflects_production)",
+    )
     key_column: str | None = Field(
         None, description="column that identifies a row (default: a hash of the row)"
     )
@@ -256,6 +261,43 @@ class ValidationSection(_Section):
     )
 
 
+class Attestation(_Section):
+    """A check of the ML Test Score done by hand: where it is written down, who did it, when.
+
+    Example:
+        >>> a = Attestation.model_validate({"link": "https://wiki.example.com/d6", "by": "Ana",
+        ...                                 "date": "2027-01-31"})
+        >>> a.is_url, a.describe()
+        (True, 'https://wiki.example.com/d6, by Ana on 2027-01-31')
+    """
+
+    link: str = Field(min_length=1, description="an http(s) URL or a path of a file in the repository")
+    by: str = Field(min_length=1, description="who did the check")
+    date: dt.date = Field(description="when it was done (YYYY-MM-DD)")
+
+    @field_validator("link")
+    @classmethod
+    def _a_link(cls, value: str) -> str:
+        link = value.strip()
+        scheme = link.split("://", 1)[0].lower() if "://" in link else None
+        if scheme is not None and scheme not in ("http", "https"):
+            raise ValueError(f"'{link}' is a {scheme} link; use an http(s) URL or a file in the repository")
+        if scheme is None and (" " in link or "\n" in link):
+            raise ValueError(
+                f"'{link}' is neither an http(s) URL nor a file path; link the written record, "
+                "e.g. https://wiki.example.com/page or docs/review.md"
+            )
+        return link
+
+    @property
+    def is_url(self) -> bool:
+        return self.link.lower().startswith(("http://", "https://"))
+
+    def describe(self) -> str:
+        """One line: the link, who, when."""
+        return f"{self.link}, by {self.by} on {self.date.isoformat()}"
+
+
 class StoreSection(_Section):
     """Where taxiway keeps its records; environment variables override these."""
 
@@ -280,20 +322,27 @@ class Charter(_Section):
     train: TrainSection = TrainSection()
     validation: ValidationSection = ValidationSection()
     store: StoreSection = StoreSection()
-    attest: dict[str, str] = Field(
+    attest: dict[str, Attestation] = Field(
         default_factory=dict,
-        description="ML Test Score id -> link to a record of a check done by hand (0.5 points at most)",
+        description="ML Test Score id -> { link, by, date }: a check done by hand, the link to its written "
+        "record (an http(s) URL or a file in the repository); 0.5 points each",
     )
 
-    @field_validator("attest")
+    @field_validator("attest", mode="before")
     @classmethod
-    def _known_tests(cls, value: dict[str, str]) -> dict[str, str]:
+    def _known_tests(cls, value: Any) -> Any:
         valid = {f"{t}{n}" for t in "DMIO" for n in range(1, 8)}
-        for key, link in value.items():
+        for key, given in (value or {}).items():
             if key not in valid:
                 raise ValueError(f"'{key}' is not an ML Test Score id; use D1..D7, M1..M7, I1..I7 or O1..O7")
-            if not link.strip():
-                raise ValueError(f"attest.{key} needs a link to the written record")
+            if not isinstance(given, dict):
+                # pydantic reports ValueError (not TypeError) raised in a validator as a field error
+                raise ValueError(  # noqa: TRY004
+                    f"{key} = {given!r} is free text, not an attestation; an attestation names its written "
+                    "record, who did the check and when; "
+                    f'write {key} = {{ link = "https://wiki.example.com/page", by = "Ana", '
+                    "date = 2027-01-31 }"
+                )
         return value
 
     def error_costs(self) -> ErrorCosts:

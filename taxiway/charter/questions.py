@@ -163,6 +163,11 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         "data.annotation_cost", "If data must be collected or labelled, how hard and costly is it?", "text"
     ),
+    Question(
+        "data.test_set_reflects",
+        "Why do the dev and test sets reflect the rows the model will see in production?",
+        "text",
+    ),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from taxiway.charter import Charter
@@ -23,14 +23,34 @@ from taxiway.checklist.items import (
     ScoreSection,
     Section,
 )
+from taxiway.checklist.judge import Judgement, judge
 from taxiway.checklist.ml_test_score import REASONABLE_SECTION_SCORE, MLTestScore, score
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Evidence
 
-ItemState = Literal["proven", "answered", "missing", "failed"]
-ITEM_STATES: tuple[ItemState, ...] = ("proven", "answered", "missing", "failed")
-# "answered" gets its own mark: a written answer meets a "Before modelling" item, but is a claim, not proof.
-SYMBOLS: Mapping[ItemState, str] = {"proven": "✓", "answered": "✎", "missing": "✗", "failed": "✗"}
+ItemState = Literal["proven", "accepted", "answered", "warned", "stale", "missing", "failed"]
+ITEM_STATES: tuple[ItemState, ...] = (
+    "proven",
+    "accepted",
+    "answered",
+    "warned",
+    "stale",
+    "missing",
+    "failed",
+)
+# Each state its own mark: a written answer (✎) meets a "Before modelling" item but is a claim, not proof;
+# an accepted warning or failure (☑) is a person's decision, not a measurement; a warning (⚠) and an
+# expired record (◷) prove nothing until fixed, accepted or measured again.
+SYMBOLS: Mapping[ItemState, str] = {
+    "proven": "✓",
+    "accepted": "☑",
+    "answered": "✎",
+    "warned": "⚠",
+    "stale": "◷",
+    "missing": "✗",
+    "failed": "✗",
+}
+MET: frozenset[ItemState] = frozenset({"proven", "accepted", "answered"})
 _TABLES: Mapping[tuple[ScoreSection, ...], str] = {("M",): "table 2", ("I", "O"): "tables 3-4"}
 
 
@@ -65,10 +85,17 @@ class ItemResult:
     unanswered: tuple[Unanswered, ...] = ()
     how: str | None = None
     score: Mapping[ScoreSection, float] | None = None
+    judgement: Judgement | None = None
+    subject: str | None = None  # what the item's evidence must be about, in words
 
     @property
     def symbol(self) -> str:
         return SYMBOLS[self.state]
+
+    @property
+    def is_met(self) -> bool:
+        """Whether the item counts as done: proven, accepted by a person, or answered in the charter."""
+        return self.state in MET
 
 
 @dataclass(frozen=True)
@@ -92,14 +119,22 @@ class ChecklistReport:
 
 
 def evaluate_checklist(
-    charter: Charter, evidence: Mapping[str, Evidence], *, now: dt.datetime | None = None
+    charter: Charter,
+    evidence: Mapping[str, Evidence],
+    *,
+    now: dt.datetime | None = None,
+    context: Context | None = None,
 ) -> ChecklistReport:
     """Evaluate every checklist item and the ML Test Score from what is already recorded; nothing re-runs.
 
+    Each record is judged again against the charter as it is now and the clock (:mod:`.judge`).
+
     Args:
         charter: the project's answers to the "Before modelling" questions, and its attestations.
-        evidence: the latest record of each check, as ``EvidenceLog.latest()`` returns it.
+        evidence: the record of each check that counts: about the subject the check must be about
+            (``bound.bind`` picks them); tests hand in records directly.
         now: the report's time (UTC); the current time when omitted.
+        context: why no record counts where none does, the subjects in words, the ML Test Score's records.
 
     Example:
         >>> charter = Charter.model_validate({"project": {"name": "x", "owner": "Ana"},
@@ -110,34 +145,60 @@ def evaluate_checklist(
         >>> report.summary["proven"], report.score.band
         (0, 'a research project, not production')
     """
-    ml_score = score(charter, evidence)
-    results = tuple(evaluate_item(item, charter, evidence, ml_score) for item in ITEMS)
+    moment = now or dt.datetime.now(dt.UTC)
+    context = context or Context()
+    score_records = evidence if context.score_evidence is None else context.score_evidence
+    ml_score = score(charter, score_records, now=moment, notes=context.notes)
+    results = tuple(
+        evaluate_item(item, charter, evidence, ml_score, now=moment, context=context) for item in ITEMS
+    )
     return ChecklistReport(
         project=charter.project.name,
-        generated_at=now or dt.datetime.now(dt.UTC),
+        generated_at=moment,
         items=results,
         score=ml_score,
     )
 
 
+@dataclass(frozen=True)
+class Context:
+    """What the checklist knows beyond the records: why none counts for a check, each check's subject."""
+
+    notes: Mapping[str, str] = field(default_factory=dict)
+    subjects: Mapping[str, str] = field(default_factory=dict)
+    score_evidence: Mapping[str, Evidence] | None = None
+
+
 def evaluate_item(
-    item: Item, charter: Charter, evidence: Mapping[str, Evidence], ml_score: MLTestScore
+    item: Item,
+    charter: Charter,
+    evidence: Mapping[str, Evidence],
+    ml_score: MLTestScore,
+    *,
+    now: dt.datetime | None = None,
+    context: Context | None = None,
 ) -> ItemResult:
     """Evaluate one item by what it needs: charter answers, an evidence check, or ML Test Score sections.
 
     Example:
         >>> from taxiway.checklist.items import item
         >>> charter = Charter.model_validate({"project": {"name": "x"}, "problem": {"target": "y"}})
-        >>> evaluate_item(item("deployment.ci"), charter, {}, score(charter, {})).how
-        'run taxiway check, in CI (with CI=true)'
+        >>> evaluate_item(item("deployment.ci"), charter, {}, score(charter, {})).state
+        'missing'
     """
     needs = item.needs
+    context = context or Context()
     if isinstance(needs, Asks):
         return _asks(item, charter, needs.paths)
-    if isinstance(needs, Proves):
-        return _proves(item, evidence.get(needs.check), needs.check)
-    if isinstance(needs, AsksThenProves):
-        return _asks_then_proves(item, charter, needs, evidence.get(needs.check))
+    if isinstance(needs, Proves | AsksThenProves):
+        record = evidence.get(needs.check)
+        judged = judge(record, charter, now) if record is not None else None
+        subject = context.subjects.get(needs.check)
+        if isinstance(needs, Proves):
+            result = _proves(item, judged, needs.check, context.notes.get(needs.check))
+        else:
+            result = _asks_then_proves(item, charter, needs, judged, context.notes.get(needs.check))
+        return replace(result, subject=subject)
     return _scores(item, needs, ml_score)
 
 
@@ -150,44 +211,66 @@ def _asks(item: Item, charter: Charter, paths: tuple[str, ...]) -> ItemResult:
     return ItemResult(item, "answered", item.text, answers=answers)
 
 
-def _proves(item: Item, record: Evidence | None, check: Check) -> ItemResult:
+def _proves(item: Item, judged: Judgement | None, check: Check, note: str | None) -> ItemResult:
     command = CHECKS[check].command
-    if record is None:
-        return ItemResult(item, "missing", item.text, how=f"run {command}")
-    if record.status != "pass":
-        return ItemResult(
-            item,
-            "failed",
-            item.text,
-            evidence=record,
-            how=f"the latest record did not pass: fix what it found and re-run {command}",
-        )
-    return ItemResult(item, "proven", _completed_text(item, record), evidence=record)
+    if judged is None:
+        how = f"{note}; run {command}" if note else f"run {command}"
+        return ItemResult(item, "missing", item.text, how=how)
+    text = _completed_text(item, judged.record) if judged.verdict == "proven" else item.text
+    return ItemResult(
+        item, judged.verdict, text, evidence=judged.record, how=how_to_fix(judged, check), judgement=judged
+    )
 
 
 def _asks_then_proves(
-    item: Item, charter: Charter, needs: AsksThenProves, record: Evidence | None
+    item: Item, charter: Charter, needs: AsksThenProves, judged: Judgement | None, note: str | None
 ) -> ItemResult:
     answers, open_ = _read(charter, (needs.path,))
     command = CHECKS[needs.check].command
     if open_:
+        record = judged.record if judged else None
         return ItemResult(
             item, "missing", item.text, evidence=record, unanswered=open_, how=_how_to_answer(open_)
         )
-    if record is None:
-        return ItemResult(
-            item, "answered", item.text, answers=answers, how=f"prove the plan is followed: {command}"
+    if judged is None:
+        how = f"prove the plan is followed: {command}" + (f" ({note})" if note else "")
+        return ItemResult(item, "answered", item.text, answers=answers, how=how)
+    return ItemResult(
+        item,
+        judged.verdict,
+        item.text,
+        evidence=judged.record,
+        answers=answers,
+        how=how_to_fix(judged, needs.check),
+        judgement=judged,
+    )
+
+
+def how_to_fix(judged: Judgement, check: Check | str) -> str | None:
+    """What the person reading the checklist can do about a judgement; None when it holds as measured.
+
+    Example:
+        >>> e = Evidence("model.slices", "model", "v2", "warn", details={"warning": "one slice is thin"})
+        >>> charter = Charter.model_validate({"project": {"name": "x"}, "problem": {"target": "y"}})
+        >>> how_to_fix(judge(e, charter), "model.slices")
+        'warned (recorded warn: one slice is thin): not proven until fixed and re-run (taxiway validate), \
+or accepted: taxiway accept model.slices --reason TEXT'
+    """
+    info = CHECKS.get(Check(check)) if check in set(Check) else None
+    command = info.command if info else "the command that records it"
+    accept = f"taxiway accept {check} --reason TEXT"
+    if judged.verdict == "failed":
+        return f"failed ({judged.reason}): fix what it found and re-run {command}, or accept it: {accept}"
+    if judged.verdict == "warned":
+        return (
+            f"warned ({judged.reason}): not proven until fixed and re-run ({command}), or accepted: {accept}"
         )
-    if record.status != "pass":
-        return ItemResult(
-            item,
-            "failed",
-            item.text,
-            evidence=record,
-            answers=answers,
-            how=f"the latest record did not pass: fix what it found and re-run {command}",
-        )
-    return ItemResult(item, "proven", item.text, evidence=record, answers=answers)
+    if judged.verdict == "stale":
+        return f"stale ({judged.reason}): it proves nothing until measured again: {command}"
+    if judged.verdict == "accepted":
+        details = judged.record.details
+        return f"accepted by {details.get('by', 'someone')}: {details.get('reason', '')}"
+    return None
 
 
 def _scores(item: Item, needs: Scores, ml_score: MLTestScore) -> ItemResult:

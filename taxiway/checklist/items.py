@@ -172,7 +172,7 @@ ITEMS: tuple[Item, ...] = (
     Item(
         "data.dev_test_reflective",
         "I have selected a dev- and test set that are reflective of the real task I'm trying to solve.",
-        Proves(Check.DATA_SPLIT),
+        AsksThenProves("data.test_set_reflects", Check.DATA_REFLECTS_PRODUCTION),
     ),
     Item(
         "data.dev_test_distribution",
@@ -272,6 +272,9 @@ CHECKS: Mapping[Check, CheckInfo] = {
     Check.DATA_SPLIT: CheckInfo("leakage-safe train/dev/test split made", "taxiway data split"),
     Check.DATA_LEAKAGE: CheckInfo("duplicates, group/time overlap and target leakage checked", _DATA_CHECK),
     Check.DATA_SAME_DISTRIBUTION: CheckInfo("dev and test sets compared for distribution shift", _DATA_CHECK),
+    Check.DATA_REFLECTS_PRODUCTION: CheckInfo(
+        "test set compared with logged serving inputs (adversarial validation)", _MONITOR
+    ),
     Check.DATA_DEV_POWER: CheckInfo("dev set size vs the smallest improvement that matters", _DATA_CHECK),
     Check.DATA_PII: CheckInfo(
         "personal data detected and handled", "taxiway data add FILE (or taxiway data pii)"
@@ -303,7 +306,9 @@ CHECKS: Mapping[Check, CheckInfo] = {
     ),
     Check.MODEL_BEHAVIOUR: CheckInfo("functionality (behaviour) tests", "taxiway test behaviour"),
     Check.UI_SERVED: CheckInfo("metrics web page served", "taxiway ui"),
-    Check.CI_CHECK: CheckInfo("`taxiway check` ran inside CI", "taxiway check, in CI (with CI=true)"),
+    Check.CI_CHECK: CheckInfo(
+        "a CI run of a commit in this repository passed", "taxiway ci run (in the CI service's job)"
+    ),
     Check.DEPLOY_CD: CheckInfo("model version deployed by automation", "taxiway deploy, in CI"),
     Check.CT_RETRAIN: CheckInfo("continuous training retrained and evaluated a model", "taxiway ct"),
     Check.DEPLOY_BLUE_GREEN: CheckInfo("live switch between warm slots", "taxiway deploy"),

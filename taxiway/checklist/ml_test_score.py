@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from taxiway.charter import Charter
+from taxiway.charter.model import Attestation
 from taxiway.checklist.items import CHECKS, ScoreSection
+from taxiway.checklist.judge import Judgement, Verdict, judge
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Evidence
 
-Basis = Literal["automatic", "manual", "attested", "failed", "none"]
+Basis = Literal["automatic", "manual", "accepted", "attested", "warned", "stale", "failed", "none"]
 
 SCORE_SECTIONS: Mapping[ScoreSection, str] = {
     "D": "Features and data",
@@ -19,8 +22,10 @@ SCORE_SECTIONS: Mapping[ScoreSection, str] = {
     "I": "ML infrastructure",
     "O": "Monitoring",
 }
-AUTOMATIC_POINTS = 1.0  # runs automatically and repeatedly (CI, continuous training, the serving process)
-MANUAL_POINTS = 0.5  # done by hand with the result written down; an attestation earns this at most
+# 1 point: taxiway ran it unattended (its origin is one of AUTOMATIC_ORIGINS: `taxiway ci run`, continuous
+# training or delivery, the server's or the monitor's own work); what the environment says never counts.
+AUTOMATIC_POINTS = 1.0
+MANUAL_POINTS = 0.5  # done by hand and recorded, accepted by a person, or attested { link, by, date }
 
 # The seed asks for a "reasonable" score per table. The paper's band (1, 2] is "a first pass at
 # productionisation": a section that has reached 2 has finished that first pass, which is what the
@@ -120,8 +125,9 @@ class ScoredTest:
     points: float
     basis: Basis
     evidence: Evidence | None = None
-    attestation: str | None = None
+    attestation: Attestation | None = None
     how: str | None = None
+    judgement: Judgement | None = None
 
 
 @dataclass(frozen=True)
@@ -166,42 +172,90 @@ def band(final: float) -> str:
     return _EXCEPTIONAL
 
 
-def points_for(spec: MLTest, evidence: Mapping[str, Evidence], attestation: str | None = None) -> ScoredTest:
-    """Score one test from the latest record of each of its checks, or a charter attestation.
+def points_for(
+    spec: MLTest,
+    evidence: Mapping[str, Evidence],
+    attestation: Attestation | None = None,
+    *,
+    charter: Charter | None = None,
+    now: dt.datetime | None = None,
+    note: str | None = None,
+) -> ScoredTest:
+    """Score one test from the record of each of its checks (judged now), or a charter attestation.
 
-    A passing automatic record earns 1 and a passing manual one 0.5; with no passing record, a failed one
-    earns 0 even when the test is attested (a failure beats a claim); with no record at all, an attestation
-    earns 0.5. Only ``"pass"`` passes: a ``"warn"`` record did not prove what the check looks for.
+    A record that holds (proven) earns 1 when taxiway made it unattended (``Evidence.is_automatic``) and
+    0.5 when a person did; a warning or failure accepted by a person earns 0.5; a warned, stale or failed
+    record earns 0 even when the test is attested (a failure beats a claim); with no record at all, an
+    attestation earns 0.5.
 
     Example:
         >>> e = Evidence(check_id="train.baselines", subject_kind="run", subject_id="r-1", status="pass")
         >>> points_for(ml_test("M5"), {"train.baselines": e}).points
         0.5
     """
-    records = [evidence[check] for check in spec.checks if check in evidence]
-    passed = [record for record in records if record.status == "pass"]
-    if passed:
-        best = max(passed, key=lambda record: record.is_automatic)
-        if best.is_automatic:
-            return ScoredTest(spec, AUTOMATIC_POINTS, "automatic", evidence=best)
-        how = f"record it automatically (CI, CT or the server) for 1 point: {_command(spec)}"
-        return ScoredTest(spec, MANUAL_POINTS, "manual", evidence=best, attestation=attestation, how=how)
-    if records:
-        how = f"its latest record did not pass: fix what it found and re-run {_command(spec)}"
-        return ScoredTest(spec, 0.0, "failed", evidence=records[0], attestation=attestation, how=how)
-    if attestation:
+    judged = [
+        judge(evidence[check], charter, now) if charter is not None else _as_recorded(evidence[check])
+        for check in spec.checks
+        if check in evidence
+    ]
+    proven = [j for j in judged if j.verdict == "proven"]
+    if proven:
+        best = max(proven, key=lambda j: j.record.is_automatic)
+        if best.record.is_automatic:
+            return ScoredTest(spec, AUTOMATIC_POINTS, "automatic", evidence=best.record, judgement=best)
+        how = f"record it automatically (taxiway's CI run, CT or the server) for 1 point: {_command(spec)}"
+        return ScoredTest(
+            spec,
+            MANUAL_POINTS,
+            "manual",
+            evidence=best.record,
+            attestation=attestation,
+            how=how,
+            judgement=best,
+        )
+    accepted = [j for j in judged if j.verdict == "accepted"]
+    if accepted:
+        how = f"accepted by a person (0.5); fix it and record a pass unattended for 1 point: {_command(spec)}"
+        return ScoredTest(
+            spec, MANUAL_POINTS, "accepted", evidence=accepted[0].record, how=how, judgement=accepted[0]
+        )
+    if judged:
+        first = judged[0]
+        basis: Basis = (
+            "warned" if first.verdict == "warned" else "stale" if first.verdict == "stale" else "failed"
+        )
+        how = f"{basis} ({first.reason}): fix it and re-run {_command(spec)}"
+        if basis != "stale":
+            how += f", or accept it: taxiway accept {first.record.check_id} --reason TEXT"
+        return ScoredTest(
+            spec, 0.0, basis, evidence=first.record, attestation=attestation, how=how, judgement=first
+        )
+    if attestation is not None:
         how = f"attested by hand; record evidence automatically for 1 point: {_command(spec)}"
         return ScoredTest(spec, MANUAL_POINTS, "attested", attestation=attestation, how=how)
-    how = f'run {_command(spec)}; or, done by hand, attest it (0.5): {spec.id} = "link" under [attest]'
+    how = (
+        f"run {_command(spec)}; or, done by hand, attest it (0.5): "
+        f'{spec.id} = {{ link = "URL or file", by = "NAME", date = YYYY-MM-DD }} under [attest]'
+    )
+    if note:
+        how = f"{note}; {how}"
     return ScoredTest(spec, 0.0, "none", how=how)
 
 
-def score(charter: Charter, evidence: Mapping[str, Evidence]) -> MLTestScore:
+def score(
+    charter: Charter,
+    evidence: Mapping[str, Evidence],
+    *,
+    now: dt.datetime | None = None,
+    notes: Mapping[str, str] | None = None,
+) -> MLTestScore:
     """The ML Test Score of a project: each test's points, section sums, the final minimum and its band.
 
     Args:
-        charter: read for its ``[attest]`` table only.
-        evidence: the latest record of each check, as ``EvidenceLog.latest()`` returns it.
+        charter: its ``[attest]`` table, and the thresholds each record is judged against now.
+        evidence: the record of each check that counts (about the subject the check must be about).
+        now: when the records are judged (for expiry); the current time when omitted.
+        notes: why no record counts for a check (keyed by check id, or by test id for I6).
 
     Example:
         >>> from taxiway.charter import Charter
@@ -210,12 +264,30 @@ def score(charter: Charter, evidence: Mapping[str, Evidence]) -> MLTestScore:
         >>> result.final, result.band
         (0.0, 'a research project, not production')
     """
-    tests = tuple(points_for(t, evidence, charter.attest.get(t.id)) for t in TESTS)
+    notes = notes or {}
+    tests = tuple(
+        points_for(
+            t,
+            evidence,
+            charter.attest.get(t.id),
+            charter=charter,
+            now=now,
+            note=notes.get(t.id) or next((notes[c] for c in t.checks if c in notes), None),
+        )
+        for t in TESTS
+    )
     sections: dict[ScoreSection, float] = {name: 0.0 for name in SCORE_SECTIONS}
     for scored in tests:
         sections[scored.test.section] += scored.points
     final = min(sections.values())
     return MLTestScore(tests=tests, sections=sections, final=final, band=band(final))
+
+
+def _as_recorded(record: Evidence) -> Judgement:
+    # Without a charter, the stored verdict stands (tests and callers that score records alone).
+    verdicts: dict[str, Verdict] = {"pass": "proven", "warn": "warned", "accepted": "accepted"}
+    verdict = verdicts.get(record.status, "failed")
+    return Judgement(verdict, record, record.threshold, record.threshold, record.status)
 
 
 def _command(spec: MLTest) -> str:

@@ -11,10 +11,19 @@ from rich.text import Text
 
 from taxiway.checklist.evaluate import ChecklistReport, ItemResult, ItemState, format_value
 from taxiway.checklist.items import check_info
+from taxiway.checklist.judge import Judgement
 from taxiway.checklist.ml_test_score import SCORE_SECTIONS, MLTestScore, ScoredTest
 from taxiway.store.evidence import Evidence
 
-_STYLES: dict[ItemState, str] = {"proven": "green", "answered": "cyan", "missing": "red", "failed": "red"}
+_STYLES: dict[ItemState, str] = {
+    "proven": "green",
+    "accepted": "green",
+    "answered": "cyan",
+    "warned": "yellow",
+    "stale": "magenta",
+    "missing": "red",
+    "failed": "red",
+}
 _POINT_STYLES = {1.0: "green", 0.5: "yellow", 0.0: "red"}
 
 
@@ -64,7 +73,7 @@ def to_markdown(report: ChecklistReport) -> str:
     for section, results in report.sections():
         lines += [f"## {_heading(section.part, section.name)}", ""]
         for result in results:
-            box = "x" if result.state in ("proven", "answered") else " "
+            box = "x" if result.is_met else " "
             lines.append(f"- [{box}] {result.symbol} {_md(result.text)}")
             lines += [f"  - {_md(detail)}" for detail in _details(result)]
         lines.append("")
@@ -79,6 +88,10 @@ def to_markdown(report: ChecklistReport) -> str:
             f"| {scored.test.id} | {_md(scored.test.text)} | {format_value(scored.points)} | "
             f"{_md(_test_detail(scored))} |"
         )
+    attested = _attested_lines(report.score)
+    if attested:
+        lines += ["", "Attested by hand (0.5 points each, not measured by taxiway):", ""]
+        lines += [f"- {_md(line)}" for line in attested]
     lines += ["", _score_line(report.score), "", _summary_line(report), ""]
     return "\n".join(lines)
 
@@ -108,7 +121,7 @@ def to_rich(report: ChecklistReport) -> Group:
             style = _STYLES[result.state]
             parts.append(Text.assemble("  ", (result.symbol, f"bold {style}"), " ", result.text))
             for detail in _details(result):
-                parts.append(Text(f"      {detail}", style="dim" if result.state == "proven" else style))
+                parts.append(Text(f"      {detail}", style="dim" if result.is_met else style))
     table = Table(title="ML Test Score", title_justify="left", show_lines=False)
     for column, justify in (
         ("id", "left"),
@@ -125,7 +138,12 @@ def to_rich(report: ChecklistReport) -> Group:
             Text(format_value(scored.points), style=_POINT_STYLES.get(scored.points, "")),
             Text(_test_detail(scored)),
         )
-    parts += [Text(""), table, Text(_score_line(report.score), style="bold"), Text(_summary_line(report))]
+    parts += [Text(""), table]
+    attested = _attested_lines(report.score)
+    if attested:
+        parts.append(Text("Attested by hand (0.5 points each, not measured by taxiway):", style="bold"))
+        parts += [Text(f"  {line}") for line in attested]
+    parts += [Text(_score_line(report.score), style="bold"), Text(_summary_line(report))]
     return Group(*parts)
 
 
@@ -147,10 +165,13 @@ ci, 2027-01-02T03:04:05+00:00'
         result += f", value {format_value(record.value)}"
     if record.threshold is not None:
         result += f", threshold {format_value(record.threshold)}"
-    return (
+    line = (
         f"{record.check_id}{what} on {record.subject_kind} {record.subject_id}: {result}; "
         f"{record.origin}, {_iso(record.recorded_at)}"
     )
+    if record.expires_at is not None:
+        line += f", holds until {_iso(record.expires_at)}"
+    return line
 
 
 def _details(result: ItemResult) -> list[str]:
@@ -158,6 +179,9 @@ def _details(result: ItemResult) -> list[str]:
     lines: list[str] = []
     if result.evidence is not None:
         lines.append(describe_evidence(result.evidence))
+    judged = result.judgement
+    if judged is not None and judged.verdict == "proven" and judged.charter_changed:
+        lines.append(f"judged against the charter now: {judged.reason}")
     if result.answers:
         answered = "; ".join(f"{a.path} = {format_value(a.value)}" for a in result.answers)
         lines.append(f"answered in charter: {answered}")
@@ -172,8 +196,8 @@ def _test_detail(scored: ScoredTest) -> str:
     parts: list[str] = []
     if scored.evidence is not None:
         parts.append(describe_evidence(scored.evidence))
-    if scored.attestation and scored.basis in ("attested", "failed"):
-        parts.append(f"attested: {scored.attestation}")
+    if scored.attestation and scored.basis != "manual":
+        parts.append(f"attested: {scored.attestation.describe()}")
     if scored.how:
         parts.append(scored.how)
     return " — ".join(parts)
@@ -190,6 +214,19 @@ def _item_json(result: ItemResult) -> dict[str, Any]:
         "unanswered": [{"path": u.path, "default": _jsonable(u.default)} for u in result.unanswered] or None,
         "how": result.how,
         "score": dict(result.score) if result.score is not None else None,
+        "subject": result.subject,
+        "judgement": _judgement_json(result.judgement),
+    }
+
+
+def _judgement_json(judged: Judgement | None) -> dict[str, Any] | None:
+    if judged is None:
+        return None
+    return {
+        "verdict": judged.verdict,
+        "threshold_now": judged.threshold,
+        "recorded_threshold": judged.recorded_threshold,
+        "reason": judged.reason,
     }
 
 
@@ -203,7 +240,7 @@ def _score_json(ml_score: MLTestScore) -> dict[str, Any]:
                 "points": s.points,
                 "basis": s.basis,
                 "evidence": _evidence_json(s.evidence),
-                "attestation": s.attestation,
+                "attestation": _attestation_json(s),
                 "how": s.how,
             }
             for s in ml_score.tests
@@ -212,6 +249,24 @@ def _score_json(ml_score: MLTestScore) -> dict[str, Any]:
         "final": ml_score.final,
         "band": ml_score.band,
         "weakest": ml_score.weakest,
+    }
+
+
+def _attested_lines(ml_score: MLTestScore) -> list[str]:
+    return [
+        f"{s.test.id}: {s.attestation.describe()}"
+        for s in ml_score.tests
+        if s.basis == "attested" and s.attestation
+    ]
+
+
+def _attestation_json(scored: ScoredTest) -> dict[str, Any] | None:
+    if scored.attestation is None:
+        return None
+    return {
+        "link": scored.attestation.link,
+        "by": scored.attestation.by,
+        "date": scored.attestation.date.isoformat(),
     }
 
 
@@ -230,6 +285,11 @@ def _evidence_json(record: Evidence | None) -> dict[str, Any] | None:
         "origin": record.origin,
         "is_automatic": record.is_automatic,
         "recorded_at": _iso(record.recorded_at),
+        "expires_at": _iso(record.expires_at) if record.expires_at else None,
+        "comparison": record.comparison,
+        "limit_key": record.limit_key,
+        "sample_size": record.measured.sample_size,
+        "method": record.measured.method,
         "details": _jsonable(record.details),
     }
 

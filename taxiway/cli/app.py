@@ -129,7 +129,13 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "check",
         "taxiway.cli.check",
-        "Show where every checklist item stands and the ML Test Score; in CI, also record that CI ran it.",
+        "Show where every checklist item stands and the ML Test Score; --explain ITEM shows why.",
+        _PROVE,
+    ),
+    Verb(
+        "accept",
+        "taxiway.cli.accept",
+        "Accept a warned or failed check for the current subject, with a reason; a new subject voids it.",
         _PROVE,
     ),
     Verb(

@@ -6,7 +6,9 @@ import sys
 
 import typer
 
-from taxiway.checklist import ChecklistReport, evaluate_checklist, to_json, to_markdown, to_rich
+from taxiway.checklist import ChecklistReport, to_json, to_markdown, to_rich
+from taxiway.checklist.bound import checklist_of
+from taxiway.checklist.explain import explain
 from taxiway.cli.output import FORMAT_OPTION, Format, emit_json, stdout
 from taxiway.project import Project
 
@@ -26,13 +28,24 @@ def check(
         max=MAX_SCORE,
         help="exit 1 when the final ML Test Score is below this (0 to 7); use it as a CI gate",
     ),
+    explain_ref: str | None = typer.Option(
+        None,
+        "--explain",
+        metavar="ITEM",
+        help="show why one item (e.g. data.leakage), check or ML Test Score test (e.g. I6) stands where it "
+        "does: the record, what it measured, about what, when, by whom, against which threshold, until when",
+    ),
 ) -> None:
-    """Show where every checklist item stands and the ML Test Score; in CI, also record that CI ran it."""
+    """Show where every checklist item stands and the ML Test Score; --explain ITEM shows why."""
     project = Project.load()
     try:
         report = _report(project, require_score)
     finally:
         project.store.close()
+    if explain_ref is not None:
+        for line in explain(report, explain_ref):
+            typer.echo(line)
+        return
     if output is Format.json:
         emit_json(to_json(report, required_score=require_score))
     elif output is Format.md:
@@ -55,6 +68,6 @@ def check(
 
 def _report(project: Project, require_score: float | None) -> ChecklistReport:
     # Reading the checklist proves nothing itself: "CI in place" is proven by `taxiway ci run`, not by an
-    # environment variable that says a CI service ran this command.
-    evidence = project.store.evidence
-    return evaluate_checklist(project.charter, evidence.latest())
+    # environment variable that says a CI service ran this command. Each check reads only records about the
+    # subject it must be about (the live model, its data, a commit of this repository, the live deployment).
+    return checklist_of(project.store, project.charter, project.root)

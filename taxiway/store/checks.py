@@ -18,6 +18,7 @@ class Check(StrEnum):
     DATA_SPLIT = "data.split"  # a leakage-safe split was made, by the strategy the charter asks for
     DATA_LEAKAGE = "data.leakage"  # duplicates, group/time overlap and target leakage checked
     DATA_SAME_DISTRIBUTION = "data.same_distribution"  # dev and test from the same distribution
+    DATA_REFLECTS_PRODUCTION = "data.reflects_production"  # test set vs logged serving inputs
     DATA_DEV_POWER = "data.dev_power"  # the dev set can detect the smallest improvement that matters
     DATA_PII = "data.pii"  # personal data detected and handled (D5)
     DATA_META_REQUIREMENTS = "data.meta_requirements"  # forbidden / protected columns not used (D4)

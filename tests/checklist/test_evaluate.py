@@ -70,9 +70,17 @@ def _record(check: str, status: Status = "pass", origin: Origin = "manual", **de
 def test_unanswered_charter_leaves_every_before_modelling_question_missing(project_dir: Path) -> None:
     report = evaluate_checklist(load_charter(project_dir / "taxiway.toml"), {}, now=CLOCK)
     asked = [r for r in report.items if isinstance(r.item.needs, Asks | AsksThenProves)]
-    assert len(asked) == 17 and {r.state for r in asked} == {"missing"}
+    assert len(asked) == 18 and {r.state for r in asked} == {"missing"}
     assert {r.symbol for r in report.items} == {"✗"}
-    assert report.summary == {"proven": 0, "answered": 0, "missing": 42, "failed": 0}
+    assert report.summary == {
+        "proven": 0,
+        "accepted": 0,
+        "answered": 0,
+        "warned": 0,
+        "stale": 0,
+        "missing": 42,
+        "failed": 0,
+    }
     assert report.score.final == 0.0 and report.score.band.startswith("a research project")
     assert report.project == "test-project" and report.generated_at == CLOCK
     items = _by_id(report)
@@ -128,17 +136,17 @@ def test_regression_costs_need_over_and_under_prediction(make_project: MakeProje
 def test_passing_evidence_proves_and_a_failed_latest_record_fails(project_dir: Path) -> None:
     charter = load_charter(project_dir / "taxiway.toml")
     evidence = {
-        "data.split": _record("data.split", origin="ci"),
+        "data.same_distribution": _record("data.same_distribution", origin="ci"),
         "data.leakage": _record("data.leakage", "fail"),
         "data.dev_power": _record("data.dev_power", "warn"),
         "ui.served": _record("ui.served", url="http://127.0.0.1:8765/"),
     }
     items = _by_id(evaluate_checklist(charter, evidence))
-    assert items["data.dev_test_reflective"].state == "proven"
-    assert items["data.dev_test_reflective"].evidence == evidence["data.split"]
+    assert items["data.dev_test_distribution"].state == "proven"
+    assert items["data.dev_test_distribution"].evidence == evidence["data.same_distribution"]
     assert items["data.leakage"].state == "failed" and items["data.leakage"].symbol == "✗"
     assert items["data.leakage"].evidence == evidence["data.leakage"]
-    assert items["data.dev_power"].state == "failed"
+    assert items["data.dev_power"].state == "warned" and items["data.dev_power"].symbol == "⚠"
     webpage = items["modelling.metrics_webpage"]
     assert webpage.state == "proven"
     assert (
@@ -207,7 +215,7 @@ def test_renderers_show_states_evidence_and_answers(make_project: MakeProject, t
     charter = _charter(make_project, tmp_path / "p", answers={"project.owner": "Ana | Bo"})
     evidence = {
         "data.leakage": _record("data.leakage", "fail"),
-        "data.split": _record("data.split", origin="ci"),
+        "data.same_distribution": _record("data.same_distribution", origin="ci"),
     }
     report = evaluate_checklist(charter, evidence, now=CLOCK)
 
@@ -216,16 +224,25 @@ def test_renderers_show_states_evidence_and_answers(make_project: MakeProject, t
     assert doc["generated_at"] == "2027-01-02T03:04:05+00:00" and doc["required_score"] == 1.5
     assert [s["key"] for s in doc["sections"]] == ["project", "problem", "data", "modelling", "deployment"]
     item_keys = ["id", "text", "state", "symbol", "evidence", "answers", "unanswered", "how", "score"]
+    item_keys += ["subject", "judgement"]
     assert all(list(i) == item_keys for s in doc["sections"] for i in s["items"])
     flat = {i["id"]: i for s in doc["sections"] for i in s["items"]}
     assert len(flat) == len(ITEMS)
     assert flat["project.owner"]["answers"] == [{"path": "project.owner", "value": "Ana | Bo"}]
     assert flat["data.leakage"]["evidence"]["status"] == "fail"
-    assert flat["data.dev_test_reflective"]["evidence"]["is_automatic"] is True
-    assert flat["data.dev_test_reflective"]["evidence"]["recorded_at"] == "2027-01-02T03:04:05+00:00"
+    assert flat["data.dev_test_distribution"]["evidence"]["is_automatic"] is True
+    assert flat["data.dev_test_distribution"]["evidence"]["recorded_at"] == "2027-01-02T03:04:05+00:00"
     assert list(doc["ml_test_score"]) == ["tests", "sections", "final", "band", "weakest"]
     assert len(doc["ml_test_score"]["tests"]) == 28
-    assert doc["summary"] == {"proven": 1, "answered": 1, "missing": 39, "failed": 1}
+    assert doc["summary"] == {
+        "proven": 1,
+        "accepted": 0,
+        "answered": 1,
+        "warned": 0,
+        "stale": 0,
+        "missing": 39,
+        "failed": 1,
+    }
 
     markdown = to_markdown(report)
     assert markdown.startswith("# Checklist: test-project")
@@ -240,8 +257,11 @@ def test_renderers_show_states_evidence_and_answers(make_project: MakeProject, t
     console = Console(width=240, no_color=True, record=True)
     console.print(to_rich(report))
     text = console.export_text()
-    assert "✓ I have selected a dev- and test set" in text
-    assert "data.split (leakage-safe train/dev/test split made) on project test-project: pass; ci" in text
+    assert "✓ My dev- and test sets are from the same distribution." in text
+    assert (
+        "data.same_distribution (dev and test sets compared for distribution shift) on project test-project: "
+        "pass; ci" in text
+    )
     assert "Final (the lowest): 0: a research project, not production." in text
 
 

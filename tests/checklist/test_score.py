@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from taxiway.charter import Charter
+from taxiway.charter.model import Attestation
 from taxiway.checklist.items import CHECKS
 from taxiway.checklist.ml_test_score import (
     REASONABLE_SECTION_SCORE,
@@ -29,9 +30,12 @@ RUBRIC_FILE = (
 
 
 def _charter(attest: dict[str, str] | None = None) -> Charter:
-    return Charter.model_validate(
-        {"project": {"name": "x"}, "problem": {"target": "y"}, "attest": attest or {}}
-    )
+    attested = {test: _attested(link).model_dump() for test, link in (attest or {}).items()}
+    return Charter.model_validate({"project": {"name": "x"}, "problem": {"target": "y"}, "attest": attested})
+
+
+def _attested(link: str) -> Attestation:
+    return Attestation(link=link, by="Ana", date=dt.date(2027, 1, 1))
 
 
 def _record(check: str, status: Status = "pass", origin: Origin = "ci", minute: int = 0) -> Evidence:
@@ -99,23 +103,26 @@ def test_points_automatic_manual_attested_failed_and_none() -> None:
     manual = points_for(m5, {"train.baselines": _record("train.baselines", origin="manual")})
     assert (manual.points, manual.basis) == (0.5, "manual")
     assert manual.how is not None and "automatically" in manual.how
-    attested = points_for(m5, {}, "https://wiki/m5")
-    assert (attested.points, attested.basis, attested.attestation) == (0.5, "attested", "https://wiki/m5")
-    failed = points_for(m5, {"train.baselines": _record("train.baselines", "fail")}, "https://wiki/m5")
+    attested = points_for(m5, {}, _attested("https://wiki/m5"))
+    assert (attested.points, attested.basis) == (0.5, "attested")
+    assert attested.attestation == _attested("https://wiki/m5")
+    failed = points_for(
+        m5, {"train.baselines": _record("train.baselines", "fail")}, _attested("https://wiki/m5")
+    )
     assert (failed.points, failed.basis) == (0.0, "failed")  # a failure beats an attestation
     assert failed.evidence is not None and failed.evidence.status == "fail"
     warned = points_for(m5, {"train.baselines": _record("train.baselines", "warn")})
-    assert (warned.points, warned.basis) == (0.0, "failed")
+    assert (warned.points, warned.basis) == (0.0, "warned")  # a warning is not a pass
     nothing = points_for(m5, {})
     assert (nothing.points, nothing.basis) == (0.0, "none")
-    assert nothing.how is not None and "taxiway train" in nothing.how and 'M5 = "' in nothing.how
+    assert nothing.how is not None and "taxiway train" in nothing.how and "M5 = { link" in nothing.how
 
 
 def test_manual_record_with_attestation_earns_half_a_point_at_most() -> None:
     scored = points_for(
         ml_test("D6"),
         {"data.feature_velocity": _record("data.feature_velocity", origin="manual")},
-        "https://wiki/d6",
+        _attested("https://wiki/d6"),
     )
     assert scored.points == 0.5
 
@@ -181,7 +188,7 @@ def test_points_from_a_real_store_manual_then_ci_then_failed(store: Store) -> No
         limit=Limit(0, "<="),
         origin="ci",
     )
-    scored = points_for(d1, store.evidence.latest(), "https://wiki/d1")
+    scored = points_for(d1, store.evidence.latest(), _attested("https://wiki/d1"))
     assert (scored.points, scored.basis) == (0.0, "failed")
     assert score(_charter(), store.evidence.latest()).sections["D"] == 0.0
 

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from taxiway import registry
 from taxiway.checklist.ml_test_score import TESTS
 from taxiway.cli import app
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Limit, Origin
+from tests.checklist.world import build_world
 
 
 def _check(runner: CliRunner, project: Path, *args: str, env: dict[str, str] | None = None) -> Any:
@@ -32,17 +34,26 @@ def _items(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _record_one_test_per_section(project_dir: Path, origin: Origin) -> None:
-    """One passing record for the first test of each section: every section then scores the same."""
+    """One passing record for one test of each section, each about the subject its check must be about
+    (the project, the live model's run, the live model, the live deployment): the sections score the same."""
+    if not (project_dir / ".git").is_dir():
+        build_world(project_dir, data=False).store.close()
     project = Project.load(project_dir)
     try:
-        for letter in "DMIO":
-            first = next(t for t in TESTS if t.section == letter)
+        live = registry.get_version(project.store, "production")
+        subjects = {
+            Check.DATA_FEATURE_VELOCITY: ("project", "test-project"),  # D6
+            Check.MODEL_SPEC_REVIEWED: ("run", live.run_id),  # M1
+            Check.MODEL_REPRODUCED: ("model", live.name),  # I1
+            Check.MONITOR_DEPENDENCIES: ("deployment", live.name),  # O1
+        }
+        for check, (kind, subject) in subjects.items():
             project.store.evidence.record(
-                first.checks[0],
-                subject_kind="project",
-                subject_id="test-project",
-                value=0,
-                limit=Limit(0, "<="),
+                check,
+                subject_kind=kind,  # type: ignore[arg-type]
+                subject_id=subject,
+                value=0.0,
+                limit=Limit(0.0, "<="),
                 origin=origin,
             )
     finally:
@@ -71,8 +82,19 @@ def test_json_is_one_document_with_every_item_and_test(runner: CliRunner, projec
     assert [t["id"] for t in document["ml_test_score"]["tests"]] == [t.id for t in TESTS]
     assert document["ml_test_score"]["final"] == 0.0
     assert document["ml_test_score"]["band"] == "a research project, not production"
-    assert document["summary"] == {"proven": 0, "answered": 0, "missing": 42, "failed": 0}
-    assert _items(document)["deployment.ci"]["how"] == "run taxiway check, in CI (with CI=true)"
+    assert document["summary"] == {
+        "proven": 0,
+        "accepted": 0,
+        "answered": 0,
+        "warned": 0,
+        "stale": 0,
+        "missing": 42,
+        "failed": 0,
+    }
+    assert _items(document)["deployment.ci"]["how"] == (
+        "no record yet about a commit in this repository's git history; "
+        "run taxiway ci run (in the CI service's job)"
+    )
 
 
 def test_text_shows_marks_items_and_the_score_table(
@@ -108,8 +130,9 @@ def test_manual_evidence_earns_half_and_ci_evidence_one(runner: CliRunner, proje
     document = _json(runner, project_dir)
     assert document["ml_test_score"]["final"] == 1.0
     assert document["ml_test_score"]["band"] == "not totally untested, but serious holes"
-    d1 = document["ml_test_score"]["tests"][0]
-    assert d1["points"] == 1.0 and d1["evidence"]["origin"] == "ci" and d1["how"] is None
+    d6 = document["ml_test_score"]["tests"][5]
+    assert d6["id"] == "D6"
+    assert d6["points"] == 1.0 and d6["evidence"]["origin"] == "ci" and d6["how"] is None
 
 
 @pytest.mark.parametrize(("required", "code"), [("0", 0), ("1", 0), ("1.5", 1), ("7", 1)])

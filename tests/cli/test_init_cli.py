@@ -43,7 +43,7 @@ def test_unattended_init_writes_charter_scaffold_and_gitignore(runner: CliRunner
     assert (charter.problem.target, charter.problem.ranking_metric) == ("churned", "pr_auc")
     assert charter.serving.p99_latency_ms == 40.0 and charter.project.owner == "Ana"
     assert charter.problem.good_enough is None, "unanswered questions stay unanswered"
-    assert "3 of 21 questions answered" in result.output
+    assert "3 of 22 questions answered" in result.output  # data.test_set_reflects is asked too
     assert (root / "pipeline.py").is_file() and (root / "tests" / "test_pipeline.py").is_file()
     assert "kind: directional" in (root / "tests" / "behaviour.yaml").read_text(), "behaviour test examples"
     assert "# def search_space(trial)" in (root / "pipeline.py").read_text(), "a tuning example"
@@ -161,7 +161,7 @@ def test_charter_check_reports_unanswered_questions(runner: CliRunner, project_d
         "default_in_use": 30,
     } in report["unanswered"]
     text = runner.invoke(app, ["--project", str(project_dir), "charter", "check"])
-    assert "is valid: 0 of 21 questions answered" in text.stdout
+    assert "is valid: 0 of 22 questions answered" in text.stdout
     assert "✗ project.owner" in text.stdout
 
 

@@ -9,7 +9,8 @@ import re
 import httpx
 import pytest
 
-from taxiway.checklist import evaluate_checklist, to_json
+from taxiway.checklist import to_json
+from taxiway.checklist.bound import checklist_of
 from taxiway.data.split import get_split, split_frames
 from taxiway.measure.predictions import Predictions
 from taxiway.measure.scores import score_predictions
@@ -167,7 +168,7 @@ def test_the_checklist_page_has_what_taxiway_check_reports(
     page = _text(http.get("/checklist"))
     project = Project.load(trained.root)
     try:
-        document = to_json(evaluate_checklist(project.charter, project.store.evidence.latest()))
+        document = to_json(checklist_of(project.store, project.charter, project.root))
     finally:
         project.store.close()
     items = [item for section in document["sections"] for item in section["items"]]

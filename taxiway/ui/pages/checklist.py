@@ -4,13 +4,15 @@ point linked to the evidence record behind it; and a page per evidence record.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from taxiway.checklist import evaluate_checklist
+from taxiway.checklist.bound import checklist_of
 from taxiway.checklist.evaluate import format_value
+from taxiway.checklist.explain import item_chain
 from taxiway.checklist.items import check_info
 from taxiway.checklist.ml_test_score import REASONABLE_SECTION_SCORE, SCORE_SECTIONS
 from taxiway.checklist.render import describe_evidence
@@ -23,9 +25,10 @@ MAX_SCORE = 7.0  # seven tests per section, one point each
 
 @router.get("/checklist", response_class=HTMLResponse)
 def checklist_page(request: Request) -> HTMLResponse:
-    """The checklist from the charter and the latest evidence, as `taxiway check` computes it."""
+    """The checklist from the charter and the evidence about each check's subject, as `taxiway check` computes
+    it, with each item's chain from record to mark (`taxiway check --explain`)."""
     state = ui_state(request)
-    report = evaluate_checklist(state.charter, state.store.evidence.latest())
+    report = checklist_of(state.store, state.charter, Path(state.project.root))
     context: dict[str, Any] = {
         "report": report,
         "describe": describe_evidence,
@@ -34,6 +37,7 @@ def checklist_page(request: Request) -> HTMLResponse:
         "reasonable": REASONABLE_SECTION_SCORE,
         "max_score": MAX_SCORE,
         "subject_link": subject_link,
+        "chain": item_chain,
     }
     return render(request, "checklist.html", context, active="checklist")
 
