@@ -38,6 +38,7 @@ from taxiway.serve.responses import (
 from taxiway.serve.service import InvalidRows, Prediction, PredictionService
 
 _log = logging.getLogger("taxiway.serve")
+_WIDEST_SCANNED = 4096
 
 __all__ = ["create_app"]
 
@@ -124,6 +125,8 @@ def _native_rows(body: Any) -> tuple[list[dict[str, Any]], str | None]:
     if key is not None and not isinstance(key, str | int):
         raise BadRequest('"key" must be text or a number (it keeps a caller on the same canary)', hint=hint)
     for position, row in enumerate(rows):
+        if len(row) > _WIDEST_SCANNED:  # the service's guard refuses it by its size, unread
+            continue
         for name, value in row.items():
             if isinstance(value, dict | list):
                 raise InvalidRows(
@@ -163,8 +166,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TaxiwayError)
     async def refused(request: Request, error: TaxiwayError) -> Response:
         # Every error users read answers with its class's status (taxiway/errors.py), as on the dashboard.
-        detail = error.detail() if isinstance(error, InvalidRows) else None
-        return error_response(error.http_status, error.message, error.hint, detail)
+        if isinstance(error, InvalidRows):  # the first problems, and how many there are in all
+            body = {
+                "error": error.message,
+                "hint": error.hint,
+                "detail": error.detail(),
+                "problems": error.problem_count,
+                "refused_rows": error.refused_rows,
+            }
+            return json_response(body, status=error.http_status)
+        return error_response(error.http_status, error.message, error.hint)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
