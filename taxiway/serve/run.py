@@ -48,6 +48,8 @@ class ServeSettings:
     max_rows: int = Limits.max_rows
     timeout_s: float = Limits.timeout_s
     client_timeout_s: float = Limits.client_timeout_s
+    predict_token: str | None = None
+    feedback_token: str | None = None
 
     def limits(self) -> Limits:
         return Limits(
@@ -60,6 +62,7 @@ def app_from_environment() -> Any:
     from threadpoolctl import threadpool_limits
 
     from taxiway.project import Project
+    from taxiway.serve.access import Access
     from taxiway.serve.app import create_app
     from taxiway.serve.service import PredictionService
     from taxiway.serve.telemetry import Telemetry
@@ -87,7 +90,7 @@ def app_from_environment() -> Any:
             threads=settings.threads,
         )
 
-    return create_app(make_service)
+    return create_app(make_service, access=Access(settings.predict_token, settings.feedback_token))
 
 
 def run_server(settings: ServeSettings, listener: socket.socket) -> None:
