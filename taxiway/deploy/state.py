@@ -179,8 +179,12 @@ def deploy(
     weight: float | None = None,
     force: bool = False,
     reason: str | None = None,
+    check: Callable[[int], None] | None = None,
 ) -> DeploymentState:
     """Put a registered version (``v3``, ``3`` or an alias) in a role and return the new state.
+
+    ``check(version)`` runs after the version's artifact was verified and before anything is recorded
+    (`taxiway deploy` loads it there when no server runs); it raises to refuse the version.
 
     ``live`` replaces the live version (the old one becomes ``previous_live``, for a rollback) and moves the
     ``production`` alias; a shadow or canary of the same version is cleared. ``shadow`` serves the version
@@ -228,6 +232,8 @@ def deploy(
     # Before anything is recorded: a version whose artifact was altered must not become the desired
     # state (every server would refuse it, and the next one to start would serve nothing).
     _verify_artifact(store, version.name, version.artifact)
+    if check is not None:
+        check(number)
 
     def change(_session: Session, current: DeploymentState) -> DeploymentState | None:
         if role == "live":
@@ -350,7 +356,9 @@ def rollback(store: Store, *, reason: str | None = None) -> DeploymentState:
     return _change(store, change, forced=False, reason=reason, cd=False)
 
 
-def revert_refused(store: Store, refused: DeploymentState, before: DeploymentState, why: str) -> DeploymentState:
+def revert_refused(
+    store: Store, refused: DeploymentState, before: DeploymentState, why: str
+) -> DeploymentState:
     """Put back ``before`` when every server refused ``refused``, unless the state changed since.
 
     A refused version left as the desired state serves nothing at the next restart (every request 503);
