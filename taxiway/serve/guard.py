@@ -46,14 +46,14 @@ def guard_rows(rows: list[dict[str, Any]] | pd.DataFrame, contract: InputContrac
         columns = [str(c) for c in rows.columns[: len(known) + limits.max_unknown_fields + 1]]
         unknown = [c for c in columns if c not in known]
         if len(rows.columns) > len(known) + limits.max_unknown_fields or unknown:
-            problem = _unknown(unknown, len(rows.columns) - len(known))
+            problem = _unknown(unknown, max(len(unknown), len(rows.columns) - len(known)))
             raise InvalidRows.first_rows([[problem]], total_rows=len(rows))
         return
     widest = len(known) + limits.max_unknown_fields
     problems: dict[int, list[FieldProblem]] = {}
     refused = unknown_total = 0
     for position, row in enumerate(rows):
-        found = _row_problems(row, known, widest, limits.max_text_chars)
+        found = _row_problems(row, known, widest, limits.max_text_chars, len(contract.features))
         if not found:
             unknown = [name for name in row if name not in known]
             unknown_total += len(unknown)
@@ -73,12 +73,13 @@ def guard_rows(rows: list[dict[str, Any]] | pd.DataFrame, contract: InputContrac
 
 
 def _row_problems(
-    row: dict[str, Any], known: frozenset[str], widest: int, max_text: int
+    row: dict[str, Any], known: frozenset[str], widest: int, max_text: int, features: int
 ) -> list[FieldProblem]:
     if not row:
         return [FieldProblem("*", "missing_column", "the row is empty: send its fields")]
     if len(row) > widest:  # len() of a dict is free: no key of it is looked at
-        return [_unknown([], len(row) - len(known))]
+        message = f"the row has {len(row):,} fields; the model takes {features}"
+        return [FieldProblem("*", "unexpected_column", message)]
     long_text = _long_text(row.items(), max_text)
     return [] if long_text is None else [long_text]
 
