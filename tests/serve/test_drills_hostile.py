@@ -50,9 +50,7 @@ def _rss(server: Server) -> int:
 
 def _post(server: Server, body: bytes, **headers: str) -> Any:
     with server.client() as client:
-        return client.post(
-            "/predict", content=body, headers={"content-type": "application/json", **headers}
-        )
+        return client.post("/predict", content=body, headers={"content-type": "application/json", **headers})
 
 
 def _good(server: Server) -> None:
@@ -216,7 +214,9 @@ def test_tokens_guard_predicting_and_feedback(
         bare = client.post("/predict", json={"row": ROW})
         assert bare.status_code == 401 and bare.headers["www-authenticate"] == "Bearer"
         assert bare.json()["error"] == "this server needs a bearer token to predict"
-        wrong = client.post("/predict", json={"row": ROW}, headers={"authorization": "Bearer feedback-secret"})
+        wrong = client.post(
+            "/predict", json={"row": ROW}, headers={"authorization": "Bearer feedback-secret"}
+        )
         assert wrong.status_code == 401
         good = client.post("/predict", json={"row": ROW}, headers={"authorization": "Bearer predict-secret"})
         assert good.status_code == 200, good.text
