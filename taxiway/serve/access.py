@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from taxiway.serve.service import RequestRefused
+from taxiway.serve.refusals import RequestRefused
 
 KEY_FILE = Path(".taxiway") / "serve.key"
 REMEMBERED_IDS = 100_000  # client-chosen request ids a worker remembers for feedback

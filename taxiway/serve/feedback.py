@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from taxiway.serve.refusals import RequestRefused
 from taxiway.serve.request import BadRequest
-from taxiway.serve.service import RequestRefused
 from taxiway.store import Store
 from taxiway.store.tables import FeedbackRow
 

@@ -17,6 +17,7 @@ import pandas as pd
 from taxiway.data.schema_check import FieldProblem
 from taxiway.serve.contract import InputContract
 from taxiway.serve.limits import Limits
+from taxiway.serve.refusals import InvalidRows
 
 __all__ = ["guard_rows"]
 
@@ -25,7 +26,7 @@ def guard_rows(rows: list[dict[str, Any]] | pd.DataFrame, contract: InputContrac
     """Refuse ``rows`` cheaply when their size alone shows they are hostile or broken.
 
     Raises:
-        taxiway.serve.service.InvalidRows: unknown or too many fields, empty rows, over-long text (422).
+        InvalidRows: unknown or too many fields, empty rows, over-long text (422).
 
     Example:
         >>> from taxiway.data.schema import ColumnSpec, DatasetSchema
@@ -39,7 +40,6 @@ def guard_rows(rows: list[dict[str, Any]] | pd.DataFrame, contract: InputContrac
         ...     print(error.message, error.detail()[0]["kind"])
         2 of 2 rows do not match the model's input schema unexpected_column
     """
-    from taxiway.serve.service import InvalidRows
 
     known = frozenset(contract.features) | contract.ignored
     if isinstance(rows, pd.DataFrame):
