@@ -166,6 +166,7 @@ def status(
     version), and name why.
     """
     from taxiway.deploy import deployment_history, desired_state, list_replicas, role_figures
+    from taxiway.deploy.health import candidate_alerts, not_served
     from taxiway.store.tables import utcnow
 
     now = utcnow()
@@ -178,8 +179,8 @@ def status(
         ]
         figures = role_figures(store, since)
         history = deployment_history(store, limit=HISTORY_SHOWN)
-    problems = _not_served(desired, [r for r in replicas if r.is_alive(now)])
-    alerts = _candidate_alerts(desired, figures)
+    problems = not_served(desired, [r for r in replicas if r.is_alive(now)])
+    alerts = candidate_alerts(desired, figures)
     if output is TableFormat.json:
         emit_json(
             {
@@ -346,50 +347,6 @@ def _print_replicas(console: Console, replicas: list[Replica], now: dt.datetime)
             r.error or "",
         )
     console.print(table)
-
-
-def _not_served(desired: DeploymentState, alive: list[Replica]) -> list[str]:
-    """Why the running servers do not serve ``desired`` (empty: they do, or none runs)."""
-    problems: list[str] = []
-    for replica in alive:
-        live = next(
-            (
-                held.get("version")
-                for held in replica.slots.values()
-                if isinstance(held, dict) and held.get("role") == "live"
-            ),
-            None,
-        )
-        served = None if live is None else str(live).removeprefix("v")
-        if replica.error:
-            problems.append(f"{replica.id} refused generation {replica.generation}: {replica.error}")
-        elif desired.live is not None and served != str(desired.live):
-            shown = "nothing" if served is None else f"v{served}"
-            problems.append(f"{replica.id} serves {shown} live, not v{desired.live}")
-    if problems:
-        problems.append(
-            "fix: taxiway rollback (back to the last version that loaded), or deploy one that loads"
-        )
-    return problems
-
-
-def _candidate_alerts(desired: DeploymentState, figures: list[RoleFigures]) -> list[str]:
-    """A shadow or canary failing its rows, as an alert line (not only a log line on the server)."""
-    from taxiway.serve.candidates import MAX_FAILURE_RATE
-
-    alerts = []
-    for f in figures:
-        if f.role == "shadow" and f.version == desired.shadow and (f.failure_rate or 0.0) > MAX_FAILURE_RATE:
-            alerts.append(
-                f"shadow v{f.version} failed {f.failed:,} of {f.failed + f.compared:,} rows "
-                f"({_percent(f.failure_rate)}): `taxiway logs` shows why; taxiway undeploy shadow stops it"
-            )
-        if f.role == "canary" and f.version == desired.canary and (f.error_rate or 0.0) > MAX_FAILURE_RATE:
-            alerts.append(
-                f"canary v{f.version} answered {_percent(f.error_rate)} of its requests with an error: "
-                "taxiway undeploy canary stops it"
-            )
-    return alerts
 
 
 def _print_figures(

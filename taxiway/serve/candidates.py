@@ -12,13 +12,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from taxiway.deploy.health import MAX_FAILURE_RATE, MIN_ROWS
 from taxiway.store import Store
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Limit, Measurement, started_by
 from taxiway.store.tables import utcnow
-
-MIN_ROWS = 200  # a failure rate of 1% needs a few hundred rows to mean anything
-MAX_FAILURE_RATE = 0.01
 
 __all__ = ["MAX_FAILURE_RATE", "MIN_ROWS", "CandidateCounts", "CandidateJudge"]
 
@@ -51,18 +49,19 @@ class CandidateCounts:
 class CandidateJudge:
     """Counts candidates' rows and records one judgement per (role, version) after ``min_rows`` rows.
 
-    Example:
-        >>> import os, tempfile
-        >>> from taxiway.store import StoreLocation
-        >>> root = tempfile.mkdtemp()
-        >>> store = Store.open(StoreLocation(f"sqlite:///{root}/t.db", os.path.join(root, "a")))
-        >>> judge = CandidateJudge(store, "h:1:2", min_rows=10)
-        >>> judge.count("shadow", "v2", rows=5, failed=5, compared=0, agreed=0, first_failure="KeyError")
-        >>> store.evidence.latest_about("deploy.shadow", "model", "v2") is None  # 5 rows: not yet judged
-        True
-        >>> judge.count("shadow", "v2", rows=5, failed=5, compared=0, agreed=0)
-        >>> store.evidence.latest_about("deploy.shadow", "model", "v2").status
-        'fail'
+        Example:
+            >>> import os, tempfile
+            >>> from taxiway.deploy.health import MAX_FAILURE_RATE, MIN_ROWS
+    from taxiway.store import StoreLocation
+            >>> root = tempfile.mkdtemp()
+            >>> store = Store.open(StoreLocation(f"sqlite:///{root}/t.db", os.path.join(root, "a")))
+            >>> judge = CandidateJudge(store, "h:1:2", min_rows=10)
+            >>> judge.count("shadow", "v2", rows=5, failed=5, compared=0, agreed=0, first_failure="KeyError")
+            >>> store.evidence.latest_about("deploy.shadow", "model", "v2") is None  # 5 rows: not yet judged
+            True
+            >>> judge.count("shadow", "v2", rows=5, failed=5, compared=0, agreed=0)
+            >>> store.evidence.latest_about("deploy.shadow", "model", "v2").status
+            'fail'
     """
 
     def __init__(self, store: Store, replica_id: str, *, min_rows: int = MIN_ROWS) -> None:
