@@ -64,15 +64,41 @@ def deploy(
     reason: ReasonOption = None,
     wait: WaitOption = True,
     timeout: TimeoutOption = 30.0,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="with no server running: load the version and replay its stored rows before recording",
+        ),
+    ] = True,
     output: TableFormatOption = TableFormat.text,
 ) -> None:
-    """Put a registered version live (default), in shadow or as a canary; exit 1 if a server fails it."""
-    from taxiway.deploy import state
+    """Put a registered version live (default), in shadow or as a canary; exit 1 if a server fails it.
 
-    with _store() as store:
-        before = state.desired_state(store).generation
-        changed = state.deploy(store, version, role.value, weight=weight, force=force, reason=reason)
-        _finish(store, changed, changed.generation != before, wait=wait, timeout=timeout, output=output)
+    The artifact's hash is checked before anything is recorded; with no server running, the version is
+    also loaded and its stored rows replayed in a scratch process. A change every server refuses is undone.
+    """
+    from taxiway.deploy import list_replicas, state
+
+    with _project() as project:
+        store = project.store
+        before = state.desired_state(store)
+
+        def in_scratch(number: int) -> None:
+            # Running servers check it as they load it (and a change all of them refuse is undone).
+            live = None if role is DeployRole.live else before.live
+            if role is not DeployRole.live and live is None:
+                return  # refused below: nothing is live
+            if check and _would_change(before, number, role.value) and not list_replicas(store):
+                from taxiway.serve.verify import verify_in_scratch
+
+                verify_in_scratch(project.root, number, live)
+
+        changed = state.deploy(
+            store, version, role.value, weight=weight, force=force, reason=reason, check=in_scratch
+        )
+        is_new = changed.generation != before.generation
+        _finish(store, changed, is_new, wait=wait, timeout=timeout, output=output, before=before)
 
 
 @app.command("promote")
@@ -92,8 +118,9 @@ def promote(
     from taxiway.deploy import state
 
     with _store() as store:
+        before = state.desired_state(store)
         changed = state.promote(store, source=source.value if source else None, reason=reason)
-        _finish(store, changed, True, wait=wait, timeout=timeout, output=output)
+        _finish(store, changed, True, wait=wait, timeout=timeout, output=output, before=before)
 
 
 @app.command("rollback")
@@ -107,8 +134,9 @@ def rollback(
     from taxiway.deploy import state
 
     with _store() as store:
+        before = state.desired_state(store)
         changed = state.rollback(store, reason=reason)
-        _finish(store, changed, True, wait=wait, timeout=timeout, output=output)
+        _finish(store, changed, True, wait=wait, timeout=timeout, output=output, before=before)
 
 
 @app.command("undeploy")
@@ -132,8 +160,13 @@ def status(
     window: Annotated[int, typer.Option("--window", min=1, help="minutes of serving figures to add up")] = 15,
     output: TableFormatOption = TableFormat.text,
 ) -> None:
-    """The desired deployment, the servers applying it, and each version's figures over the last minutes."""
+    """The desired deployment, the servers applying it, and each version's figures over the last minutes.
+
+    Exit 1 when a running server does not serve the desired state (it refused it, or serves another live
+    version), and name why.
+    """
     from taxiway.deploy import deployment_history, desired_state, list_replicas, role_figures
+    from taxiway.deploy.health import candidate_alerts, not_served
     from taxiway.store.tables import utcnow
 
     now = utcnow()
@@ -146,10 +179,15 @@ def status(
         ]
         figures = role_figures(store, since)
         history = deployment_history(store, limit=HISTORY_SHOWN)
+    problems = not_served(desired, [r for r in replicas if r.is_alive(now)])
+    alerts = candidate_alerts(desired, figures)
     if output is TableFormat.json:
         emit_json(
             {
                 "state": _state_json(desired),
+                "served": not problems,
+                "problems": problems,
+                "alerts": alerts,
                 "replicas": [_replica_json(r, now) for r in replicas],
                 "window_minutes": window,
                 "since": since,
@@ -157,26 +195,51 @@ def status(
                 "history": [_state_json(s) for s in history],
             }
         )
-        return
-    console = stdout()
-    _print_state(console, desired)
-    _print_replicas(console, replicas, now)
-    _print_figures(console, figures, window)
+    else:
+        console = stdout()
+        _print_state(console, desired)
+        _print_replicas(console, replicas, now)
+        _print_figures(console, figures, window, desired)
+        for line in problems + alerts:
+            console.print(f"[bold red]![/] {line}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
 
 
 @contextmanager
 def _store() -> Iterator[Store]:
+    with _project() as project:
+        yield project.store
+
+
+@contextmanager
+def _project() -> Iterator[Project]:
     project = Project.load()
     try:
-        yield project.store
+        yield project
     finally:
         project.store.close()
 
 
+def _would_change(current: DeploymentState, version: int, role: str) -> bool:
+    return current.version_of(role) != version  # type: ignore[arg-type]
+
+
 def _finish(
-    store: Store, changed: DeploymentState, is_new: bool, *, wait: bool, timeout: float, output: TableFormat
+    store: Store,
+    changed: DeploymentState,
+    is_new: bool,
+    *,
+    wait: bool,
+    timeout: float,
+    output: TableFormat,
+    before: DeploymentState | None = None,
 ) -> None:
-    """Wait for the servers (unless told not to), then print the state and what each server serves."""
+    """Wait for the servers (unless told not to), then print the state and what each server serves.
+
+    When every running server refused the change, ``before`` is put back: a refused version left as the
+    desired state would serve nothing at the next restart.
+    """
     from taxiway.deploy import RolloutError, list_replicas, wait_for_generation
     from taxiway.store.tables import utcnow
 
@@ -216,8 +279,35 @@ def _finish(
             console.print("not waiting: `taxiway status` shows when each replica applied it")
         if replicas:
             _print_replicas(console, replicas, now)
+    if failure is not None and is_new and before is not None:
+        reverted = _revert_if_refused(store, changed, before, failure)
+        if reverted is not None:
+            stderr().print(f"every server refused it: back to {reverted.describe()}", highlight=False)
+            raise RolloutError(
+                failure.message,
+                hint="nothing is left changed: the deployment is back to what was served "
+                f"({before.describe()}); fix the cause and deploy again (`taxiway status` and `taxiway "
+                "logs` say why)",
+            )
     if failure is not None:
         raise failure  # after the state is printed: the change is recorded, the servers did not follow
+
+
+def _revert_if_refused(
+    store: Store, changed: DeploymentState, before: DeploymentState, failure: Exception
+) -> DeploymentState | None:
+    """Put ``before`` back when every alive server reported an error on ``changed``; None otherwise."""
+    from taxiway.deploy import list_replicas, state
+    from taxiway.errors import TaxiwayError
+
+    replicas = list_replicas(store)
+    refused = [r for r in replicas if r.generation >= changed.generation and r.error is not None]
+    if not replicas or len(refused) < len(replicas):
+        return None  # some server serves it (or may still): the change stands
+    try:
+        return state.revert_refused(store, changed, before, f"refused by every server: {failure}")
+    except TaxiwayError:
+        return None  # the state changed meanwhile: that change stands
 
 
 def _print_state(console: Console, state: DeploymentState) -> None:
@@ -259,7 +349,9 @@ def _print_replicas(console: Console, replicas: list[Replica], now: dt.datetime)
     console.print(table)
 
 
-def _print_figures(console: Console, figures: list[RoleFigures], window: int) -> None:
+def _print_figures(
+    console: Console, figures: list[RoleFigures], window: int, desired: DeploymentState | None = None
+) -> None:
     if not figures:
         console.print(f"no serving figures in the last {window} min")
         return
@@ -273,6 +365,7 @@ def _print_figures(console: Console, figures: list[RoleFigures], window: int) ->
             ("fallback rate", "right"),
             ("mean confidence", "right"),
             ("agrees with live", "right"),
+            ("failed rows", "right"),
         ],
         title=f"Serving, last {window} min",
     )
@@ -286,9 +379,14 @@ def _print_figures(console: Console, figures: list[RoleFigures], window: int) ->
             _percent(f.fallback_rate),
             _fraction(f.mean_confidence),
             _percent(f.agreement),
+            f"{f.failed} ({_percent(f.failure_rate)})" if f.role == "shadow" else "-",
         )
     console.print(table)
-    live = next((f for f in figures if f.role == "live"), None)
+    # Beside the version live now: the window may hold an earlier live version too.
+    wanted = desired.live if desired is not None else None
+    lives = [f for f in figures if f.role == "live"]
+    live = next((f for f in lives if f.version == wanted), None) if wanted is not None else None
+    live = live or (lives[0] if lives and wanted is None else None)
     for canary in (f for f in figures if f.role == "canary"):
         if live is not None:
             _print_side_by_side(console, live, canary)

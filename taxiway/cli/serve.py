@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from dataclasses import replace
 from enum import StrEnum
@@ -76,10 +77,42 @@ def serve(
     nginx_listen: Annotated[
         str, typer.Option("--nginx-listen", help="with --print-nginx: where nginx listens (PORT, HOST:PORT)")
     ] = "80",
+    client_timeout: Annotated[
+        float,
+        typer.Option(
+            "--client-timeout", min=0.01, help="seconds a client has to send a request's headers and body"
+        ),
+    ] = 30.0,
+    predict_token: Annotated[
+        str | None,
+        typer.Option(
+            "--predict-token",
+            envvar="TAXIWAY_PREDICT_TOKEN",
+            help="bearer token predictions need (required off loopback)",
+            show_default=False,
+        ),
+    ] = None,
+    feedback_token: Annotated[
+        str | None,
+        typer.Option(
+            "--feedback-token",
+            envvar="TAXIWAY_FEEDBACK_TOKEN",
+            help="bearer token /feedback needs (required off loopback)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the deployed model version (`taxiway deploy` chooses it; servers follow within a second)."""
+    from taxiway.cli.ui import is_loopback
+    from taxiway.errors import TaxiwayError
     from taxiway.serve.run import ServeSettings, run_server
 
+    if not is_loopback(host) and not (predict_token and feedback_token):
+        raise TaxiwayError(
+            f"--host {host} lets other machines reach the service; it will not serve there without tokens",
+            hint="set TAXIWAY_PREDICT_TOKEN and TAXIWAY_FEEDBACK_TOKEN (or --predict-token and "
+            "--feedback-token), or keep the default --host 127.0.0.1",
+        )
     project = Project.load()
     if print_nginx or print_kind is PrintKind.nginx:
         _print_nginx(project, upstreams or [], nginx_listen, max_body_mb=max_body_mb, timeout_s=timeout)
@@ -99,8 +132,12 @@ def serve(
         project.store.close()
         typer.echo(_manifest(print_kind, files, max_body_mb=max_body_mb, timeout_s=timeout), nl=False)
         return
-    project.store.close()  # each worker opens its own: connections do not cross processes
-    listener = bind(host, port)
+    try:
+        listener = bind(host, port)
+    except TaxiwayError as refused:
+        raise _port_holder(project, port) or refused from None
+    finally:
+        project.store.close()  # each worker opens its own: connections do not cross processes
     bound = listener.getsockname()[1]
     settings = ServeSettings(
         project=str(project.root),
@@ -113,6 +150,9 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_rows=max_rows,
         timeout_s=timeout,
+        client_timeout_s=client_timeout,
+        predict_token=predict_token or None,
+        feedback_token=feedback_token or None,
     )
     typer.echo(
         f"taxiway serve: serving {project.charter.project.name} at http://{host}:{bound}/ "
@@ -176,6 +216,40 @@ def _print_nginx(
         addresses = sorted({(r.host, r.port) for r in list_replicas(project.store)})
     project.store.close()
     typer.echo(nginx_site(addresses, listen=listen, max_body_mb=max_body_mb, timeout_s=timeout_s), nl=False)
+def _port_holder(project: Project, port: int) -> Exception | None:
+    """An error naming the `taxiway serve` of this project that holds ``port``, if the store knows one."""
+    from taxiway.deploy import list_replicas
+    from taxiway.errors import TaxiwayError
+    from taxiway.store.tables import utcnow
+
+    if port == 0:
+        return None
+    holders = [
+        r for r in list_replicas(project.store, include_stale=True) if r.port == port and r.stopped_at is None
+    ]
+    here = socket.gethostname()
+    alive = [r for r in holders if r.host == here and _running(r.pid)]
+    if not alive:
+        return None
+    pids = ", ".join(str(r.pid) for r in alive)
+    age = min((utcnow() - r.heartbeat_at).total_seconds() for r in alive)
+    state = "still serving" if age < 10 else f"silent for {age:.0f} s (its parent may have been killed)"
+    return TaxiwayError(
+        f"port {port} is held by an earlier `taxiway serve` of this project: process {pids}, {state}",
+        hint=f"stop it (kill {alive[0].pid}) or pick another port with --port N",
+    )
+
+
+def _running(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @app.command("predict")

@@ -47,6 +47,7 @@ class RoleFigures:
     confidence_count: int = 0
     compared: int = 0  # rows whose answer was compared with live's (shadow, canary)
     agreed: int = 0  # of those, rows where it agreed with live
+    failed: int = 0  # shadow rows it could not answer (contract refused them, or its model raised)
 
     @property
     def key(self) -> str:
@@ -55,6 +56,11 @@ class RoleFigures:
     @property
     def error_rate(self) -> float | None:
         return _ratio(self.errors, self.requests)
+
+    @property
+    def failure_rate(self) -> float | None:
+        """The share of a shadow's rows it could not answer (None for live and canary: see error_rate)."""
+        return _ratio(self.failed, self.failed + self.compared)
 
     @property
     def fallback_rate(self) -> float | None:
@@ -78,6 +84,7 @@ class RoleFigures:
             "fallback_rate": self.fallback_rate,
             "mean_confidence": self.mean_confidence,
             "agreement": self.agreement,
+            "failure_rate": self.failure_rate,
         }
 
     def _plus(self, sums: dict[str, Any]) -> RoleFigures:

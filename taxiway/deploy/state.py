@@ -51,7 +51,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from taxiway.errors import StoreError, TaxiwayError
+from taxiway.errors import ArtifactCorruptError, StoreError, TaxiwayError
 from taxiway.registry import NotBlessedError, get_version, move_alias
 from taxiway.store import Store
 from taxiway.store.locks import serialise
@@ -70,6 +70,7 @@ __all__ = [
     "deployment_history",
     "desired_state",
     "promote",
+    "revert_refused",
     "rollback",
     "stop",
 ]
@@ -178,8 +179,12 @@ def deploy(
     weight: float | None = None,
     force: bool = False,
     reason: str | None = None,
+    check: Callable[[int], None] | None = None,
 ) -> DeploymentState:
     """Put a registered version (``v3``, ``3`` or an alias) in a role and return the new state.
+
+    ``check(version)`` runs after the version's artifact was verified and before anything is recorded
+    (`taxiway deploy` loads it there when no server runs); it raises to refuse the version.
 
     ``live`` replaces the live version (the old one becomes ``previous_live``, for a rollback) and moves the
     ``production`` alias; a shadow or canary of the same version is cleared. ``shadow`` serves the version
@@ -224,6 +229,11 @@ def deploy(
         )
     number = version.version
     share = weight if weight is not None else 0.0  # _check_weight refused a canary without a weight
+    # Before anything is recorded: a version whose artifact was altered must not become the desired
+    # state (every server would refuse it, and the next one to start would serve nothing).
+    _verify_artifact(store, version.name, version.artifact)
+    if check is not None:
+        check(number)
 
     def change(_session: Session, current: DeploymentState) -> DeploymentState | None:
         if role == "live":
@@ -289,6 +299,8 @@ def promote(
                 hint=f"deploy one first: taxiway deploy vN --as {role}",
             )
         version = session.get(ModelVersionRow, number)
+        if version is not None:
+            _verify_artifact(store, f"v{number}", version.artifact)
         if version is not None and version.forced:
             raise NotBlessedError(
                 f"the {role} v{number} is not blessed ({_why_unblessed(version.reason)}), "
@@ -328,9 +340,44 @@ def rollback(store: Store, *, reason: str | None = None) -> DeploymentState:
                 f"nothing to roll back to: {before}",
                 hint="deploy a version to make it live: taxiway deploy vN; `taxiway status` shows the state",
             )
+        if current.previous_live in (current.canary, current.shadow):
+            role = "canary" if current.previous_live == current.canary else "shadow"
+            raise TaxiwayError(
+                f"rolling back would make the {role} v{current.previous_live} 100% live: it was live before "
+                f"v{current.live}, and is the {role} now",
+                hint=f"to stop it: taxiway undeploy {role}; to put it live on purpose: taxiway promote "
+                f"--from {role}",
+            )
+        row = _session.get(ModelVersionRow, current.previous_live)
+        if row is not None:
+            _verify_artifact(store, f"v{current.previous_live}", row.artifact)
         return _with_live(current, current.previous_live, action="rollback")
 
     return _change(store, change, forced=False, reason=reason, cd=False)
+
+
+def revert_refused(
+    store: Store, refused: DeploymentState, before: DeploymentState, why: str
+) -> DeploymentState:
+    """Put back ``before`` when every server refused ``refused``, unless the state changed since.
+
+    A refused version left as the desired state serves nothing at the next restart (every request 503);
+    this appends a change back to what was served, saying why, so the store names what really runs.
+
+    Raises:
+        TaxiwayError: someone changed the deployment after ``refused``: their change stands.
+    """
+
+    def change(_session: Session, current: DeploymentState) -> DeploymentState:
+        if current.generation != refused.generation:
+            raise TaxiwayError(
+                f"the deployment changed after generation {refused.generation} (now {current.describe()}); "
+                "not reverting it",
+                hint="`taxiway status` shows what each server serves",
+            )
+        return replace(before, action="revert-refused")
+
+    return _change(store, change, forced=False, reason=why[:500], cd=False)
 
 
 def stop(store: Store, role: Literal["shadow", "canary"], *, reason: str | None = None) -> DeploymentState:
@@ -411,6 +458,16 @@ def _change(
         f"could not change the deployment: {_ATTEMPTS} attempts lost a race in the database",
         hint="many deployment changes are running at once; try again",
     )
+
+
+def _verify_artifact(store: Store, name: str, digest: str) -> None:
+    try:
+        store.artifacts.verify(digest)
+    except TaxiwayError as error:
+        raise ArtifactCorruptError(
+            f"{name} cannot be deployed: {error.message}",
+            hint=f"nothing was changed; {error.hint}",
+        ) from None
 
 
 def _newest(session: Session) -> DeploymentState:

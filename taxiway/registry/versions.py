@@ -27,7 +27,6 @@ from taxiway.registry.blessing import latest_blessing
 from taxiway.store import Store
 from taxiway.store.locks import serialise
 from taxiway.store.tables import AliasHistoryRow, ModelAliasRow, ModelVersionRow, utcnow
-from taxiway.train.packaged import load_packaged
 from taxiway.train.runs import get_run
 
 ALIAS = re.compile(r"[a-z][a-z0-9_-]{0,49}")
@@ -259,6 +258,9 @@ def load_model_version(store: Store, ref: str, *, root: Path | None = None) -> A
         NotFoundError: nothing is registered under ``ref``.
     """
     version = get_version(store, ref)
+    # Imported here: it loads skops and scikit-learn (~3 s of CPU), which deploy and rollback never need.
+    from taxiway.train.packaged import load_packaged
+
     return load_packaged(
         store,
         artifact=version.artifact,

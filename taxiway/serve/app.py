@@ -24,7 +24,16 @@ from starlette.types import Message, Receive, Scope, Send
 
 from taxiway import __version__
 from taxiway.errors import TaxiwayError
-from taxiway.serve.feedback import feedback_items, record_feedback
+from taxiway.serve.access import Access, RateLimiter, RequestIds, project_key
+from taxiway.serve.feedback import (
+    FEEDBACK_BURST,
+    FEEDBACK_MAX_BYTES,
+    FEEDBACK_RATE,
+    UnsupportedMediaType,
+    check_known,
+    feedback_items,
+    record_feedback,
+)
 from taxiway.serve.protocols import mlflow, oip
 from taxiway.serve.request import BadRequest, read_json
 from taxiway.serve.responses import (
@@ -38,16 +47,24 @@ from taxiway.serve.responses import (
 from taxiway.serve.service import InvalidRows, Prediction, PredictionService
 
 _log = logging.getLogger("taxiway.serve")
+_WIDEST_SCANNED = 4096
 
 __all__ = ["create_app"]
 
 
-def create_app(make_service: Callable[[], PredictionService]) -> FastAPI:
-    """The service's ASGI app; ``make_service`` runs at start-up, in the worker process that serves."""
+def create_app(make_service: Callable[[], PredictionService], *, access: Access | None = None) -> FastAPI:
+    """The service's ASGI app; ``make_service`` runs at start-up, in the worker process that serves.
+
+    ``access``: the tokens predicting and feedback need (None: open, for a loopback address).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = make_service()
+        ids = RequestIds(project_key(service.root))
+        service.new_request_id, service.remember_request_id = ids.new, ids.remember
+        app.state.request_ids = ids
+        app.state.feedback_limiter = RateLimiter(rate=FEEDBACK_RATE, burst=FEEDBACK_BURST)
         service.start()
         app.state.service = service
         try:
@@ -67,7 +84,7 @@ def create_app(make_service: Callable[[], PredictionService]) -> FastAPI:
     mlflow.add_routes(app)
     oip.add_routes(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    return Telemetered(app)  # type: ignore[return-value]
+    return Telemetered(app, access or Access())  # type: ignore[return-value]
 
 
 def _add_native_routes(app: FastAPI) -> None:
@@ -83,8 +100,10 @@ def _add_native_routes(app: FastAPI) -> None:
     async def health(request: Request) -> Response:
         service = service_of(request)
         lineup = service.lineup
+        refused = service.reconciler.error
+        idle = "refused the deployed model" if refused else "no model deployed"
         body = {
-            "status": "ready" if lineup.live is not None else "no model deployed",
+            "status": "ready" if lineup.live is not None else idle,
             "generation": lineup.generation,
             "slots": lineup.slots(),
             "replica": service.replica.id,
@@ -100,7 +119,18 @@ def _add_native_routes(app: FastAPI) -> None:
     @app.post("/feedback", summary="Ground-truth labels for earlier predictions, by request id")
     async def feedback(request: Request) -> Response:
         service = service_of(request)
-        items = feedback_items(await read_json(request, service.limits.max_body_bytes))
+        client = request.client.host if request.client else "unknown"
+        request.app.state.feedback_limiter.check(client)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":  # a web page cannot send JSON cross-site without asking first
+            raise UnsupportedMediaType(
+                f"feedback must be sent as application/json, not {media_type or 'no content type'}",
+                hint="send the header Content-Type: application/json",
+            )
+        items = feedback_items(
+            await read_json(request, min(FEEDBACK_MAX_BYTES, service.limits.max_body_bytes))
+        )
+        check_known(items, request.app.state.request_ids.known)
         accepted = record_feedback(service.store, items, replica_id=service.replica.id)
         return json_response({"accepted": accepted})
 
@@ -124,6 +154,8 @@ def _native_rows(body: Any) -> tuple[list[dict[str, Any]], str | None]:
     if key is not None and not isinstance(key, str | int):
         raise BadRequest('"key" must be text or a number (it keeps a caller on the same canary)', hint=hint)
     for position, row in enumerate(rows):
+        if len(row) > _WIDEST_SCANNED:  # the service's guard refuses it by its size, unread
+            continue
         for name, value in row.items():
             if isinstance(value, dict | list):
                 raise InvalidRows(
@@ -163,8 +195,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TaxiwayError)
     async def refused(request: Request, error: TaxiwayError) -> Response:
         # Every error users read answers with its class's status (taxiway/errors.py), as on the dashboard.
-        detail = error.detail() if isinstance(error, InvalidRows) else None
-        return error_response(error.http_status, error.message, error.hint, detail)
+        if isinstance(error, InvalidRows):  # the first problems, and how many there are in all
+            body = {
+                "error": error.message,
+                "hint": error.hint,
+                "detail": error.detail(),
+                "problems": error.problem_count,
+                "refused_rows": error.refused_rows,
+            }
+            return json_response(body, status=error.http_status)
+        return error_response(error.http_status, error.message, error.hint)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
@@ -224,8 +264,8 @@ class Telemetered:
 
     _ROUTES = frozenset(["/predict", "/invocations", "/feedback", "/health", "/ping", "/version", "/metrics"])
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
+    def __init__(self, app: FastAPI, access: Access) -> None:
+        self.app, self.access = app, access
 
     def __getattr__(self, name: str) -> Any:  # tests and uvicorn reach the FastAPI app through us
         return getattr(self.app, name)
@@ -248,7 +288,16 @@ class Telemetered:
             await send(message)
 
         telemetry = getattr(getattr(self.app.state, "service", None), "telemetry", None)
+        kind = _needs_token(scope["path"])
         try:
+            if kind is not None and not self.access.allows(kind, _header(scope, b"authorization")):
+                try:
+                    self.access.check(kind, None)
+                except TaxiwayError as refused:  # 401 before the body is read: nothing else is spent
+                    response = error_response(refused.http_status, refused.message, refused.hint)
+                    response.headers["www-authenticate"] = "Bearer"
+                    await response(scope, receive, watch)
+                    return
             await self.app(scope, receive, watch)
         finally:
             if telemetry is not None:
@@ -259,6 +308,22 @@ class Telemetered:
                     seen["version"],
                     seen["slot"],
                 )
+
+
+def _needs_token(path: str) -> str | None:
+    """Which token a path needs: feedback writes, the prediction routes of every protocol predict."""
+    if path == "/feedback":
+        return "feedback"
+    if path in ("/predict", "/invocations") or (path.startswith("/v2/models/") and path.endswith("/infer")):
+        return "predict"
+    return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
 
 
 def _route(path: str) -> str:

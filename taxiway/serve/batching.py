@@ -105,6 +105,8 @@ class MicroBatcher:
             self._wake.clear()
             while self._pending:
                 batch = self._take()
+                if not batch:
+                    break
                 if self._is_lone(batch):
                     self._answer_lone(batch[0])
                 else:
@@ -161,7 +163,13 @@ class MicroBatcher:
                 job.future.set_result(result)
 
     def _take(self) -> list[Job]:
-        """The oldest waiting jobs for one model, up to ``max_rows`` rows (at least one job)."""
+        """The oldest waiting jobs for one model, up to ``max_rows`` rows (at least one job).
+
+        A job whose request already timed out (its future cancelled) is dropped, not answered for nobody.
+        """
+        self._pending = [job for job in self._pending if not job.future.done()]
+        if not self._pending:
+            return []
         model = self._pending[0].route.model
         taken: list[Job] = []
         rows = 0

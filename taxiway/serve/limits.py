@@ -19,3 +19,7 @@ class Limits:
     max_body_bytes: int = 16 * 1024 * 1024
     max_rows: int = 10_000
     timeout_s: float = 10.0
+    max_unknown_fields: int = 64  # fields the model does not take, over all rows of a request
+    max_text_chars: int = 10_000  # one text value
+    max_problems_shown: int = 20  # rows listed in a 422 answer; the rest are counted
+    client_timeout_s: float = 30.0  # to send a request's headers and body, from its first byte

@@ -166,6 +166,12 @@ class ServiceMetrics:
             ["version"],
             registry=r,
         )
+        self.shadow_failed = Counter(
+            "taxiway_shadow_failed",
+            "Rows the shadow could not answer (its input contract refused them or its model raised).",
+            ["version"],
+            registry=r,
+        )
         self.shadow_dropped = Counter(
             "taxiway_shadow_dropped",
             "Shadow predictions skipped because the shadow queue was full.",

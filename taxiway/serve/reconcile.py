@@ -28,10 +28,11 @@ from taxiway.serve.served_model import ServedModel, load_served_model
 from taxiway.serve.skew import check_skew
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.store.evidence import Limit, Measurement
+from taxiway.store.evidence import Limit, Measurement, started_by
 
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 2.0
+SWITCH_SECONDS = 1.0  # a blue/green switch or rollback is one assignment between warm slots
 _log = logging.getLogger("taxiway.serve")
 
 __all__ = ["LoadRefused", "Reconciler", "ReplicaIdentity"]
@@ -151,13 +152,17 @@ class Reconciler:
             switch = "rollback" if state.action == "rollback" else "blue_green"
         shadow = self._ready(state.shadow, loaded, "shadow") if state.shadow is not None else None
         canary = self._ready(state.canary, loaded, "canary") if state.canary is not None else None
+        for role, candidate in (("shadow", shadow), ("canary", canary)):
+            if candidate is not None and live is not None:
+                _check_inputs(role, candidate, live)
         before = current
+        switched_at = time.perf_counter()
         self.lineup = Lineup(
             state.generation, live, live_slot, standby, shadow, canary, state.canary_weight if canary else 0.0
         )
         if self._on_switched is not None:
             self._on_switched(self.lineup)
-        self._record(before, self.lineup, switch)
+        self._record(before, self.lineup, switch, time.perf_counter() - switched_at)
 
     def _ready(self, version: int, loaded: dict[int, ServedModel], slot: str) -> ServedModel:
         """A loaded, verified, skew-checked model for ``version`` (reused when already loaded)."""
@@ -181,44 +186,57 @@ class Reconciler:
             self._on_loaded(served, slot)
         return served
 
-    def _record(self, before: Lineup, after: Lineup, switch: str | None) -> None:
-        evidence = self.store.evidence
-        subject: dict[str, Any] = {
-            "subject_kind": "replica",
-            "subject_id": self.replica.id,
-            "origin": "server",
+    def _record(self, before: Lineup, after: Lineup, switch: str | None, seconds: float) -> None:
+        """A live switch, judged by how long the switch itself took (the model was loaded before it)."""
+        if switch is None or before.live is None or after.live is None:
+            return
+        details: dict[str, Any] = {
+            "generation": after.generation,
+            "slots": after.slots(),
+            "from": before.live.name,
+            "to": after.live.name,
+            "slot": after.live_slot,
+            "replica": self.replica.id,
         }
-        details: dict[str, Any] = {"generation": after.generation, "slots": after.slots()}
-        if switch is not None and before.live is not None and after.live is not None:
-            details.update({"from": before.live.name, "to": after.live.name, "slot": after.live_slot})
-            check = Check.DEPLOY_ROLLBACK if switch == "rollback" else Check.DEPLOY_BLUE_GREEN
-            # Measured on the lineup: the live slot changed (1) or did not (0).
-            moved = float(before.live_slot != after.live_slot)
-            evidence.record(check, value=moved, limit=Limit(1, ">="), details=details, **subject)
-        if after.canary is not None and (before.canary is None or before.canary is not after.canary):
-            canary = {**details, "canary": after.canary.name, "weight": after.canary_weight}
-            evidence.record(
-                Check.DEPLOY_CANARY,
-                value=after.canary_weight,
-                limit=Limit(0, ">"),
-                details=canary,
-                **subject,
+        check = Check.DEPLOY_ROLLBACK if switch == "rollback" else Check.DEPLOY_BLUE_GREEN
+        with started_by("server"):
+            self.store.evidence.record(
+                check,
+                subject_kind="replica",
+                subject_id=self.replica.id,
+                value=seconds,
+                limit=Limit(SWITCH_SECONDS, "<="),
+                measured=Measurement(sample_size=1, method="seconds from the new lineup to traffic on it"),
+                details=details,
             )
 
     def _record_skew(self, served: ServedModel, rows: int, matching: int, first: str | None) -> None:
-        self.store.evidence.record(
-            Check.MONITOR_SKEW,
-            subject_kind="model",
-            origin="server",
-            subject_id=served.name,
-            # The share of stored validation rows answered as at training: all of them, and no rows is 0.
-            value=matching / rows if rows else 0.0,
-            limit=Limit(1.0, ">="),
-            measured=Measurement(sample_size=rows, method="stored validation rows, served vs recorded"),
-            details={
-                "rows": rows,
-                "matching": matching,
-                "first_difference": first,
-                "replica": self.replica.id,
-            },
+        with started_by("server"):
+            self.store.evidence.record(
+                Check.MONITOR_SKEW,
+                subject_kind="model",
+                subject_id=served.name,
+                # No row compared is no evidence: it counts as every row differing.
+                value=(rows - matching) / rows if rows else 1.0,
+                limit=Limit(0.0, "<="),
+                measured=Measurement(sample_size=rows, method="stored validation rows replayed as JSON"),
+                details={
+                    "rows": rows,
+                    "matching": matching,
+                    "first_difference": first,
+                    "replica": self.replica.id,
+                },
+            )
+
+
+def _check_inputs(role: str, candidate: ServedModel, live: ServedModel) -> None:
+    """Refuse a shadow or canary that needs a field live's clients are not asked for: it would fail every
+    row it is given (a shadow gets live's requests; a canary answers live's clients)."""
+    offered = set(live.contract.features)
+    needed = [name for name in candidate.contract.features if not candidate.contract.specs[name].nullable]
+    missing = [name for name in needed if name not in offered]
+    if missing:
+        raise LoadRefused(
+            f"the {role} {candidate.name} needs {', '.join(missing[:5])}, which live {live.name}'s requests "
+            f"do not carry: it would fail every row"
         )

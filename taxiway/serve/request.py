@@ -7,8 +7,9 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
-from taxiway.serve.service import RequestRefused, RequestTooLarge
+from taxiway.serve.service import RequestRefused, RequestTimedOut, RequestTooLarge
 
 __all__ = ["BadRequest", "loads_lenient", "read_body", "read_json"]
 
@@ -26,11 +27,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise _too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client left, or was cut off for sending too slowly: no one to answer
+        raise RequestTimedOut(
+            "the client disconnected before its body arrived", hint="send the whole body at once"
+        ) from None
     return b"".join(chunks)
 
 

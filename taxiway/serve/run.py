@@ -6,8 +6,8 @@ Two things every worker mode must get right (both measured on a 2-core machine, 
   doing that on two shared cores pushed one-row p99 from under 2 ms to over a second. Workers start with
   ``OMP_NUM_THREADS`` (and BLAS's) set to ``threads``, and every model load caps the pools it loaded.
 - Nagle's algorithm: with several uvicorn workers the accepted sockets kept it on (uvicorn issue #3149), and
-  each small response waited for a delayed ACK (~40 ms). :class:`NoDelayHttpTools` sets ``TCP_NODELAY`` on
-  every connection, in every mode.
+  each small response waited for a delayed ACK (~40 ms). :class:`GuardedHttpTools` sets ``TCP_NODELAY`` on
+  every connection, in every mode, and cuts off clients that send a request too slowly.
 """
 
 from __future__ import annotations
@@ -17,31 +17,20 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from taxiway.serve.limits import Limits
 from taxiway.serve.metrics import MULTIPROC_ENV
+from taxiway.serve.slow_clients import CONFIG_ENV, GuardedHttpTools
+from taxiway.serve.supervision import PARENT_ENV, exit_with_parent, metrics_folder
 
-CONFIG_ENV = "TAXIWAY_SERVE_CONFIG"
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
-__all__ = ["NoDelayHttpTools", "ServeSettings", "app_from_environment", "run_server"]
-
-
-class NoDelayHttpTools(HttpToolsProtocol):
-    """uvicorn's httptools protocol with Nagle's algorithm off on every accepted connection."""
-
-    def connection_made(self, transport: Any) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+__all__ = ["ServeSettings", "app_from_environment", "run_server"]
 
 
 @dataclass(frozen=True)
@@ -58,9 +47,14 @@ class ServeSettings:
     max_body_bytes: int = Limits.max_body_bytes
     max_rows: int = Limits.max_rows
     timeout_s: float = Limits.timeout_s
+    client_timeout_s: float = Limits.client_timeout_s
+    predict_token: str | None = None
+    feedback_token: str | None = None
 
     def limits(self) -> Limits:
-        return Limits(self.max_body_bytes, self.max_rows, self.timeout_s)
+        return Limits(
+            self.max_body_bytes, self.max_rows, self.timeout_s, client_timeout_s=self.client_timeout_s
+        )
 
 
 def app_from_environment() -> Any:
@@ -68,11 +62,13 @@ def app_from_environment() -> Any:
     from threadpoolctl import threadpool_limits
 
     from taxiway.project import Project
+    from taxiway.serve.access import Access
     from taxiway.serve.app import create_app
     from taxiway.serve.service import PredictionService
     from taxiway.serve.telemetry import Telemetry
 
     settings = ServeSettings(**json.loads(os.environ[CONFIG_ENV]))
+    exit_with_parent()
     threadpool_limits(settings.threads)  # what is loaded now; each model load caps what it loads
 
     def make_service() -> PredictionService:
@@ -94,7 +90,7 @@ def app_from_environment() -> Any:
             threads=settings.threads,
         )
 
-    return create_app(make_service)
+    return create_app(make_service, access=Access(settings.predict_token, settings.feedback_token))
 
 
 def run_server(settings: ServeSettings, listener: socket.socket) -> None:
@@ -106,7 +102,7 @@ def run_server(settings: ServeSettings, listener: socket.socket) -> None:
         "taxiway.serve.run:app_from_environment",
         factory=True,
         workers=settings.workers,
-        http=NoDelayHttpTools,
+        http=GuardedHttpTools,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         lifespan="on",
         access_log=False,
@@ -117,6 +113,7 @@ def run_server(settings: ServeSettings, listener: socket.socket) -> None:
         timeout_worker_healthcheck=60,
     )
     os.environ[CONFIG_ENV] = json.dumps(asdict(settings))
+    os.environ[PARENT_ENV] = str(os.getpid())
     for name in _THREAD_ENV:  # workers start fresh: their libraries read these as they load
         os.environ[name] = str(settings.threads)
     if settings.workers > 1:
@@ -125,11 +122,10 @@ def run_server(settings: ServeSettings, listener: socket.socket) -> None:
         # make each report the other's requests too (Prometheus would count them twice), and files left by
         # an earlier run would add its counts to this one's. PROMETHEUS_MULTIPROC_DIR, when set, is where
         # the folder is made. A restarted worker's counters stay in its files: the totals never go back.
-        # The name starts with this process's id: a cleaner of folders left by dead servers (issue 14)
-        # reads it there.
+        # The name starts with this process's id, so folders of killed servers are found and removed.
         parent = os.environ.get(MULTIPROC_ENV) or None
-        shared = tempfile.mkdtemp(prefix=f"taxiway-metrics-{os.getpid()}-", dir=parent)
-        os.environ[MULTIPROC_ENV] = shared
+        shared = metrics_folder(parent)
+        os.environ[MULTIPROC_ENV] = str(shared)
         from uvicorn.supervisors import Multiprocess
 
         try:

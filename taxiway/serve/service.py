@@ -12,6 +12,7 @@ import asyncio
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,26 @@ import orjson
 import pandas as pd
 
 from taxiway.charter import Charter
-from taxiway.data.schema_check import FieldProblem
-from taxiway.errors import TaxiwayError
 from taxiway.serve.batching import Job, JobResult, MicroBatcher, Rows
+from taxiway.serve.candidates import CandidateJudge
+from taxiway.serve.guard import guard_rows
 from taxiway.serve.limits import Limits
 from taxiway.serve.lineup import Lineup, Route
 from taxiway.serve.reconcile import Reconciler, ReplicaIdentity
+from taxiway.serve.refusals import (
+    InvalidNumber,
+    InvalidRows,
+    NotServing,
+    RequestRefused,
+    RequestTimedOut,
+    RequestTooLarge,
+)
 from taxiway.serve.served_model import Answer, ServedModel
-from taxiway.serve.shadow import ShadowCopy, ShadowRunner
+from taxiway.serve.shadow import ShadowCopy, ShadowOutcome, ShadowRunner
 from taxiway.serve.telemetry import PredictionRecord, Telemetry
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.store.evidence import Limit
+from taxiway.store.evidence import Limit, Measurement, started_by
 
 __all__ = [
     "InvalidRows",
@@ -44,50 +53,6 @@ __all__ = [
     "RequestTooLarge",
     "json_text",
 ]
-
-
-class RequestRefused(TaxiwayError):
-    """A request the service will not answer; ``http_status`` is its HTTP status."""
-
-    http_status = 400
-
-
-class NotServing(RequestRefused):
-    http_status = 503
-
-
-class RequestTooLarge(RequestRefused):
-    http_status = 413
-
-
-class InvalidNumber(RequestRefused):
-    http_status = 422
-
-
-class RequestTimedOut(RequestRefused):
-    http_status = 408
-
-
-class InvalidRows(RequestRefused):
-    """Rows that break the input contract: one list of field problems per row."""
-
-    http_status = 422
-
-    def __init__(self, problems: list[list[FieldProblem]]) -> None:
-        bad = sum(1 for row in problems if row)
-        super().__init__(
-            f"{bad} of {len(problems)} rows do not match the model's input schema",
-            hint="fix the fields named in `detail`; GET /docs shows the schema of a row",
-        )
-        self.problems = problems
-
-    def detail(self) -> list[dict[str, Any]]:
-        """``[{row, field, kind, message}]`` for every problem, as the 422 body lists them."""
-        return [
-            {"row": row, "field": problem.column, "kind": problem.kind, "message": problem.message}
-            for row, problems in enumerate(self.problems)
-            for problem in problems
-        ]
 
 
 @dataclass(frozen=True)
@@ -126,8 +91,13 @@ class PredictionService:
         )
         self.batcher = MicroBatcher(on_batch=self._answered)
         self.shadow = ShadowRunner(self._shadow_answered, telemetry.shadow_dropped)
+        self.candidates = CandidateJudge(store, self.replica.id)
         self._recorded: set[Check] = set()
         self._record_lock = threading.Lock()
+        self.root = root
+        # The app sets these to sign and remember ids (taxiway.serve.access), so feedback names known ones.
+        self.new_request_id: Callable[[], str] = lambda: uuid.uuid4().hex
+        self.remember_request_id: Callable[[str], None] = lambda _id: None
 
     @property
     def lineup(self) -> Lineup:
@@ -147,6 +117,13 @@ class PredictionService:
     def route(self, key: str | None = None) -> Route:
         """The model that answers the next request (live, or the canary for its share)."""
         route = self.lineup.route(key)
+        if route is None and self.reconciler.error is not None:
+            raise NotServing(
+                "a model is deployed but this server refused it, so it serves nothing: "
+                f"{self.reconciler.error}",
+                hint="deploy a version that loads (taxiway deploy vN), or go back to the last one that did "
+                "(taxiway rollback); `taxiway status` shows what each server serves",
+            )
         if route is None:
             raise NotServing(
                 "no model is deployed to this server yet",
@@ -171,7 +148,11 @@ class PredictionService:
         if len(rows) == 0:
             raise RequestRefused("the request holds no rows", hint="send at least one row")
         route = self.route(key)
-        request_id = request_id or uuid.uuid4().hex
+        guard_rows(rows, route.model.contract, self.limits)  # sizes first: before any per-field work
+        if request_id is None:
+            request_id = self.new_request_id()
+        else:
+            self.remember_request_id(request_id)  # a client's own id: feedback may name it
         try:
             async with asyncio.timeout(self.limits.timeout_s):  # a timer, where wait_for made a task
                 result = await self.batcher.submit(route, rows, request_id)
@@ -199,8 +180,7 @@ class PredictionService:
             Check.MONITOR_INPUT_SCHEMA,
             route.model,
             {"requests": len(batch), "refused": refused},
-            value=float(len(batch) - refused),  # inputs the schema check let through: at least one
-            limit=Limit(1, ">="),
+            value=float(len(batch)),
         )
         answered = [(job, result) for job, result in zip(batch, results, strict=True) if result.answer]
         if not answered:
@@ -218,43 +198,57 @@ class PredictionService:
                 Check.SERVE_FALLBACK,
                 route.model,
                 {"reasons": sorted({r for r in reasons if r})},
-                value=float(sum(1 for reason in reasons if reason)),  # rows the fallback answered
-                limit=Limit(1, ">="),
+                value=float(sum(1 for r in reasons if r)),
             )
+        if route.role == "canary":
+            failed = sum(1 for reason in reasons if reason == "model_error")
+            self.candidates.count("canary", route.model.name, rows=len(reasons), failed=failed)
         shadow = self.lineup.shadow
         if shadow is not None and route.role == "live" and shadow is not route.model:
-            frames = [result.frame for _, result in answered]
             self.shadow.offer(
                 ShadowCopy(
                     shadow,
-                    pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0],  # type: ignore[arg-type]
+                    _sent_rows([job for job, _ in answered]),
                     [p for _, result in answered for p in result.answer.model_predictions],  # type: ignore[union-attr]
                     [job.request_id for job, result in answered for _ in range(job.n_rows)],
                 )
             )
 
-    def _shadow_answered(self, copy: ShadowCopy, answer: Answer, agreed: int, seconds: float) -> None:
-        self.telemetry.shadow_compared(copy.model.name, len(copy.frame), agreed)
-        self.telemetry.rows_answered(copy.model.name, "shadow", "shadow", None, answer.fallback)
+    def _shadow_answered(self, copy: ShadowCopy, outcome: ShadowOutcome, seconds: float) -> None:
+        name = copy.model.name
+        self.telemetry.shadow_compared(name, outcome.compared, outcome.agreed, outcome.failed)
+        self.candidates.count(
+            "shadow",
+            name,
+            rows=len(copy.rows),
+            failed=outcome.failed,
+            compared=outcome.compared,
+            agreed=outcome.agreed,
+            first_failure=outcome.first_failure,
+        )
+        answer, frame = outcome.answer, outcome.frame
+        if answer is None or frame is None:
+            return
+        self.telemetry.rows_answered(name, "shadow", "shadow", None, answer.fallback)
         if self.telemetry.prediction_log is not None:
             now = time.time()
             self.telemetry.log(
                 [
                     PredictionRecord(
-                        request_id=request_id,
+                        request_id=copy.request_ids[position],
                         time=now,
-                        version=copy.model.name,
+                        version=name,
                         slot="shadow",
                         role="shadow",
-                        inputs=json_text(row),
+                        inputs=logged_inputs(row),
                         output=json_text(prediction),
                         confidence=confidence,
                         fallback=reason,
                         latency_ms=seconds * 1000,
                     )
-                    for request_id, row, prediction, confidence, reason in zip(
-                        copy.request_ids,
-                        copy.frame.to_dict(orient="records"),
+                    for position, row, prediction, confidence, reason in zip(
+                        outcome.answered,
+                        frame.to_dict(orient="records"),
                         answer.model_predictions,
                         answer.confidence,
                         answer.fallback,
@@ -262,14 +256,6 @@ class PredictionService:
                     )
                 ]
             )
-        compared = {"compared": len(copy.frame), "agreed": agreed}
-        self._record_once(
-            Check.DEPLOY_SHADOW,
-            copy.model,
-            compared,
-            value=float(len(copy.frame)),  # rows served in shadow and compared: at least one
-            limit=Limit(1, ">="),
-        )
 
     def _switched(self, lineup: Lineup) -> None:
         self.telemetry.generation = lineup.generation
@@ -277,23 +263,35 @@ class PredictionService:
     def _loaded(self, served: ServedModel, slot: str) -> None:
         self.telemetry.model_loaded(served.name, slot, served.load_seconds)
 
-    def _record_once(
-        self, check: Check, model: ServedModel, details: dict[str, Any], *, value: float, limit: Limit
-    ) -> None:
-        """Evidence that this process did something (once per process: not once per request)."""
+    def _record_once(self, check: Check, model: ServedModel, details: dict[str, Any], value: float) -> None:
+        """Evidence that this process did something (once per process: not once per request); ``value``
+        counts what it did, judged against at least one."""
         with self._record_lock:
             if check in self._recorded:
                 return
             self._recorded.add(check)
-        self.store.evidence.record(
-            check,
-            subject_kind="replica",
-            subject_id=self.replica.id,
-            origin="server",
-            value=value,
-            limit=limit,
-            details={**details, "version": model.name},
-        )
+        with started_by("server"):
+            self.store.evidence.record(
+                check,
+                subject_kind="replica",
+                subject_id=self.replica.id,
+                value=value,
+                limit=Limit(1, ">="),
+                measured=Measurement(sample_size=int(value), method="counted in this server process"),
+                details={**details, "version": model.name},
+            )
+
+
+def _sent_rows(jobs: list[Job]) -> list[dict[str, Any]] | pd.DataFrame:
+    """The rows of ``jobs`` as their clients sent them, in one list (or a table, when some sent tables)."""
+    lists = [job.rows for job in jobs if isinstance(job.rows, list)]
+    if len(lists) == len(jobs):
+        return [row for rows in lists for row in rows]
+    frames = [
+        job.rows if isinstance(job.rows, pd.DataFrame) else pd.DataFrame.from_records(job.rows)
+        for job in jobs
+    ]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _records(answered: list[tuple[Job, JobResult]], route: Route, now: float) -> list[PredictionRecord]:
@@ -313,7 +311,7 @@ def _records(answered: list[tuple[Job, JobResult]], route: Route, now: float) ->
                     version=route.model.name,
                     slot=route.slot,
                     role=route.role,
-                    inputs=json_text(row),
+                    inputs=logged_inputs(row),
                     output=json_text(prediction),
                     confidence=confidence,
                     fallback=reason,
@@ -321,6 +319,26 @@ def _records(answered: list[tuple[Job, JobResult]], route: Route, now: float) ->
                 )
             )
     return records
+
+
+MAX_LOGGED_INPUT_CHARS = 16_384  # of one row's inputs in the prediction log: a quota, not a cut of the answer
+
+
+def logged_inputs(row: Any) -> str:
+    """A row's inputs as the log keeps them; beyond the quota, a note of their size instead.
+
+    Example:
+        >>> logged_inputs({"x": 1})
+        '{"x":1}'
+        >>> logged_inputs({"x": "a" * 20_000})
+        '{"_not_logged":"inputs of 20008 characters, over the 16384 logged per row"}'
+    """
+    text = json_text(row)
+    if len(text) <= MAX_LOGGED_INPUT_CHARS:
+        return text
+    return json_text(
+        {"_not_logged": f"inputs of {len(text)} characters, over the {MAX_LOGGED_INPUT_CHARS} logged per row"}
+    )
 
 
 def json_text(value: Any) -> str:

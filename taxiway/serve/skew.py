@@ -53,8 +53,9 @@ def check_skew(store: Store, served: ServedModel, *, rows: int = ROWS) -> SkewCh
     offline = Predictions.from_parquet(store.artifacts.get_bytes(run.predictions_artifact))
     valid = _frames(store, run.split_id).valid
     keys = offline.row_key[:rows]
+    stored = valid.iloc[_positions(valid.index, keys)]
     # Through JSON, as a client would send them: numbers, text, ISO dates.
-    sent = orjson.dumps(_records(valid.loc[keys], served.contract.features), option=_NUMPY, default=str)
+    sent = orjson.dumps(_records(stored, served.contract.features), option=_NUMPY, default=str)
     records = orjson.loads(sent)
     frame = served.contract.coerce(pd.DataFrame.from_records(records))
     output, predicted, _ = served._predict(frame)
@@ -66,6 +67,31 @@ def check_skew(store: Store, served: ServedModel, *, rows: int = ROWS) -> SkewCh
         if not same and first is None:
             first = f"row {key}: offline {offline.y_pred[position]!r}, served {predicted[position]!r}"
     return SkewCheck(len(keys), matching, first)
+
+
+def _positions(index: pd.Index, keys: Any) -> list[int]:
+    """The position in ``index`` of each key, in order: the i-th of identical keys takes the i-th row.
+
+    Identical rows share a key (their content hash), so ``frame.loc[keys]`` returned every copy for each
+    and misaligned the replayed rows with the stored predictions.
+
+    Example:
+        >>> _positions(pd.Index(["a", "b", "a", "c"]), ["a", "a", "c", "b"])
+        [0, 2, 3, 1]
+    """
+    where: dict[str, list[int]] = {}
+    for position, key in enumerate(index.astype(str)):
+        where.setdefault(key, []).append(position)
+    taken: dict[str, int] = {}
+    positions: list[int] = []
+    for key in (str(k) for k in keys):
+        found = where.get(key)
+        if not found:
+            raise KeyError(f"row {key} of the stored predictions is not in the validation split")
+        nth = taken.get(key, 0)
+        positions.append(found[min(nth, len(found) - 1)])
+        taken[key] = nth + 1
+    return positions
 
 
 @lru_cache(maxsize=2)

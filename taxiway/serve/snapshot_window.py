@@ -43,6 +43,7 @@ def _version_figures() -> dict[str, Any]:
         "confidence_count": 0,
         "compared": 0,
         "agreed": 0,
+        "failed": 0,  # shadow rows it could not answer
     }
 
 
@@ -159,19 +160,23 @@ class SnapshotWindow:
                 window.confidence_sum += total
                 window.confidence_count += int(values.size)
 
-    def fold_shadow(self, compared: list[tuple[str, int, int]], metrics: ServiceMetrics) -> None:
-        """Count rows each shadow version predicted beside the live one, ``(version, compared, agreed)``."""
+    def fold_shadow(self, compared: list[tuple[str, int, int, int]], metrics: ServiceMetrics) -> None:
+        """Count rows each shadow version predicted beside the live one and the rows it failed,
+        ``(version, compared, agreed, failed)``."""
         sums: dict[str, list[int]] = {}
-        for version, rows, agreed in compared:
-            counts = sums.setdefault(version, [0, 0])
+        for version, rows, agreed, failed in compared:
+            counts = sums.setdefault(version, [0, 0, 0])
             counts[0] += rows
             counts[1] += agreed
-        for version, (rows, agreed) in sums.items():
+            counts[2] += failed
+        for version, (rows, agreed, failed) in sums.items():
             metrics.shadow_compared.labels(version).inc(rows)
             metrics.shadow_agreed.labels(version).inc(agreed)
+            metrics.shadow_failed.labels(version).inc(failed)
             figures = self.figures(f"shadow:{version}")
             figures["compared"] += rows
             figures["agreed"] += agreed
+            figures["failed"] += failed
 
     def snapshot(self, replica_id: str, generation: int, rss_bytes: int) -> dict[str, Any]:
         """The window as the values of one ``ServingSnapshotRow``."""

@@ -135,7 +135,7 @@ class Telemetry:
         # Events waiting for the background thread; deque.append is atomic, so no lock on the request path.
         self._requests: deque[RequestEvent] = deque()
         self._answers: deque[AnswerEvent] = deque()
-        self._shadow: deque[tuple[str, int, int]] = deque()
+        self._shadow: deque[tuple[str, int, int, int]] = deque()
         self._shadow_dropped: deque[int] = deque()
         self._in_flight = _InFlight()
         self._drain_lock = threading.Lock()  # one fold into the metrics and window at a time
@@ -185,11 +185,12 @@ class Telemetry:
         if len(self._answers) > MAX_PENDING:
             self._drain()
 
-    def shadow_compared(self, shadow_version: str, compared: int, agreed: int) -> None:
-        """Count rows the shadow version predicted beside the live one, and how many answers agreed."""
+    def shadow_compared(self, shadow_version: str, compared: int, agreed: int, failed: int = 0) -> None:
+        """Count rows the shadow version predicted beside the live one, how many answers agreed, and the
+        rows it failed (its contract refused them or its model raised)."""
         if not self.enabled:
             return
-        self._shadow.append((shadow_version, compared, agreed))
+        self._shadow.append((shadow_version, compared, agreed, failed))
         if len(self._shadow) > MAX_PENDING:
             self._drain()
 

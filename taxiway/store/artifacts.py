@@ -142,6 +142,17 @@ class ArtifactStore:
         self._verify(digest, hashlib.sha256(data).hexdigest())
         return data
 
+    def verify(self, digest: str) -> None:
+        """Check a blob still hashes to its address, reading it in chunks (nothing is kept in memory).
+
+        Raises:
+            ArtifactCorruptError: it was changed. NotFoundError: it is missing.
+        """
+        hasher = hashlib.sha256()
+        for chunk in self._chunks(digest):
+            hasher.update(chunk)
+        self._verify(digest, hasher.hexdigest())
+
     def get_file(self, digest: str, suffix: str = "") -> Path:
         """Copy a blob to a local temporary file, verifying it on the way; the caller deletes the file."""
         hasher = hashlib.sha256()

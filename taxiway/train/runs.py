@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from taxiway.errors import NotFoundError, TaxiwayError
 from taxiway.store import Store
 from taxiway.store.tables import MetricPointRow, RunArtifactRow, RunRow
+from taxiway.train.run_owners import mark_dead_runs
 
 MAX_CURVE_POINTS = 2_000  # a drawn curve: more points than pixels add nothing but bytes
 
@@ -143,6 +144,7 @@ def list_runs(
         if limit < 1:
             raise TaxiwayError(f"limit {limit} is below 1", hint="give a positive number of runs to list")
         query = query.limit(limit)
+    mark_dead_runs(store)  # a run whose process was killed reads failed, not running forever
     with store.session() as session:
         return [Run._from_row(row) for row in session.scalars(query)]
 
@@ -192,6 +194,7 @@ def get_run(store: Store, ref: str) -> Run:
             f"run '{ref}' is too short: give at least {MIN_PREFIX} characters after 'r-'", hint=_LIST_HINT
         )
     query = select(RunRow).where(RunRow.id.startswith(ID_PREFIX + prefix)).order_by(RunRow.id)
+    mark_dead_runs(store)
     with store.session() as session:
         rows = list(session.scalars(query.limit(_SHOWN_MATCHES + 1)))
     if not rows:

@@ -12,8 +12,9 @@ one transaction (one multi-row INSERT of metric points, one UPDATE of the run), 
 - the interpreter exits normally with the run still open: it is flushed and ended ``finished``, or
   ``failed`` if an exception reached the top level after the run started.
 
-A run whose process is killed (SIGKILL, SIGTERM without a handler, ``os._exit``) stays ``running`` and loses
-at most the last ``FLUSH_INTERVAL_S`` of logging. ``sys.exit(1)`` outside a ``with`` block counts as a
+A run whose process is killed (SIGKILL, SIGTERM without a handler, ``os._exit``) loses at most the last
+``FLUSH_INTERVAL_S`` of logging; it records its owner process and a heartbeat, so readers mark it ``failed``
+(see :mod:`taxiway.train.run_owners`). ``sys.exit(1)`` outside a ``with`` block counts as a
 normal exit. Artifacts, the model and the predictions are written at once, not buffered.
 
 Metric values must be finite: SQLite stores NaN as NULL and JSON has no NaN or Infinity, so a diverging
@@ -65,6 +66,7 @@ from taxiway.train._values import (
     metric_time,
     metric_value,
 )
+from taxiway.train.run_owners import HEARTBEAT_S, this_owner
 from taxiway.train.runs import ID_PREFIX, KINDS
 
 # A flush of 5,000 points holds SQLite's write lock ~16 ms (measured, 2 cores): short for other writers.
@@ -150,6 +152,8 @@ def start_run(
                     "resources": {},
                     "tags": initial_tags,
                     "started_at": utcnow(),
+                    "owner": this_owner(),
+                    "heartbeat_at": utcnow(),
                 },
             )
     except BaseException:
@@ -202,6 +206,7 @@ class ActiveRun:
         self._dirty: set[str] = set()
         self._lock = threading.Lock()  # held by a flush and by changes to the JSON columns
         self._ended = False
+        self._beat = time.monotonic()  # the last heartbeat written (start_run wrote the first)
         _open_runs.register(self)
 
     @property
@@ -327,9 +332,12 @@ class ActiveRun:
         self._set_artifact("predictions_artifact", digest)
 
     def flush(self) -> None:
-        """Write everything logged so far, now."""
+        """Write everything logged so far, now; and the run's heartbeat when one is due."""
         with self._lock:
-            self._write({})
+            beat = time.monotonic() - self._beat >= HEARTBEAT_S
+            self._write({"heartbeat_at": utcnow()} if beat else {})
+            if beat:
+                self._beat = time.monotonic()
 
     def end(self, status: EndStatus = "finished", error: str | None = None) -> None:
         """Flush and record how the run ended; a second call does nothing.

@@ -131,10 +131,12 @@ def test_figures_as_json_have_stable_keys() -> None:
         "confidence_count",
         "compared",
         "agreed",
+        "failed",
         "error_rate",
         "fallback_rate",
         "mean_confidence",
         "agreement",
+        "failure_rate",
     ]
     assert (doc["key"], doc["mean_confidence"], doc["agreement"], doc["error_rate"]) == (
         "canary:v5",

@@ -122,6 +122,11 @@ def test_replicas_and_figures_per_role_are_what_taxiway_status_shows(
         )
         assert cells[7] == share(figure["agreement"])
     assert _cells(table_row(page, "data-key", "shadow:v3"))[7] == "70.0%"  # 35 of 50 rows agreed with live
+    shadow = next(f for f in figures if f["key"] == "shadow:v3")
+    assert _cells(table_row(page, "data-key", "shadow:v3"))[8] == (
+        f"{shadow['failed']} ({shadow['failure_rate']:.1%})"
+    )
+    assert _cells(table_row(page, "data-key", "live:v1"))[8] == "-"
 
 
 def test_charts_show_the_series_of_the_snapshots_and_shade_the_outage(
@@ -203,3 +208,6 @@ def test_a_replica_that_just_reported_is_alive_and_one_that_failed_a_generation_
     assert 'data-state="alive"' in first and 'data-behind="false"' in first and "nothing" in first
     assert 'data-behind="true"' in second and failed in second
     assert "Nothing deployed yet" in page
+    # The same judgement as `taxiway status`: a server that refused its generation is not serving it.
+    assert f'data-kind="not-served">b:8000:2 refused generation 0: {failed}' in page
+    assert "fix: taxiway rollback" in page

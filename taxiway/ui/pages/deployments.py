@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse
 
 from taxiway.deploy.figures import role_figures
+from taxiway.deploy.health import candidate_alerts, not_served
 from taxiway.deploy.replicas import Replica, list_replicas
 from taxiway.deploy.state import DeploymentState, deployment_history, desired_state
 from taxiway.monitor.uptime import Gap, SeriesPoint, downtime, requests_series
@@ -65,11 +66,15 @@ def deployments_page(
     points = requests_series(store, since, now, bucket_s)
     uptime = downtime(store, since=since, until=now)
     served = any(point.replicas for point in points)
+    figures = role_figures(store, since)
     context: dict[str, Any] = {
+        # The same judgements as `taxiway status`: not served (with the fix), failing shadow or canary.
+        "problems": not_served(desired, [r for r in replicas if r.is_alive(now)]),
+        "alerts": candidate_alerts(desired, figures),
         "desired": desired,
         "history": deployment_history(store, limit=HISTORY_LIMIT),
         "replicas": [_line(r, desired, now) for r in replicas],
-        "figures": role_figures(store, since),
+        "figures": figures,
         "window": window,
         "windows": WINDOWS,
         "window_label": WINDOWS.get(window, f"{window} min"),
