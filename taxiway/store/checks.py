@@ -25,6 +25,7 @@ class Check(StrEnum):
     DATA_FEATURE_COST = "data.feature_cost"  # each feature's cost measured (D3)
     DATA_FEATURE_VELOCITY = "data.feature_velocity"  # time from a new feature to an evaluated candidate (D6)
     DATA_FEATURE_TESTS = "data.feature_tests"  # feature code unit tested (D7)
+    DATA_REFLECTS_PRODUCTION = "data.reflects_production"  # served inputs look like the test set
     # train / evaluate / validate — taxiway train, validate, reproduce, test
     TRAIN_BASELINES = "train.baselines"  # baselines trained and beaten by the candidate (M5)
     TRAIN_TUNED = "train.tuned"  # hyperparameters searched (M3)
@@ -67,3 +68,8 @@ class Check(StrEnum):
         "monitor.resource_regression"  # speed, latency, throughput, RAM regressions (O6)
     )
     MONITOR_ONLINE_QUALITY = "monitor.online_quality"  # quality on served data (O7)
+    MONITOR_DRIFT = "monitor.drift"  # feature and prediction drift against the reference profile
+    MONITOR_ESTIMATED_QUALITY = "monitor.estimated_quality"  # quality estimated before labels arrive
+    MONITOR_ERRORS = "monitor.errors"  # share of requests answered 5xx
+    MONITOR_FALLBACK = "monitor.fallback"  # share of rows the fallback answered
+    MONITOR_CAPACITY = "monitor.capacity"  # requests/s a version sustains within the p99 limit (load test)
