@@ -43,6 +43,10 @@ def serve(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.01, help="seconds before a request gets 408")
     ] = 10.0,
+    monitor_every: Annotated[
+        float,
+        typer.Option("--monitor-every", min=1.0, help="seconds between judgements of the live limits"),
+    ] = 60.0,
 ) -> None:
     """Serve the deployed model version (`taxiway deploy` chooses it; servers follow within a second)."""
     from taxiway.serve.run import ServeSettings, run_server
@@ -62,6 +66,8 @@ def serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_rows=max_rows,
         timeout_s=timeout,
+        minute_hook="taxiway.monitor.live_limits:minute_hook" if telemetry else None,
+        hook_seconds=monitor_every,
     )
     typer.echo(
         f"taxiway serve: serving {project.charter.project.name} at http://{host}:{bound}/ "

@@ -12,11 +12,14 @@ Two things every worker mode must get right (both measured on a 2-core machine, 
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import os
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,10 @@ class ServeSettings:
     max_body_bytes: int = Limits.max_body_bytes
     max_rows: int = Limits.max_rows
     timeout_s: float = Limits.timeout_s
+    # "module:function" called with (store, charter) every hook_seconds from the telemetry thread; the CLI
+    # names the monitor's live limits here, since serving sits below the monitor and may not import it.
+    minute_hook: str | None = None
+    hook_seconds: float = 60.0
 
     def limits(self) -> Limits:
         return Limits(self.max_body_bytes, self.max_rows, self.timeout_s)
@@ -77,11 +84,14 @@ def app_from_environment() -> Any:
     def make_service() -> PredictionService:
         project = Project.load(Path(settings.project))
         store = project.store
+        hook = _hook(settings.minute_hook, store, project.charter)
         telemetry = Telemetry(
             store,
             f"{socket.gethostname()}:{settings.port}:{os.getpid()}",
             enabled=settings.telemetry,
             log_predictions=settings.log_predictions,
+            minute_hook=hook,
+            hook_seconds=settings.hook_seconds,
         )
         return PredictionService(
             store,
@@ -94,6 +104,15 @@ def app_from_environment() -> Any:
         )
 
     return create_app(make_service)
+
+
+def _hook(name: str | None, store: Any, charter: Any) -> Callable[[], None] | None:
+    """The function ``module:function`` bound to this worker's store and charter (None: no hook)."""
+    if not name:
+        return None
+    module, _, function = name.partition(":")
+    target = getattr(importlib.import_module(module), function)
+    return functools.partial(target, store, charter)
 
 
 def run_server(settings: ServeSettings, listener: socket.socket) -> None:
