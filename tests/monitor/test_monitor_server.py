@@ -206,6 +206,8 @@ def test_a_window_too_small_to_judge_says_so(project: Path, server: Server) -> N
 
 
 def test_a_version_never_served_is_a_clear_error(project: Path, server: Server) -> None:
+    _send(server, _rows(project).iloc[:5], "live-only", labels=False)  # v1 answers; v2 never did
+    _wait_logged(project, "live-only", 5)
     result = cli_result(project, "monitor", "--version", "v2", "--since", "1h")
     assert result.exit_code == 2  # bad input, as every TaxiwayError
     assert "no prediction of v2 was logged" in result.output and "hint:" in result.output
