@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from taxiway.charter import Charter
+from taxiway.charter.model import MonitoringSection
 from taxiway.data.split import get_split, split_frames
 from taxiway.errors import TaxiwayError
 from taxiway.monitor.quality import calibration_map, estimate_quality, realised_quality
@@ -141,11 +142,7 @@ def profile_rows(
     answer = served.answer(coerced)
     chunk = int(min(chunk_rows, max(len(rows) // 10, 50)))
     settings = charter.monitoring
-    features: dict[str, Any] = {}
-    for name, kind in kinds.items():
-        column = coerced[name] if kind == "numeric" else coerced[name].map(_as_logged)
-        sketch = fit_sketch(column.astype(float) if kind == "numeric" else column.astype(object))
-        features[name] = {"sketch": sketch.to_dict(), **_chunk_variation(sketch, column, chunk, settings)}
+    features = profile_features(coerced, kinds, chunk_rows=chunk, settings=settings)
     model_rows = np.array([reason is None for reason in answer.fallback])
     outputs = pd.Series([json_text(p) for p in answer.model_predictions], dtype=object)
     predictions: Sketch
@@ -177,6 +174,32 @@ def profile_rows(
     return data
 
 
+def profile_features(
+    frame: pd.DataFrame, kinds: dict[str, str], *, chunk_rows: int, settings: MonitoringSection
+) -> dict[str, Any]:
+    """Each feature's sketch and the chunk-to-chunk drift variation of ``frame`` (in its row order).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> frame = pd.DataFrame({"x": rng.normal(size=2000), "c": rng.choice(["a", "b"], 2000)})
+        >>> f = profile_features(frame, {"x": "numeric", "c": "categorical"}, chunk_rows=200,
+        ...                      settings=MonitoringSection())
+        >>> f["x"]["chunks"], f["x"]["false_alarms"], f["c"]["sketch"]["kind"]
+        (10, 0, 'categorical')
+    """
+    features: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        column = (
+            frame[name].astype(float) if kind == "numeric" else frame[name].map(_as_logged).astype(object)
+        )
+        sketch = fit_sketch(column)
+        features[name] = {
+            "sketch": sketch.to_dict(),
+            **_chunk_variation(sketch, column, chunk_rows, settings),
+        }
+    return features
+
+
 def _as_logged(value: Any) -> Any:
     """A categorical value as the log's JSON gives it back (booleans as true/false, numbers as text)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -186,7 +209,9 @@ def _as_logged(value: Any) -> Any:
     return str(value)
 
 
-def _chunk_variation(sketch: Sketch, column: pd.Series, chunk: int, settings: Any) -> dict[str, Any]:
+def _chunk_variation(
+    sketch: Sketch, column: pd.Series, chunk: int, settings: MonitoringSection
+) -> dict[str, Any]:
     """PSI of each reference chunk against the rest, its ratio to independent draws' (overdispersion), and
     the share of chunks the calibrated threshold flags: the measured false-alarm rate."""
     total = len(column)
@@ -199,7 +224,7 @@ def _chunk_variation(sketch: Sketch, column: pd.Series, chunk: int, settings: An
         rest = ref_vec - part_vec
         observed.append(psi(rest, part_vec))
         expected.append((1 / chunk + 1 / max(total - chunk, 1)) * (effective_bins(ref_vec) - 1))
-    phi = overdispersion(observed, expected)
+    phi = overdispersion(observed, expected, effective_bins(paired_vectors(whole, whole)[0]) - 1)
     flagged = [
         value
         > max(

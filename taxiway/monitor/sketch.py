@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats  # type: ignore[import-untyped, unused-ignore]
 
-BINS = 20  # quantile bins per numeric feature: ~5% of the reference each
+BINS = 10  # quantile bins per numeric feature: fewer bins, less noise, more power against shifts
 MAX_CATEGORIES = 50  # past this many distinct values the rarest share one "other" bin
 OTHER = "__other__"
 
@@ -166,7 +166,7 @@ def paired_vectors(reference: Sketch, window: Sketch) -> tuple[np.ndarray, np.nd
 
 
 def psi(reference: np.ndarray, window: np.ndarray) -> float:
-    """Population stability index of two count vectors, each smoothed by half a count per bin.
+    """Population stability index of two count vectors, each smoothed by half a count per bin in use.
 
     Example:
         >>> round(psi(np.array([50.0, 50.0]), np.array([50.0, 50.0])), 6)
@@ -174,6 +174,8 @@ def psi(reference: np.ndarray, window: np.ndarray) -> float:
         >>> psi(np.array([50.0, 50.0]), np.array([90.0, 10.0])) > 0.5
         True
     """
+    used = (reference > 0) | (window > 0)  # a bin empty on both sides says nothing (and would bias it)
+    reference, window = reference[used], window[used]
     p = (reference + 0.5) / (reference.sum() + 0.5 * reference.size)
     q = (window + 0.5) / (window.sum() + 0.5 * window.size)
     return float(np.sum((q - p) * np.log(q / p)))
@@ -200,9 +202,10 @@ def effective_bins(reference: np.ndarray) -> int:
     return max(int(np.count_nonzero(reference)), 2)
 
 
-def overdispersion(observed: list[float], expected: list[float]) -> float:
+def overdispersion(observed: list[float], expected: list[float], dof: int = 9) -> float:
     """How much more the reference's chunks vary than independent draws would: mean observed / expected PSI,
-    at least 1 (fewer than 5 chunks: 1, nothing to measure it on).
+    kept only when above what chance gives (1 + 2 standard errors of a mean of χ²/dof ratios), at most 10.
+    Fewer than 5 chunks: 1, nothing to measure it on.
 
     Example:
         >>> overdispersion([0.02, 0.04], [0.01, 0.01])
@@ -213,4 +216,7 @@ def overdispersion(observed: list[float], expected: list[float]) -> float:
     if len(observed) < 5 or not sum(expected) > 0:
         return 1.0
     ratio = sum(observed) / sum(expected)
-    return float(min(max(ratio, 1.0), 10.0)) if math.isfinite(ratio) else 1.0
+    chance = 1 + 2 * math.sqrt(2 / max(dof, 1) / len(observed))
+    if not math.isfinite(ratio) or ratio <= chance:
+        return 1.0
+    return float(min(ratio, 10.0))

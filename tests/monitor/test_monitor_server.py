@@ -211,3 +211,82 @@ def test_a_version_never_served_is_a_clear_error(project: Path, server: Server) 
     result = cli_result(project, "monitor", "--version", "v2", "--since", "1h")
     assert result.exit_code == 2  # bad input, as every TaxiwayError
     assert "no prediction of v2 was logged" in result.output and "hint:" in result.output
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_prometheus_scrapes_the_server_and_fires_the_charters_rule(
+    project: Path, server: Server, tmp_path: Path
+) -> None:
+    """A real Prometheus (Debian's) scrapes `taxiway serve` and evaluates the rules taxiway wrote: a latency
+    limit no server meets (1 µs) must fire, with the charter's name and check on it."""
+    import shutil
+    import subprocess
+
+    import httpx
+
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "Debian's prometheus package is needed: run make test as root"
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    text = (project / "taxiway.toml").read_text(encoding="utf-8")
+    (strict / "taxiway.toml").write_text(
+        text.replace("p99_latency_ms = 60000", "p99_latency_ms = 0.001").replace(
+            "alert_for_minutes = 0", "alert_for_minutes = 0\nlive_window_minutes = 0.5"
+        ),
+        encoding="utf-8",
+    )
+    rules = tmp_path / "rules.yml"
+    result = cli_result(
+        strict, "monitor", "--prometheus-rules", str(rules), "--since", "1h", "--version", "v1"
+    )
+    assert rules.is_file(), result.output
+    host_port = server.url.removeprefix("http://")
+    (tmp_path / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files:\n  - {rules}\n"
+        f"scrape_configs:\n  - job_name: taxiway\n    static_configs:\n      - targets: ['{host_port}']\n",
+        encoding="utf-8",
+    )
+    port = _free_port()
+    with (tmp_path / "prometheus.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                prometheus,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + WAIT_S
+        firing: list[dict[str, Any]] = []
+        with httpx.Client(timeout=5) as client:
+            while not firing:
+                assert process.poll() is None, (tmp_path / "prometheus.log").read_text()
+                assert time.monotonic() < deadline, (tmp_path / "prometheus.log").read_text()[-2000:]
+                _send(server, _rows(project).iloc[:50], f"prom-{time.monotonic_ns()}", labels=False)
+                try:
+                    alerts = client.get(f"http://127.0.0.1:{port}/api/v1/alerts").json()["data"]["alerts"]
+                except (httpx.TransportError, ValueError, KeyError):
+                    alerts = []
+                firing = [
+                    a
+                    for a in alerts
+                    if a["labels"]["alertname"] == "TaxiwayLatencyP99" and a["state"] == "firing"
+                ]
+                time.sleep(0.5)
+        labels = firing[0]["labels"]
+        assert (labels["check"], labels["project"]) == ("monitor.latency", "weather")
+        assert not [a for a in alerts if a["labels"]["alertname"] == "TaxiwayDown"]  # it is up
+    finally:
+        process.terminate()
+        process.wait(30)
