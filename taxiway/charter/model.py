@@ -166,13 +166,16 @@ class MonitoringSection(_Section):
         0.05, ge=0, description="realised or estimated quality may fall this far below validation's"
     )
     min_online_correlation: float = Field(
-        0.5, ge=-1, le=1, description="Spearman correlation of offline vs realised quality across versions (M2)"
+        0.5,
+        ge=-1,
+        le=1,
+        description="Spearman correlation of offline and realised quality over versions (M2)",
     )
     max_domain_auc: float = Field(
         0.6,
         gt=0.5,
         le=1,
-        description="ROC AUC of a classifier telling served inputs from the test set (data.reflects_production)",
+        description="ROC AUC of a classifier telling served inputs from test rows (data.reflects_production)",
     )
     min_production_rows: int = Field(
         1000, ge=50, description="served rows needed before data.reflects_production is judged"
@@ -184,7 +187,9 @@ class MonitoringSection(_Section):
         5, ge=0, description="a breached limit must last this long before its alert fires (pending until)"
     )
     webhook_url: str | None = Field(None, description="alerts are POSTed here as JSON (Slack-compatible)")
-    silenced: list[str] = Field(default_factory=list, description="alert rules never raised, e.g. monitor.cpu")
+    silenced: list[str] = Field(
+        default_factory=list, description="alert rules never raised, e.g. monitor.cpu"
+    )
 
 
 class DataSection(_Section):
