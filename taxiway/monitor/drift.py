@@ -74,7 +74,26 @@ def judge(
         >>> judge("x", ref, same + 0.5, MonitoringSection()).drifted
         True
     """
-    window = count_like(reference, values)
+    return judge_counts(
+        column,
+        reference,
+        count_like(reference, values),
+        settings,
+        overdispersion=overdispersion,
+        segment=segment,
+    )
+
+
+def judge_counts(
+    column: str,
+    reference: Sketch,
+    window: Sketch,
+    settings: MonitoringSection,
+    *,
+    overdispersion: float = 1.0,
+    segment: str | None = None,
+) -> Drift:
+    """A window already counted into ``reference``'s bins, judged against the calibrated threshold."""
     ref_vec, win_vec = paired_vectors(reference, window)
     effect = psi(ref_vec, win_vec)
     noise = null_psi_quantile(
@@ -84,7 +103,7 @@ def judge(
     return Drift(
         column,
         reference.kind,
-        len(values),
+        int(win_vec.sum()),
         effect,
         threshold,
         effect > threshold,
@@ -129,6 +148,23 @@ def feature_drift(profile: dict[str, Any], frame: pd.DataFrame, settings: Monito
             )
         )
     return drifts
+
+
+def sketch_drift(
+    profile: dict[str, Any], counted: dict[str, Sketch], settings: MonitoringSection
+) -> list[Drift]:
+    """Every feature's drift from window sketches counted elsewhere (:mod:`taxiway.monitor.window`)."""
+    return [
+        judge_counts(
+            name,
+            sketch_from_dict(entry["sketch"]),
+            counted[name],
+            settings,
+            overdispersion=float(entry.get("overdispersion") or 1.0),
+        )
+        for name, entry in profile["features"].items()
+        if name in counted
+    ]
 
 
 def segment_drift(profile: dict[str, Any], frame: pd.DataFrame, settings: MonitoringSection) -> list[Drift]:

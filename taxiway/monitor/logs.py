@@ -53,6 +53,7 @@ def _connect(folder: LogFolder) -> Any:
 
     connection = duckdb.connect(config=_OFFLINE)
     connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET enable_progress_bar = false")  # it would print to stdout, under JSON output
     if not folder.is_local:
         connection.register_filesystem(folder.fs)
     return connection
@@ -74,9 +75,11 @@ def read_window(
     until: dt.datetime,
     version: str | None = None,
     with_row: bool = False,
+    request_ids: list[str] | None = None,
 ) -> LogWindow:
     """Logged live and canary answers with ``since <= time < until``, ``features`` (name -> numeric |
-    categorical) pulled out of the inputs; ``with_row`` adds each row's position in its request (``row``).
+    categorical) pulled out of the inputs; ``with_row`` adds each row's position in its request (``row``);
+    ``request_ids`` keeps only those requests (whole: their row positions stay right).
 
     Raises:
         NoLogsError: the log folder holds no file for the window (nothing was served or logged).
@@ -114,6 +117,9 @@ def read_window(
     if version is not None:
         conditions.append("version = ?")
         params.append(version)
+    if request_ids is not None:
+        conditions.append("request_id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(request_ids)
     query = (
         "SELECT request_id, time, version, role, output, confidence, fallback, latency_ms"
         f"{''.join(', ' + e for e in extracted)}{row} "

@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import roc_auc_score
 
 
 def calibration_map(score: np.ndarray, outcome: np.ndarray) -> dict[str, list[float]]:
@@ -24,6 +22,8 @@ def calibration_map(score: np.ndarray, outcome: np.ndarray) -> dict[str, list[fl
         >>> calibrate(cal, np.array([0.2, 0.8])).tolist()
         [0.0, 1.0]
     """
+    from sklearn.isotonic import IsotonicRegression  # only where a map is fitted: reports need not load it
+
     if len(score) < 2:
         return {"x": [0.0, 1.0], "y": [0.0, 1.0]}
     model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(score, outcome)
@@ -87,6 +87,8 @@ def realised_quality(
         if error.size == 0:
             return {"rmse": None, "mae": None}
         return {"rmse": float(np.sqrt(np.mean(error**2))), "mae": float(np.mean(np.abs(error)))}
+    from sklearn.metrics import roc_auc_score
+
     accuracy = float(np.mean(predicted == truth)) if predicted is not None and len(truth) else None
     auc = None
     if score is not None and classes is not None and len(classes) == 2:

@@ -23,14 +23,15 @@ from taxiway.data.split import get_split, split_frames
 from taxiway.deploy.state import desired_state
 from taxiway.errors import TaxiwayError
 from taxiway.monitor.alerts import Alert, list_alerts, update_alerts
-from taxiway.monitor.drift import Drift, drift_over_time, feature_drift, judge, segment_drift
+from taxiway.monitor.drift import Drift, drift_over_time, judge, judge_counts, segment_drift, sketch_drift
 from taxiway.monitor.judgement import Judgement
 from taxiway.monitor.live_limits import judge_live
 from taxiway.monitor.logs import NoLogsError, logged_versions, read_window
 from taxiway.monitor.production import domain_check
 from taxiway.monitor.quality import estimate_quality, metric_of, positive_score, realised_quality, trust
 from taxiway.monitor.reference import ReferenceProfile, reference_for
-from taxiway.monitor.sketch import sketch_from_dict
+from taxiway.monitor.sketch import OTHER, CategorySketch, NumericSketch, sketch_from_dict
+from taxiway.monitor.window import WindowSummary, summarise_window
 from taxiway.project import Project
 from taxiway.registry import get_version, list_versions
 from taxiway.store.checks import Check
@@ -136,28 +137,32 @@ def monitor_pass(
     name = get_version(store, version).name if version else _version_to_watch(project, since, until)
     profile = reference_for(store, charter, name, root=project.root)
     data = profile.data
-    window = read_window(store, data["kinds"], since=since, until=until, version=name, with_row=True)
-    frame = window.frame
-    if frame.empty:
+    binary = data["task"] == "classification" and len(data["classes"]) == 2
+    summary = summarise_window(
+        store, data, since=since, until=until, version=name, positive=data["classes"][1] if binary else None
+    )
+    frame = summary.sample
+    if summary.rows == 0:
         raise NoLogsError(
             f"no prediction of {name} was logged between {since:%Y-%m-%d %H:%M} and "
             f"{until:%Y-%m-%d %H:%M} UTC",
             hint="widen the window with --since, or name the version served then with --version",
         )
-    report = MonitorReport(since, until, name, len(frame), len(frame) >= settings.min_rows, _summary(profile))
+    rows = summary.rows
+    report = MonitorReport(since, until, name, rows, rows >= settings.min_rows, _summary(profile))
     measured = lambda n, method: Measurement(n, since, until, method)
-    report.confidence = _confidence_over_time(frame)
+    report.confidence = summary.confidence_over_time
     if not report.enough_rows:
         report.notes.append(
-            f"only {len(frame)} rows of {name} in the window, fewer than monitoring.min_rows = "
+            f"only {rows} rows of {name} in the window, fewer than monitoring.min_rows = "
             f"{settings.min_rows}: drift and quality are not judged (neither passed nor failed)"
         )
     else:
-        _judge_drift(report, data, frame, settings, measured)
-        _judge_quality(report, profile, frame, settings, measured)
-        _judge_numerical(report, frame, measured)
+        _judge_drift(report, data, summary, settings, measured)
+        _judge_quality(report, profile, summary, settings, measured)
+        _judge_numerical(report, summary, measured)
         _judge_domain(report, project, profile, frame, settings, measured)
-    report.realised = _realised(store, data, frame, since)
+    report.realised = _realised(store, data, since, until, name)
     _judge_realised(report, data, settings, measured)
     _judge_staleness(report, project, name, until)
     report.judgements.extend(judge_live(store, charter, now=until))
@@ -196,22 +201,29 @@ def _summary(profile: ReferenceProfile) -> dict[str, Any]:
 
 
 def _judge_drift(
-    report: MonitorReport, data: dict[str, Any], frame: pd.DataFrame, settings: Any, measured: Any
+    report: MonitorReport, data: dict[str, Any], summary: WindowSummary, settings: Any, measured: Any
 ) -> None:
-    report.drift = feature_drift(data, frame, settings)
+    frame = summary.sample
+    report.drift = sketch_drift(data, summary.features, settings)
     report.segments = segment_drift(data, frame, settings)
-    model_rows = frame[frame["fallback"].isna()]
     prediction = sketch_from_dict(data["prediction"])
-    outputs = (
-        model_rows["output"]
-        if data["task"] != "regression"
-        else pd.to_numeric(model_rows["output"], errors="coerce")
-    )
-    if len(model_rows) >= settings.min_rows:
-        report.prediction_drift = judge("prediction", prediction, outputs, settings)
-    if data.get("confidence") and len(model_rows) >= settings.min_rows:
-        report.confidence_drift = judge(
-            "confidence", sketch_from_dict(data["confidence"]), model_rows["confidence"], settings
+    answered = sum(summary.outputs.values())
+    if answered >= settings.min_rows:
+        if isinstance(prediction, CategorySketch):
+            known = prediction.known or [k for k in prediction.counts if k != OTHER]
+            counts = {k: summary.outputs.get(k, 0) for k in known}
+            counts[OTHER] = answered - sum(counts.values())
+            counted = CategorySketch(counts, 0, known=known)
+            report.prediction_drift = judge_counts("prediction", prediction, counted, settings)
+        else:  # regression: numbers, judged on the sample's model-answered rows
+            model_rows = frame[frame["fallback"].isna()]
+            values = pd.to_numeric(model_rows["output"], errors="coerce")
+            report.prediction_drift = judge("prediction", prediction, values, settings)
+    if data.get("confidence") and len(summary.confidence) >= settings.min_rows:
+        reference = sketch_from_dict(data["confidence"])
+        assert isinstance(reference, NumericSketch)
+        report.confidence_drift = judge_counts(
+            "confidence", reference, reference.count(summary.confidence), settings
         )
     report.drift_strip = drift_over_time(data, frame, settings)
     judged = [*report.drift, *([report.prediction_drift] if report.prediction_drift else [])]
@@ -224,7 +236,7 @@ def _judge_drift(
             float(len(drifted)),
             Limit(0, "<="),
             measured(
-                len(frame), "PSI per feature vs the reference profile; threshold calibrated on its chunks"
+                summary.rows, "PSI per feature vs the reference profile; threshold calibrated on its chunks"
             ),
             {
                 "drifted": [d.to_dict() for d in drifted],
@@ -265,30 +277,8 @@ def _judge_drift(
         )
 
 
-def _confidence_over_time(frame: pd.DataFrame, buckets: int = 12) -> list[dict[str, Any]]:
-    rows = frame[frame["confidence"].notna()]
-    if rows.empty:
-        return []
-    size = max(len(rows) // buckets, 1)
-    out = []
-    for start in range(0, len(rows), size):
-        part = rows.iloc[start : start + size]
-        values = part["confidence"].to_numpy(dtype=float)
-        out.append(
-            {
-                "start": part["time"].iloc[0].isoformat(),
-                "rows": len(part),
-                "mean": float(values.mean()),
-                "p10": float(np.quantile(values, 0.1)),
-                "p50": float(np.quantile(values, 0.5)),
-                "p90": float(np.quantile(values, 0.9)),
-            }
-        )
-    return out
-
-
 def _judge_quality(
-    report: MonitorReport, profile: ReferenceProfile, frame: pd.DataFrame, settings: Any, measured: Any
+    report: MonitorReport, profile: ReferenceProfile, summary: WindowSummary, settings: Any, measured: Any
 ) -> None:
     data = profile.data
     if data["task"] != "classification" or "calibration" not in data:
@@ -296,17 +286,12 @@ def _judge_quality(
         return
     classes = data["classes"]
     binary = len(classes) == 2
-    rows = frame[frame["fallback"].isna() & frame["confidence"].notna()]
-    confidence = rows["confidence"].to_numpy(dtype=float)
-    score = (
-        positive_score(confidence, rows["output"].to_numpy(dtype=object), classes[1])
-        if binary
-        else confidence
-    )
+    score = summary.positive_score if binary and summary.positive_score is not None else summary.confidence
     estimate = estimate_quality(data["calibration"], score, binary=binary)
-    unfamiliar = frame["fallback"].fillna("").str.startswith(_UNFAMILIAR).mean() if len(frame) else 0.0
+    unfamiliar_rows = sum(n for reason, n in summary.fallbacks.items() if reason.startswith(_UNFAMILIAR))
+    unfamiliar = unfamiliar_rows / summary.rows if summary.rows else 0.0
     reasons = trust(
-        rows=len(rows),
+        rows=len(score),
         min_rows=settings.min_rows,
         estimate_error_p90=(data.get("estimate_error") or {}).get("p90"),
         unfamiliar_share=float(unfamiliar),
@@ -318,7 +303,7 @@ def _judge_quality(
         "metric": metric,
         **estimate,
         "offline": offline,
-        "rows": len(rows),
+        "rows": len(score),
         "trusted": not reasons,
         "untrusted_because": reasons,
     }
@@ -330,30 +315,33 @@ def _judge_quality(
                 report.version,
                 float(estimate[metric] or 0.0),
                 Limit(offline - settings.max_quality_drop, ">=", key="monitoring.max_quality_drop"),
-                measured(len(rows), f"CBPE: expected {metric} from isotonic-calibrated probabilities"),
+                measured(len(score), f"CBPE: expected {metric} from isotonic-calibrated probabilities"),
                 {"offline": offline, "metric": metric, **report.estimated},
                 warn="; ".join(reasons) if reasons else None,
             )
         )
 
 
-def _judge_numerical(report: MonitorReport, frame: pd.DataFrame, measured: Any) -> None:
-    confidence = frame["confidence"].dropna().to_numpy(dtype=float)
-    bad = int((~np.isfinite(confidence)).sum() + ((confidence < 0) | (confidence > 1)).sum())
+def _judge_numerical(report: MonitorReport, summary: WindowSummary, measured: Any) -> None:
     report.judgements.append(
         Judgement(
             Check.MONITOR_NUMERICAL,
             "deployment",
             report.version,
-            float(bad),
+            float(summary.non_finite_confidence),
             Limit(0, "<="),
-            measured(len(confidence), "confidences that are NaN, infinite or outside [0, 1]"),
-            {"rows": len(frame)},
+            measured(
+                len(summary.confidence) + summary.non_finite_confidence,
+                "confidences that are NaN, infinite or outside [0, 1]",
+            ),
+            {"rows": summary.rows},
         )
     )
 
 
-def _realised(store: Any, data: dict[str, Any], frame: pd.DataFrame, since: dt.datetime) -> dict[str, Any]:
+def _realised(
+    store: Any, data: dict[str, Any], since: dt.datetime, until: dt.datetime, version: str
+) -> dict[str, Any]:
     with store.session() as session:
         labels = [
             (row.request_id, row.row, row.label)
@@ -366,7 +354,16 @@ def _realised(store: Any, data: dict[str, Any], frame: pd.DataFrame, since: dt.d
     feedback = pd.DataFrame(labels, columns=["request_id", "row", "label"]).drop_duplicates(
         ["request_id", "row"], keep="last"
     )
-    joined = frame.merge(feedback, on=["request_id", "row"], how="inner")
+    labelled = read_window(
+        store,
+        {},
+        since=since,
+        until=until,
+        version=version,
+        with_row=True,
+        request_ids=sorted(set(feedback["request_id"])),
+    ).frame
+    joined = labelled.merge(feedback, on=["request_id", "row"], how="inner")
     if joined.empty:
         return {"labelled_rows": 0}
     task, classes = data["task"], data["classes"]
