@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 # System packages the suite needs; installed only when running as root and missing.
 system-packages:
-	@bash scripts/system-packages.sh chromium nginx prometheus
+	@bash scripts/system-packages.sh chromium nginx prometheus wrk
 
 test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

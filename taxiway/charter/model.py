@@ -138,6 +138,60 @@ class ServingSection(_Section):
     )
 
 
+class MonitoringSection(_Section):
+    """How `taxiway monitor` and the server judge live traffic; every limit has a stated default."""
+
+    window_minutes: float = Field(60, gt=0, description="the stretch of traffic one monitor pass judges")
+    min_rows: int = Field(
+        500, ge=1, description="fewer logged rows than this in a window are too few to judge (said so)"
+    )
+    chunk_rows: int = Field(
+        5000, ge=100, description="rows per chunk: drift thresholds and estimated quality are per chunk"
+    )
+    drift_min_effect: float = Field(
+        0.005,
+        gt=0,
+        description="smallest drift effect (population stability index) worth an alert, however many rows",
+    )
+    drift_false_alarm_rate: float = Field(
+        0.001, gt=0, lt=0.5, description="share of drift-free windows a feature may be flagged in"
+    )
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="share of requests answered 5xx")
+    max_fallback_rate: float = Field(0.2, ge=0, le=1, description="share of rows the fallback answered")
+    max_cpu_percent: float = Field(
+        90.0, gt=0, description="CPU of one serving process, percent of one core, over the live window"
+    )
+    min_uptime: float = Field(0.99, ge=0, le=1, description="share of the window the service was up")
+    max_quality_drop: float = Field(
+        0.05, ge=0, description="realised or estimated quality may fall this far below validation's"
+    )
+    min_online_correlation: float = Field(
+        0.5,
+        ge=-1,
+        le=1,
+        description="Spearman correlation of offline and realised quality over versions (M2)",
+    )
+    max_domain_auc: float = Field(
+        0.6,
+        gt=0.5,
+        le=1,
+        description="ROC AUC of a classifier telling served inputs from test rows (data.reflects_production)",
+    )
+    min_production_rows: int = Field(
+        1000, ge=50, description="served rows needed before data.reflects_production is judged"
+    )
+    live_window_minutes: float = Field(
+        5, gt=0, description="the recent stretch of serving snapshots the live limits are judged over"
+    )
+    alert_for_minutes: float = Field(
+        5, ge=0, description="a breached limit must last this long before its alert fires (pending until)"
+    )
+    webhook_url: str | None = Field(None, description="alerts are POSTed here as JSON (Slack-compatible)")
+    silenced: list[str] = Field(
+        default_factory=list, description="alert rules never raised, e.g. monitor.cpu"
+    )
+
+
 class DataSection(_Section):
     """How data is collected, stored and split, and which columns may reach the model."""
 
@@ -322,6 +376,7 @@ class Charter(_Section):
     train: TrainSection = TrainSection()
     validation: ValidationSection = ValidationSection()
     store: StoreSection = StoreSection()
+    monitoring: MonitoringSection = MonitoringSection()
     attest: dict[str, Attestation] = Field(
         default_factory=dict,
         description="ML Test Score id -> { link, by, date }: a check done by hand, the link to its written "

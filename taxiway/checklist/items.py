@@ -286,6 +286,9 @@ CHECKS: Mapping[Check, CheckInfo] = {
     Check.DATA_FEATURE_COST: CheckInfo("each feature's serving cost measured", _FEATURES),
     Check.DATA_FEATURE_VELOCITY: CheckInfo("time from a new feature to an evaluated candidate", _TRAIN),
     Check.DATA_FEATURE_TESTS: CheckInfo("feature code unit tests", _TEST),
+    Check.DATA_REFLECTS_PRODUCTION: CheckInfo(
+        "served inputs indistinguishable from the test set (adversarial validation)", _MONITOR
+    ),
     Check.TRAIN_BASELINES: CheckInfo("baselines trained and beaten by the candidate", _TRAIN),
     Check.TRAIN_TUNED: CheckInfo("hyperparameter search recorded", "taxiway train --tune"),
     Check.MODEL_SPEC_REVIEWED: CheckInfo("training code and charter committed, clean tree", _TRAIN),
@@ -329,6 +332,11 @@ CHECKS: Mapping[Check, CheckInfo] = {
     Check.MONITOR_NUMERICAL: CheckInfo("NaN / infinity in training or predictions", "taxiway validate RUN"),
     Check.MONITOR_RESOURCE_REGRESSION: CheckInfo("speed, latency, throughput, RAM regressions", _MONITOR),
     Check.MONITOR_ONLINE_QUALITY: CheckInfo("quality on served data", _MONITOR),
+    Check.MONITOR_DRIFT: CheckInfo("feature and prediction drift vs the reference profile", _MONITOR),
+    Check.MONITOR_ESTIMATED_QUALITY: CheckInfo("quality estimated from calibrated confidence", _MONITOR),
+    Check.MONITOR_ERRORS: CheckInfo("share of requests that failed", _SERVING),
+    Check.MONITOR_FALLBACK: CheckInfo("share of rows the fallback answered", _SERVING),
+    Check.MONITOR_CAPACITY: CheckInfo("capacity measured by a load test", "taxiway monitor capacity"),
 }
 
 

@@ -127,6 +127,12 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb("logs", "taxiway.cli.logs", "The prediction log: every answered row the servers recorded.", _SHIP),
     Verb(
+        "monitor",
+        "taxiway.cli.monitor",
+        "Judge served traffic: drift, confidence, estimated and realised quality, live limits, alerts.",
+        _SHIP,
+    ),
+    Verb(
         "check",
         "taxiway.cli.check",
         "Show where every checklist item stands and the ML Test Score; --explain ITEM shows why.",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, short, stdout
+from taxiway.cli.output import TableFormat, TableFormatOption, emit_json, short, stderr, stdout
 from taxiway.project import Project
 
 app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
@@ -40,6 +40,7 @@ def register(
     project = Project.load()
     try:
         version, is_new = registry.register(project.store, run, force=force, reason=reason, alias=alias)
+        profiled = _reference_profile(project, version.name) if is_new else None
     finally:
         project.store.close()
     if output is TableFormat.json:
@@ -52,7 +53,23 @@ def register(
         line = f"run {version.run_id} is already registered as {version.name}"
     if version.aliases:
         line += f"; aliases: {', '.join(version.aliases)}"
+    if profiled:
+        line += f"; {profiled}"
     stdout().print(line, highlight=False)
+
+
+def _reference_profile(project: Project, name: str) -> str:
+    """Build the version's monitoring reference profile now; a failure is said, never blocks registering
+    (`taxiway monitor` builds it on demand later)."""
+    from taxiway.errors import TaxiwayError
+    from taxiway.monitor.reference import build_reference
+
+    try:
+        profile = build_reference(project.store, project.charter, name, root=project.root)
+    except TaxiwayError as error:
+        stderr().print(f"warning: no monitoring reference profile for {name}: {error.message}")
+        return ""
+    return f"reference profile of {profile.rows} {profile.source} rows"
 
 
 @models_app.callback()

@@ -101,6 +101,10 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    monitor_every: Annotated[
+        float,
+        typer.Option("--monitor-every", min=1.0, help="seconds between judgements of the live limits"),
+    ] = 60.0,
 ) -> None:
     """Serve the deployed model version (`taxiway deploy` chooses it; servers follow within a second)."""
     from taxiway.cli.ui import is_loopback
@@ -153,6 +157,8 @@ def serve(
         client_timeout_s=client_timeout,
         predict_token=predict_token or None,
         feedback_token=feedback_token or None,
+        minute_hook="taxiway.monitor.live_limits:minute_hook" if telemetry else None,
+        hook_seconds=monitor_every,
     )
     typer.echo(
         f"taxiway serve: serving {project.charter.project.name} at http://{host}:{bound}/ "

@@ -1,4 +1,6 @@
-"""Monitoring: what the serving replicas recorded, read back as downtime and traffic over time."""
+"""Monitoring: live traffic judged against each version's reference profile, the charter's live limits,
+downtime from the replicas' heartbeats, and alerts. `taxiway monitor` is its command; :func:`monitor_pass`
+its Python API."""
 
 from taxiway.monitor.uptime import (
     DowntimeReport,

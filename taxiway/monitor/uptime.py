@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from taxiway.errors import TaxiwayError
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.store.evidence import Evidence, Limit
+from taxiway.store.evidence import Evidence, Limit, Measurement
 from taxiway.store.tables import ServingSnapshotRow, utcnow
 
 MISSED_HEARTBEATS = 2.5  # a gap longer than this many intervals is downtime
@@ -117,8 +117,16 @@ def downtime(
     return DowntimeReport(since, until, expected_interval_s, observed, down, ratio, tuple(gaps), len(times))
 
 
-def record_downtime(store: Store, report: DowntimeReport) -> Evidence:
-    """Record `Check.MONITOR_DOWNTIME`: passes when heartbeats were there to measure downtime from.
+def record_downtime(
+    store: Store,
+    report: DowntimeReport,
+    *,
+    min_uptime: float = 0.99,
+    subject: str = "serving",
+    expires_at: dt.datetime | None = None,
+) -> Evidence:
+    """Record `Check.MONITOR_DOWNTIME`: the share of the window with a heartbeat, against ``min_uptime``
+    (the charter's ``monitoring.min_uptime``). No heartbeat at all is an uptime of 0: nothing served.
 
     Example:
         >>> import tempfile, os
@@ -132,20 +140,22 @@ def record_downtime(store: Store, report: DowntimeReport) -> Evidence:
     return store.evidence.record(
         Check.MONITOR_DOWNTIME,
         subject_kind="deployment",
-        subject_id="serving",
-        # Downtime can only be measured from heartbeats: the count of them in the window, at least one.
-        value=float(report.snapshots),
-        limit=Limit(1, ">="),
+        subject_id=subject,
+        value=report.uptime_ratio if report.uptime_ratio is not None else 0.0,
+        limit=Limit(min_uptime, ">=", key="monitoring.min_uptime"),
+        measured=Measurement(
+            report.snapshots, report.since, report.until, "share of the window with a replica heartbeat"
+        ),
+        expires_at=expires_at,
         details={
             "source": "serving_snapshots (one heartbeat per replica every ~10 s)",
-            "since": report.since.isoformat(),
-            "until": report.until.isoformat(),
             "expected_interval_s": report.expected_interval_s,
             "gap_threshold_s": MISSED_HEARTBEATS * report.expected_interval_s,
             "observed_seconds": report.observed_seconds,
             "down_seconds": report.down_seconds,
             "snapshots": report.snapshots,
             "uptime_ratio": report.uptime_ratio,
+            "never_served": report.uptime_ratio is None,
             "gaps": [
                 {"start": g.start.isoformat(), "end": g.end.isoformat(), "seconds": g.seconds}
                 for g in report.gaps

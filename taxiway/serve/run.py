@@ -12,11 +12,14 @@ Two things every worker mode must get right (both measured on a 2-core machine, 
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import os
 import shutil
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,10 @@ class ServeSettings:
     client_timeout_s: float = Limits.client_timeout_s
     predict_token: str | None = None
     feedback_token: str | None = None
+    # "module:function" called with (store, charter) every hook_seconds from the telemetry thread; the CLI
+    # names the monitor's live limits here, since serving sits below the monitor and may not import it.
+    minute_hook: str | None = None
+    hook_seconds: float = 60.0
 
     def limits(self) -> Limits:
         return Limits(
@@ -74,11 +81,14 @@ def app_from_environment() -> Any:
     def make_service() -> PredictionService:
         project = Project.load(Path(settings.project))
         store = project.store
+        hook = _hook(settings.minute_hook, store, project.charter)
         telemetry = Telemetry(
             store,
             f"{socket.gethostname()}:{settings.port}:{os.getpid()}",
             enabled=settings.telemetry,
             log_predictions=settings.log_predictions,
+            minute_hook=hook,
+            hook_seconds=settings.hook_seconds,
         )
         return PredictionService(
             store,
@@ -91,6 +101,15 @@ def app_from_environment() -> Any:
         )
 
     return create_app(make_service, access=Access(settings.predict_token, settings.feedback_token))
+
+
+def _hook(name: str | None, store: Any, charter: Any) -> Callable[[], None] | None:
+    """The function ``module:function`` bound to this worker's store and charter (None: no hook)."""
+    if not name:
+        return None
+    module, _, function = name.partition(":")
+    target = getattr(importlib.import_module(module), function)
+    return functools.partial(target, store, charter)
 
 
 def run_server(settings: ServeSettings, listener: socket.socket) -> None:

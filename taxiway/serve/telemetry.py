@@ -2,8 +2,10 @@
 
 The request path only appends a tuple to a deque: no lock (an uncontended one costs ~0.5 µs on our
 machines, more than the rest of a call), no I/O. One background thread folds the appended events into the
-Prometheus metrics every second, writes the prediction log every ``flush_seconds`` and a `ServingSnapshotRow`
-every ``snapshot_seconds``. Issue 7 asks that all of it cost under 10% of throughput at ~1,500 requests/s on
+Prometheus metrics every second, writes the prediction log every ``flush_seconds``, a `ServingSnapshotRow`
+every ``snapshot_seconds``, and calls ``minute_hook`` every ``hook_seconds``: the live limits of
+:mod:`taxiway.monitor.live_limits`, which `taxiway serve` wires in (serving cannot import the monitor).
+Issue 7 asks that all of it cost under 10% of throughput at ~1,500 requests/s on
 2 cores: `benchmarks/telemetry.py` measures it.
 """
 
@@ -14,16 +16,14 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 import psutil
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy.orm import Session
 
-from taxiway.charter.questions import question
 from taxiway.serve.metrics import ServiceMetrics
 from taxiway.serve.prediction_log import PredictionLog, PredictionRecord, log_root
 from taxiway.serve.snapshot_window import (
@@ -33,8 +33,6 @@ from taxiway.serve.snapshot_window import (
     SnapshotWindow,
 )
 from taxiway.store import Store
-from taxiway.store.checks import Check
-from taxiway.store.evidence import Comparison, Limit, SubjectKind
 from taxiway.store.tables import ServingSnapshotRow
 
 __all__ = ["PredictionRecord", "Telemetry"]
@@ -44,24 +42,6 @@ _log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 1.0  # Prometheus lags the request path by at most this (a scrape interval is ~15 s)
 MAX_PENDING = 100_000  # events waiting for the background thread; past it the caller folds them in itself
 MAX_UNSAVED_SNAPSHOTS = 360  # an hour of 10 s windows kept while the store is unreachable, then the oldest go
-# evidence.SubjectKind does not list "replica" yet; the column is a plain string, so the record is valid.
-_REPLICA: SubjectKind = "replica"
-_EXPORTED = ["/metrics", "serving_snapshots"]
-_CHECKS = {  # check -> (snapshot column the evidence value comes from, Prometheus metric, unit)
-    Check.MONITOR_MEMORY: ("rss_mb", "taxiway_process_resident_memory_bytes", "MB"),
-    Check.MONITOR_CPU: ("cpu_percent", "taxiway_process_cpu_seconds_total", "%"),
-    Check.MONITOR_LATENCY: ("p99_ms", "taxiway_request_duration_seconds", "ms"),
-    Check.MONITOR_REQUESTS: ("requests_per_second", "taxiway_requests_total", "requests/s"),
-    Check.MONITOR_CONFIDENCE: ("mean_confidence", "taxiway_prediction_confidence", "probability"),
-}
-
-_LIMITS: dict[Check, tuple[Comparison, str | None]] = {  # check -> (comparison, charter key of the limit)
-    Check.MONITOR_MEMORY: ("<=", "serving.max_memory_mb"),
-    Check.MONITOR_CPU: (">=", None),
-    Check.MONITOR_LATENCY: ("<=", "serving.p99_latency_ms"),
-    Check.MONITOR_REQUESTS: (">=", "serving.min_throughput_rps"),
-    Check.MONITOR_CONFIDENCE: (">=", None),
-}
 
 
 class _InFlight:
@@ -120,6 +100,8 @@ class Telemetry:
         flush_seconds: float = 1.0,
         snapshot_seconds: float = 10.0,
         log_uri: str | None = None,
+        minute_hook: Callable[[], None] | None = None,
+        hook_seconds: float = 60.0,
     ) -> None:
         self.store = store
         self.replica_id = replica_id
@@ -127,6 +109,8 @@ class Telemetry:
         self.log_predictions = enabled and log_predictions
         self.flush_seconds = flush_seconds
         self.snapshot_seconds = snapshot_seconds
+        self.minute_hook = minute_hook if enabled else None
+        self.hook_seconds = hook_seconds
         self.generation = 0  # the deployment generation the server applied; set by the server
         self.metrics = ServiceMetrics() if enabled else None
         self.prediction_log = (
@@ -146,7 +130,6 @@ class Telemetry:
         self._cpu_published = time.process_time()
         self._log_dropped_published = 0
         self._unsaved: deque[dict[str, Any]] = deque(maxlen=MAX_UNSAVED_SNAPSHOTS)
-        self._recorded: set[Check] = set()  # evidence is recorded once per process
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -252,6 +235,7 @@ class Telemetry:
             "publish": min(PUBLISH_SECONDS, self.flush_seconds),
             "flush": self.flush_seconds,
             "snapshot": self.snapshot_seconds,
+            **({"hook": self.hook_seconds} if self.minute_hook is not None else {}),
         }
         due = {name: now + period for name, period in periods.items()}
         while not self._stop_event.wait(max(0.0, min(due.values()) - time.monotonic())):
@@ -265,10 +249,17 @@ class Telemetry:
                         self._drain()
                     elif name == "flush":
                         self._flush_log()
+                    elif name == "hook":
+                        self.run_hook()
                     else:
                         self.write_snapshot()
                 except Exception:  # noqa: BLE001 - the thread must outlive any one failure, or telemetry stops
                     _log.exception("telemetry: %s failed; trying again at the next interval", name)
+
+    def run_hook(self) -> None:
+        """Call the minute hook now (the background thread calls it every ``hook_seconds``)."""
+        if self.minute_hook is not None:
+            self.minute_hook()
 
     def _flush_log(self) -> None:
         if self.prediction_log is None:
@@ -325,7 +316,6 @@ class Telemetry:
                 with self.store.write_session() as session, session.begin():
                     for values in self._unsaved:
                         session.add(ServingSnapshotRow(**values))
-                    recorded = self._record_evidence(session)
             except Exception as error:  # noqa: BLE001 - a store outage must not stop serving; rows wait
                 _log.warning(
                     "serving snapshot of %s not written (%s); %d waiting for the next window",
@@ -335,40 +325,4 @@ class Telemetry:
                 )
                 return False
             self._unsaved.clear()
-            self._recorded |= recorded
             return True
-
-    def _record_evidence(self, session: Session) -> set[Check]:
-        """Record each MONITOR_* check once per process, from the first snapshot that has its figure."""
-        recorded: set[Check] = set()
-        for check, (column, metric, unit) in _CHECKS.items():
-            if check in self._recorded:
-                continue
-            with_figures = [v for v in self._unsaved if v["requests"] and v[column] is not None]
-            if not with_figures:
-                continue
-            values = with_figures[0]
-            comparison, key = _LIMITS[check]
-            default = question(key).default if key is not None else None
-            # Judged against the charter question's default here; the checklist judges the value again
-            # against the charter as it is (the key). A figure with no charter limit is a warning.
-            self.store.evidence.record(
-                check,
-                subject_kind=_REPLICA,
-                subject_id=self.replica_id,
-                value=float(values[column]),
-                limit=Limit(float(default), comparison, key=key) if default is not None else Limit(0, ">="),
-                warn=None if default is not None else f"no charter limit for {metric}: measured, not judged",
-                origin="server",
-                session=session,
-                details={
-                    "metric": metric,
-                    "snapshot_column": column,
-                    "unit": unit,
-                    "exported": _EXPORTED,
-                    "replica_id": self.replica_id,
-                    "window_seconds": values["window_seconds"],
-                },
-            )
-            recorded.add(check)
-        return recorded

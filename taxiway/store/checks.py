@@ -68,3 +68,8 @@ class Check(StrEnum):
         "monitor.resource_regression"  # speed, latency, throughput, RAM regressions (O6)
     )
     MONITOR_ONLINE_QUALITY = "monitor.online_quality"  # quality on served data (O7)
+    MONITOR_DRIFT = "monitor.drift"  # feature and prediction drift against the reference profile
+    MONITOR_ESTIMATED_QUALITY = "monitor.estimated_quality"  # quality estimated before labels arrive
+    MONITOR_ERRORS = "monitor.errors"  # share of requests answered 5xx
+    MONITOR_FALLBACK = "monitor.fallback"  # share of rows the fallback answered
+    MONITOR_CAPACITY = "monitor.capacity"  # requests/s a version sustains within the p99 limit (load test)

@@ -329,3 +329,38 @@ class FeedbackRow(Base):
     label: Mapped[Any] = mapped_column(JSON)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     replica_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ReferenceProfileRow(Base):
+    """A model version's reference profile: what its inputs, outputs and confidence looked like on held-out
+    rows (histograms over fixed edges, category counts, chunk-to-chunk drift variation, calibration map).
+    Computed once when the version is registered, so a monitor pass reads only the current window."""
+
+    __tablename__ = "reference_profiles"
+
+    version: Mapped[int] = mapped_column(ForeignKey("model_versions.version"), primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    source: Mapped[str] = mapped_column(String(100))  # e.g. "valid split 3f2a…" (the rows it summarises)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MonitorAlertRow(Base):
+    """One alert's life: pending when a limit is first breached, firing once the breach lasted the charter's
+    minimum duration, resolved when the limit holds again. One open row per (rule, subject): de-duplicated."""
+
+    __tablename__ = "monitor_alerts"
+    __table_args__ = (Index("ix_monitor_alerts_rule_subject", "rule", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(100))  # the check id it watches, e.g. monitor.latency
+    subject: Mapped[str] = mapped_column(String(200))  # deployment version, or version:feature
+    state: Mapped[str] = mapped_column(String(20), index=True)  # pending | firing | resolved
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -72,18 +72,20 @@ def test_silence_until_the_end_is_downtime(store: Store) -> None:
 
 def test_downtime_evidence(store: Store) -> None:
     never = record_downtime(store, downtime(store, since=T0, until=at(300)))
-    assert (never.status, never.value, never.threshold) == ("fail", 0.0, 1.0)  # no heartbeat to measure from
+    assert (never.status, never.value, never.details["never_served"]) == ("fail", 0.0, True)
     heartbeats(store, "a", range(5, 100, 10))
+    steady = record_downtime(store, downtime(store, since=T0, until=at(100)), min_uptime=0.99)
+    assert (steady.status, steady.value, steady.limit_key) == ("pass", 1.0, "monitoring.min_uptime")
     heartbeats(store, "a", range(205, 300, 10))
     evidence = record_downtime(store, downtime(store, since=T0, until=at(300)))
     assert store.evidence.latest([Check.MONITOR_DOWNTIME])[Check.MONITOR_DOWNTIME].id == evidence.id
     assert (evidence.check_id, evidence.subject_kind, evidence.status) == (
         "monitor.downtime",
         "deployment",
-        "pass",
+        "fail",  # 110 s of 295 down: far below 99% uptime
     )
-    assert evidence.value == evidence.details["snapshots"] == 20
-    assert evidence.details["uptime_ratio"] == pytest.approx(1 - 110 / 295)
+    assert evidence.value == pytest.approx(1 - 110 / 295)
+    assert evidence.measured.sample_size == 20 and evidence.threshold == 0.99
     assert evidence.details["down_seconds"] == 110.0
     assert evidence.details["gaps"] == [
         {"start": at(95).isoformat(), "end": at(205).isoformat(), "seconds": 110.0}

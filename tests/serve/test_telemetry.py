@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import os
@@ -15,6 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from taxiway.charter import Charter
+from taxiway.monitor.live_limits import minute_hook
 from taxiway.serve.telemetry import PredictionRecord, Telemetry
 from taxiway.store import Store, StoreLocation
 from taxiway.store.checks import Check
@@ -211,40 +214,52 @@ def test_snapshots_on_schedule_with_the_window_figures(store: Store) -> None:
     assert all(0.05 < gap < 2.0 for gap in gaps) and 0.3 < sum(gaps) / len(gaps) < 0.8, gaps
 
 
-def test_first_snapshot_with_figures_records_monitoring_evidence_once(store: Store) -> None:
-    telemetry = Telemetry(store, "r1", log_predictions=False)
-    assert telemetry.write_snapshot()  # a heartbeat without traffic proves nothing yet
-    assert store.evidence.latest(MONITOR_CHECKS) == {}
+def _charter(**serving: float) -> Charter:
+    return Charter.model_validate(
+        {
+            "project": {"name": "t"},
+            "problem": {"target": "y"},
+            "serving": serving,
+            "monitoring": {"max_error_rate": 0.5},
+        }
+    )
+
+
+def test_the_minute_hook_judges_the_live_limits_against_the_charter(store: Store) -> None:
+    charter = _charter(p99_latency_ms=10_000, max_memory_mb=100_000, min_throughput_rps=10_000)
+    telemetry = Telemetry(
+        store, "r1", log_predictions=False, minute_hook=functools.partial(minute_hook, store, charter)
+    )
+    assert telemetry.write_snapshot()
+    assert store.evidence.latest(MONITOR_CHECKS) == {}  # nothing judged before the hook runs
     serve_traffic(telemetry)
     assert telemetry.write_snapshot()
-    serve_traffic(telemetry)
-    assert telemetry.write_snapshot()
+    telemetry.run_hook()
     latest = store.evidence.latest(MONITOR_CHECKS)
-    assert set(latest) == set(MONITOR_CHECKS)
-    for check in MONITOR_CHECKS:
-        assert len(store.evidence.history(check)) == 1
-        record = latest[check]
-        assert (record.subject_kind, record.subject_id, record.origin) == ("replica", "r1", "server")
-        assert record.limit is not None
-        assert record.details["exported"] == ["/metrics", "serving_snapshots"]
-        assert record.details["metric"].startswith("taxiway_")
-    assert latest[Check.MONITOR_CONFIDENCE].value == pytest.approx((60 + 9.5) / 90)
-    # Judged against the charter keys (their question defaults here; the checklist re-judges them).
-    assert latest[Check.MONITOR_MEMORY].limit_key == "serving.max_memory_mb"
+    assert set(latest) == {c for c in MONITOR_CHECKS if c != Check.MONITOR_CONFIDENCE}  # the monitor's
+    for check, record in latest.items():
+        assert (record.subject_kind, record.subject_id, record.origin) == ("deployment", "serving", "server")
+        assert record.status == "pass", (check, record.value, record.threshold)
+        assert record.threshold is not None and record.measured.window_end is not None
+        assert record.expires_at is not None and record.expires_at > record.recorded_at
     assert latest[Check.MONITOR_LATENCY].limit_key == "serving.p99_latency_ms"
-    assert latest[Check.MONITOR_MEMORY].status == "pass" and latest[Check.MONITOR_LATENCY].status == "pass"
-    # No charter limit for CPU or confidence: measured, shown as a warning, never proof.
-    assert latest[Check.MONITOR_CPU].status == latest[Check.MONITOR_CONFIDENCE].status == "warn"
-    assert latest[Check.MONITOR_LATENCY].details["metric"] == "taxiway_request_duration_seconds"
+    assert latest[Check.MONITOR_MEMORY].limit_key == "serving.max_memory_mb"
+    telemetry.stop()
 
 
-def test_confidence_evidence_waits_for_confidences(store: Store) -> None:
-    telemetry = Telemetry(store, "r1", log_predictions=False)
-    telemetry.request_done("/predict", 200, 0.01, "v1", "blue", rows=1)
-    telemetry.rows_answered("v1", "live", "blue", None, [None])  # a regression model: no confidence
-    telemetry.write_snapshot()
-    assert Check.MONITOR_CONFIDENCE not in store.evidence.latest(MONITOR_CHECKS)
-    assert Check.MONITOR_REQUESTS in store.evidence.latest(MONITOR_CHECKS)
+def test_the_minute_hook_fails_a_limit_the_service_breaks(store: Store) -> None:
+    charter = _charter(p99_latency_ms=0.001, max_memory_mb=1)  # no real process meets these
+    telemetry = Telemetry(
+        store, "r1", log_predictions=False, minute_hook=functools.partial(minute_hook, store, charter)
+    )
+    serve_traffic(telemetry)
+    assert telemetry.write_snapshot()
+    telemetry.run_hook()
+    latest = store.evidence.latest(MONITOR_CHECKS)
+    assert latest[Check.MONITOR_LATENCY].status == "fail"
+    assert latest[Check.MONITOR_MEMORY].status == "fail"
+    assert latest[Check.MONITOR_LATENCY].value > 0.001
+    telemetry.stop()
 
 
 def test_snapshot_thread_survives_a_store_error(store: Store) -> None:

@@ -1,0 +1,240 @@
+"""Live limits: the serving snapshots of a recent window judged against the charter, every minute.
+
+The server calls :func:`minute_hook` from its telemetry thread once a minute (``taxiway serve`` wires it);
+`taxiway monitor` calls :func:`judge_live` too. Each judgement is recorded as evidence about the live
+deployment that expires after a few intervals: when the service stops, nothing renews it and the checklist
+shows the monitoring as stale rather than proven forever.
+
+Figures over the window (all replicas):
+
+- latency: the worst replica's request-weighted mean of its 10 s windows' p99, vs ``serving.p99_latency_ms``;
+- memory: the largest resident memory any replica reported, against ``serving.max_memory_mb``;
+- CPU: the busiest replica's mean CPU (percent of one core), against ``monitoring.max_cpu_percent``;
+- errors: 5xx answers / requests, against ``monitoring.max_error_rate``;
+- fallback: rows the fallback answered / rows answered, against ``monitoring.max_fallback_rate``;
+- requests: requests per second against the capacity measured for the version (``taxiway monitor capacity``),
+  else the charter's ``serving.min_throughput_rps``: traffic above what was proven sustainable fails;
+- downtime: share of the window with a heartbeat, against ``monitoring.min_uptime``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from taxiway.charter import Charter
+from taxiway.charter.questions import question
+from taxiway.deploy.state import desired_state
+from taxiway.monitor.judgement import Judgement
+from taxiway.monitor.uptime import downtime
+from taxiway.store import Store
+from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit, Measurement, started_by
+from taxiway.store.tables import ServingSnapshotRow, utcnow
+
+HOOK_SECONDS = 60.0  # how often the server judges its live limits
+EXPIRY_INTERVALS = 3  # a record outlives this many hook intervals, then reads as stale
+
+_log = logging.getLogger(__name__)
+
+
+def _setting(charter: Charter, key: str) -> float:
+    section, name = key.split(".")
+    value = getattr(getattr(charter, section), name)
+    if value is None:
+        value = question(key).default_value(charter.problem.task)
+    return float(value)
+
+
+def live_subject(store: Store) -> str:
+    """The subject live evidence is about: the live version's name (``serving`` before any deploy)."""
+    live = desired_state(store).live
+    return f"v{live}" if live is not None else "serving"
+
+
+def capacity_of(store: Store, subject: str) -> float | None:
+    """The capacity (requests/s within the p99 limit) measured for ``subject`` by a load test, if any."""
+    evidence = store.evidence.latest_about(Check.MONITOR_CAPACITY, "deployment", subject)
+    return evidence.value if evidence is not None and evidence.value else None
+
+
+def judge_live(store: Store, charter: Charter, *, now: dt.datetime | None = None) -> list[Judgement]:
+    """The live limits over the last ``monitoring.live_window_minutes`` of snapshots (none: nothing judged
+    but downtime, which then fails: no heartbeat means nothing is served or monitored).
+
+    Example:
+        >>> import tempfile, os
+        >>> from taxiway.store import StoreLocation
+        >>> from taxiway.charter import Charter
+        >>> root = tempfile.mkdtemp()
+        >>> store = Store.open(StoreLocation(f"sqlite:///{root}/t.db", os.path.join(root, "a")))
+        >>> c = Charter.model_validate({"project": {"name": "x"}, "problem": {"target": "y"}})
+        >>> [(str(j.check), j.status) for j in judge_live(store, c)]
+        [('monitor.downtime', 'fail')]
+    """
+    until = now or utcnow()
+    minutes = charter.monitoring.live_window_minutes
+    since = until - dt.timedelta(minutes=minutes)
+    subject = live_subject(store)
+    at = ServingSnapshotRow.recorded_at
+    with store.session() as session:
+        rows = list(session.scalars(select(ServingSnapshotRow).where(at > since, at <= until).order_by(at)))
+    judgements = [_downtime(store, charter, subject, since, until)]
+    if not rows:
+        return judgements
+    by_replica: dict[str, list[ServingSnapshotRow]] = {}
+    for row in rows:
+        by_replica.setdefault(row.replica_id, []).append(row)
+    requests = sum(r.requests for r in rows)
+    base = {"replicas": sorted(by_replica), "snapshots": len(rows)}
+
+    def judgement(check: Check, value: float, limit: Limit, n: int, method: str, **extra: Any) -> Judgement:
+        return Judgement(
+            check,
+            "deployment",
+            subject,
+            float(value),
+            limit,
+            Measurement(n, since, until, method),
+            {**base, **extra},
+        )
+
+    p99 = [_weighted_p99(rs) for rs in by_replica.values()]
+    known_p99 = [v for v in p99 if v is not None]
+    if known_p99:
+        judgements.append(
+            judgement(
+                Check.MONITOR_LATENCY,
+                max(known_p99),
+                Limit(_setting(charter, "serving.p99_latency_ms"), "<=", key="serving.p99_latency_ms"),
+                requests,
+                "worst replica's request-weighted mean of its 10 s windows' p99 latency (ms)",
+            )
+        )
+    rss = [r.rss_mb for r in rows if r.rss_mb is not None]
+    if rss:
+        judgements.append(
+            judgement(
+                Check.MONITOR_MEMORY,
+                max(rss),
+                Limit(_setting(charter, "serving.max_memory_mb"), "<=", key="serving.max_memory_mb"),
+                len(rss),
+                "largest resident memory (MB) any replica reported",
+            )
+        )
+    cpu = [_mean([r.cpu_percent for r in rs]) for rs in by_replica.values()]
+    known_cpu = [v for v in cpu if v is not None]
+    if known_cpu:
+        judgements.append(
+            judgement(
+                Check.MONITOR_CPU,
+                max(known_cpu),
+                Limit(charter.monitoring.max_cpu_percent, "<=", key="monitoring.max_cpu_percent"),
+                len(rows),
+                "busiest replica's mean CPU over the window (percent of one core)",
+            )
+        )
+    if requests:
+        errors = sum(r.errors for r in rows)
+        judgements.append(
+            judgement(
+                Check.MONITOR_ERRORS,
+                errors / requests,
+                Limit(charter.monitoring.max_error_rate, "<=", key="monitoring.max_error_rate"),
+                requests,
+                "5xx answers / requests",
+                errors=errors,
+            )
+        )
+    answered = sum(r.rows or 0 for r in rows)
+    if answered:
+        fallbacks = sum(r.fallbacks or 0 for r in rows)
+        judgements.append(
+            judgement(
+                Check.MONITOR_FALLBACK,
+                fallbacks / answered,
+                Limit(charter.monitoring.max_fallback_rate, "<=", key="monitoring.max_fallback_rate"),
+                answered,
+                "rows the fallback answered / rows answered",
+                fallbacks=fallbacks,
+            )
+        )
+    capacity = capacity_of(store, subject)
+    limit = (
+        Limit(capacity, "<=", key=None)
+        if capacity is not None
+        else Limit(_setting(charter, "serving.min_throughput_rps"), "<=", key="serving.min_throughput_rps")
+    )
+    seconds = max(
+        (
+            until - max(since, rows[0].recorded_at - dt.timedelta(seconds=rows[0].window_seconds))
+        ).total_seconds(),
+        1.0,
+    )
+    judgements.append(
+        judgement(
+            Check.MONITOR_REQUESTS,
+            requests / seconds,
+            limit,
+            requests,
+            "requests per second over the window, against the capacity proven for the version",
+            capacity_source="load test (monitor.capacity)" if capacity is not None else "charter",
+        )
+    )
+    return judgements
+
+
+def _downtime(
+    store: Store, charter: Charter, subject: str, since: dt.datetime, until: dt.datetime
+) -> Judgement:
+    report = downtime(store, since=since, until=until)
+    return Judgement(
+        Check.MONITOR_DOWNTIME,
+        "deployment",
+        subject,
+        report.uptime_ratio if report.uptime_ratio is not None else 0.0,
+        Limit(charter.monitoring.min_uptime, ">=", key="monitoring.min_uptime"),
+        Measurement(report.snapshots, since, until, "share of the window with a replica heartbeat"),
+        {
+            "down_seconds": report.down_seconds,
+            "observed_seconds": report.observed_seconds,
+            "gaps": [
+                {"start": g.start.isoformat(), "end": g.end.isoformat(), "seconds": g.seconds}
+                for g in report.gaps
+            ],
+            "never_served": report.uptime_ratio is None,
+        },
+    )
+
+
+def _weighted_p99(rows: list[ServingSnapshotRow]) -> float | None:
+    pairs = [(r.p99_ms, r.requests) for r in rows if r.p99_ms is not None and r.requests]
+    total = sum(n for _, n in pairs)
+    return sum(v * n for v, n in pairs) / total if total else None
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def record_live(store: Store, charter: Charter, *, now: dt.datetime | None = None) -> list[Judgement]:
+    """Judge the live limits, record each as evidence expiring after a few intervals, update the alerts."""
+    from taxiway.monitor.alerts import update_alerts  # alerts read judgements; no cycle at import time
+
+    now = now or utcnow()
+    judgements = judge_live(store, charter, now=now)
+    expires = now + dt.timedelta(seconds=EXPIRY_INTERVALS * HOOK_SECONDS)
+    for judgement in judgements:
+        judgement.record(store, expires_at=expires)
+    update_alerts(store, charter, judgements, now=now)
+    return judgements
+
+
+def minute_hook(store: Store, charter: Charter) -> None:
+    """What the server's telemetry thread calls every minute: the live limits, recorded by the server."""
+    with started_by("server"):
+        record_live(store, charter)
