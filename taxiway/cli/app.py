@@ -50,7 +50,8 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "test",
         "taxiway.cli.test",
-        "Run the team's tests: unit tests of pipeline.py, behaviour tests of a model.",
+        "Run every test: unit (with feature-code coverage), behaviour, validation gates, full-pipeline "
+        "integration; exit 1 when one fails.",
         _TRAIN,
     ),
     Verb(
