@@ -282,7 +282,9 @@ class DeployPolicy(_Section):
         "is live's plus this",
     )
     alpha: float = Field(0.01, gt=0, lt=0.5, description="risk of rolling back a canary as good as live")
-    beta: float = Field(0.05, gt=0, lt=0.5, description="risk of promoting a canary that is worse by worse_by")
+    beta: float = Field(
+        0.05, gt=0, lt=0.5, description="risk of promoting a canary that is worse by worse_by"
+    )
     bake_minutes: float = Field(
         10, ge=0, description="after going live, an alert within this many minutes rolls back"
     )
@@ -313,7 +315,9 @@ class CtSection(_Section):
     on_quality_drop: bool = Field(
         True, description="retrain when online quality evidence fails (monitor.online_quality)"
     )
-    schedule_days: float | None = Field(None, gt=0, description="retrain at least every N days, whatever else")
+    schedule_days: float | None = Field(
+        None, gt=0, description="retrain at least every N days, whatever else"
+    )
     min_new_rows: int = Field(
         1, ge=1, description="a new dataset version triggers only with at least this many more rows"
     )

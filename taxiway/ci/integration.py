@@ -132,9 +132,7 @@ def _pipeline(run: IntegrationRun, sandbox: Path, env: dict[str, str], say: Call
     return True
 
 
-def _stage(
-    run: IntegrationRun, name: str, args: list[str], sandbox: Path, env: dict[str, str]
-) -> str | None:
+def _stage(run: IntegrationRun, name: str, args: list[str], sandbox: Path, env: dict[str, str]) -> str | None:
     """Run one stage; its standard output, or None when it broke (recorded as a failed case)."""
     started = time.perf_counter()
     try:
@@ -215,7 +213,9 @@ def _served_answers(process: subprocess.Popen[bytes], rows: list[dict[str, Any]]
     return list(zip(body["predictions"], body["confidence"], reasons, strict=True))
 
 
-def _in_process_answers(sandbox: Path, env: dict[str, str], rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _in_process_answers(
+    sandbox: Path, env: dict[str, str], rows: list[dict[str, Any]]
+) -> list[tuple[Any, ...]]:
     import pandas as pd
 
     from taxiway.serve.served_model import load_served_model
@@ -270,7 +270,9 @@ def _record(project: Project, run: IntegrationRun) -> None:
         limit=Limit(0, "<="),
         measured=Measurement(sample_size=run.rows, method="data → train → validate → register → serve"),
         details={
-            "stages": [{"stage": c.name, "seconds": round(c.seconds, 2), "failure": c.failure} for c in run.cases],
+            "stages": [
+                {"stage": c.name, "seconds": round(c.seconds, 2), "failure": c.failure} for c in run.cases
+            ],
             "compared": run.compared,
             "mismatches": run.mismatches,
         },

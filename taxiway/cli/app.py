@@ -122,6 +122,24 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb("logs", "taxiway.cli.logs", "The prediction log: every answered row the servers recorded.", _SHIP),
     Verb(
+        "ci",
+        "taxiway.cli.ci",
+        "Continuous integration: write GitHub Actions / GitLab CI files; run what CI runs.",
+        _PROVE,
+    ),
+    Verb(
+        "cd",
+        "taxiway.cli.cd",
+        "Continuous delivery: advance a blessed version shadow → canary → live by the charter's policy.",
+        _SHIP,
+    ),
+    Verb(
+        "ct",
+        "taxiway.cli.ct",
+        "Continuous training: retrain when the charter's triggers fire; simulate policies on past data.",
+        _TRAIN,
+    ),
+    Verb(
         "check",
         "taxiway.cli.check",
         "Show where every checklist item stands and the ML Test Score; in CI, also record that CI ran it.",

@@ -18,7 +18,7 @@ app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `ta
 test_app = typer.Typer(
     invoke_without_command=True,
     help="Run every test: unit (with feature-code coverage), behaviour, validation gates, full-pipeline "
-    "integration; exit 1 when one fails."
+    "integration; exit 1 when one fails.",
 )
 app.add_typer(test_app, name="test", invoke_without_command=True)
 
