@@ -9,7 +9,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Case:
-    """One test's outcome: ``failure`` holds the message when it failed, ``skipped`` the reason it did not run.
+    """One test's outcome: ``failure`` holds the message when it failed, ``skipped`` why it did not run.
 
     Example:
         >>> Case("unit", "test_pipeline::test_builds", 0.2).passed

@@ -130,8 +130,9 @@ def _unit(project: Project, run: SuiteRun, tests_path: str, say: Callable[[str],
         failure = None
         if unit.coverage < floor:
             failure = (
-                f"the unit tests run {unit.coverage:.0%} of pipeline.py's lines, below ci.min_feature_coverage "
-                f"{floor:.0%}; lines never run: {', '.join(map(str, unit.missed_lines[:15]))}"
+                f"the unit tests run {unit.coverage:.0%} of pipeline.py's lines, below "
+                f"ci.min_feature_coverage {floor:.0%}; lines never run: "
+                + ", ".join(map(str, unit.missed_lines[:15]))
             )
         run.report.cases.append(Case("unit", "feature code coverage (D7)", 0.0, failure=failure))
 

@@ -25,7 +25,7 @@ def init(
     ),
     force: bool = typer.Option(False, "--force", help="replace CI files that exist"),
 ) -> None:
-    """Write .github/workflows/taxiway.yml and .gitlab-ci.yml: `taxiway ci run` on every push, CT on a schedule."""
+    """Write GitHub Actions and GitLab CI files: `taxiway ci run` on every push, CT on a schedule."""
     from taxiway.ci.workflows import PROVIDERS, write
 
     chosen = tuple(provider or PROVIDERS)
