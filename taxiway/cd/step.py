@@ -4,7 +4,7 @@ The steps, each taken only on evidence measured since the deployment's last chan
 
 * nothing in flight: the newest blessed version that beats live on its held-out test (and was not turned
   down by CD before) goes to **shadow**;
-* a shadow that answered ``shadow_requests`` requests and agreed with live on ``shadow_agreement`` of the
+* a shadow that answered ``shadow_rows`` rows beside live and agreed with live on ``shadow_agreement`` of the
   rows goes **canary** at ``canary_weight``; one that agrees less is stopped;
 * a canary is judged by a sequential test (cd/sprt.py) of its bad answers (server errors and fallbacks)
   against live's over the same window: as good → **live**; worse → the canary is stopped (**rollback**);
@@ -135,8 +135,10 @@ def _judge_shadow(project: Project, state: DeploymentState, policy: DeployPolicy
     shadow = _figures(project, state, "shadow", state.shadow)
     name = f"v{state.shadow}"
     facts = shadow.to_json()
-    if shadow.requests < policy.shadow_requests or shadow.agreement is None:
-        why = f"shadow {name} answered {shadow.requests} of the {policy.shadow_requests} requests it needs"
+    if shadow.compared < policy.shadow_rows or shadow.agreement is None:
+        why = (
+            f"shadow {name} answered {shadow.compared} of the {policy.shadow_rows} rows it needs beside live"
+        )
         return Step("wait", name, why, state, facts)
     agreement = shadow.agreement
     limit = Limit(policy.shadow_agreement, ">=", key="deploy.policy.shadow_agreement")

@@ -263,7 +263,9 @@ class CiSection(_Section):
 class DeployPolicy(_Section):
     """How `taxiway cd run` takes a blessed version to live: shadow, then canary, then live, then bake."""
 
-    shadow_requests: int = Field(200, ge=1, description="requests a shadow must see before it may go canary")
+    shadow_rows: int = Field(
+        200, ge=1, description="rows a shadow must have answered beside live before it may go canary"
+    )
     shadow_agreement: float = Field(
         0.8, gt=0, le=1, description="share of rows where the shadow must answer as live does"
     )
