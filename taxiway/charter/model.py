@@ -359,6 +359,87 @@ class StoreSection(_Section):
     artifacts: str | None = Field(None, description="artifact store, a folder or e.g. s3://bucket/prefix")
 
 
+class CiSection(_Section):
+    """What `taxiway ci run` requires of a commit (issue 17)."""
+
+    require_score: float | None = Field(
+        None, ge=0, le=7, description="fail CI when the final ML Test Score is below this (0 to 7)"
+    )
+    min_feature_coverage: float = Field(
+        0.8, ge=0, le=1, description="share of pipeline.py's lines the unit tests must run (D7)"
+    )
+    integration_rows: int = Field(
+        400, ge=50, description="rows of the current dataset version the full-pipeline integration test uses"
+    )
+
+
+class DeployPolicy(_Section):
+    """How `taxiway cd run` takes a blessed version to live: shadow, then canary, then live, then bake."""
+
+    shadow_rows: int = Field(
+        200, ge=1, description="rows a shadow must have answered beside live before it may go canary"
+    )
+    shadow_agreement: float = Field(
+        0.8, gt=0, le=1, description="share of rows where the shadow must answer as live does"
+    )
+    canary_weight: float = Field(0.1, gt=0, lt=1, description="share of live traffic the canary answers")
+    canary_requests: int = Field(
+        100, ge=1, description="requests the canary must answer before the sequential test may decide"
+    )
+    max_canary_requests: int = Field(
+        5000, ge=1, description="the sequential test decides by this many requests (else: not better, stop)"
+    )
+    worse_by: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="the sequential test's alternative: the canary's bad-answer rate (errors, fallbacks) "
+        "is live's plus this",
+    )
+    alpha: float = Field(0.01, gt=0, lt=0.5, description="risk of rolling back a canary as good as live")
+    beta: float = Field(
+        0.05, gt=0, lt=0.5, description="risk of promoting a canary that is worse by worse_by"
+    )
+    bake_minutes: float = Field(
+        10, ge=0, description="after going live, an alert within this many minutes rolls back"
+    )
+
+    @model_validator(mode="after")
+    def _reachable(self) -> DeployPolicy:
+        if self.max_canary_requests < self.canary_requests:
+            raise ValueError(
+                f"max_canary_requests ({self.max_canary_requests}) is below canary_requests "
+                f"({self.canary_requests}): the canary could never be judged; raise max_canary_requests"
+            )
+        return self
+
+
+class DeploySection(_Section):
+    """Continuous delivery (`taxiway cd run`)."""
+
+    policy: DeployPolicy = DeployPolicy()
+
+
+class CtSection(_Section):
+    """Continuous training (`taxiway ct run`): when to retrain, and the guard rails (issue 17)."""
+
+    on_new_data: bool = Field(
+        True, description="retrain when a dataset version newer than the live model's appears"
+    )
+    on_drift: bool = Field(True, description="retrain when a drift check of live inputs fails (monitor.skew)")
+    on_quality_drop: bool = Field(
+        True, description="retrain when online quality evidence fails (monitor.online_quality)"
+    )
+    schedule_days: float | None = Field(
+        None, gt=0, description="retrain at least every N days, whatever else"
+    )
+    min_new_rows: int = Field(
+        1, ge=1, description="a new dataset version triggers only with at least this many more rows"
+    )
+    max_retrains: int = Field(4, ge=1, description="at most this many retrains per budget period")
+    budget_days: float = Field(30, gt=0, description="the budget period, in days")
+
+
 class Charter(_Section):
     """The whole taxiway.toml.
 
@@ -377,6 +458,9 @@ class Charter(_Section):
     validation: ValidationSection = ValidationSection()
     store: StoreSection = StoreSection()
     monitoring: MonitoringSection = MonitoringSection()
+    ci: CiSection = CiSection()
+    deploy: DeploySection = DeploySection()
+    ct: CtSection = CtSection()
     attest: dict[str, Attestation] = Field(
         default_factory=dict,
         description="ML Test Score id -> { link, by, date }: a check done by hand, the link to its written "

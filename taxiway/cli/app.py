@@ -56,7 +56,8 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "test",
         "taxiway.cli.test",
-        "Run the team's tests: unit tests of pipeline.py, behaviour tests of a model.",
+        "Run every test: unit (with feature-code coverage), behaviour, validation gates, full-pipeline "
+        "integration; exit 1 when one fails.",
         _TRAIN,
     ),
     Verb(
@@ -131,6 +132,24 @@ VERBS: tuple[Verb, ...] = (
         "taxiway.cli.monitor",
         "Judge served traffic: drift, confidence, estimated and realised quality, live limits, alerts.",
         _SHIP,
+    ),
+    Verb(
+        "ci",
+        "taxiway.cli.ci",
+        "Continuous integration: write GitHub Actions / GitLab CI files; run what CI runs.",
+        _PROVE,
+    ),
+    Verb(
+        "cd",
+        "taxiway.cli.cd",
+        "Continuous delivery: advance a blessed version shadow → canary → live by the charter's policy.",
+        _SHIP,
+    ),
+    Verb(
+        "ct",
+        "taxiway.cli.ct",
+        "Continuous training: retrain when the charter's triggers fire; simulate policies on past data.",
+        _TRAIN,
     ),
     Verb(
         "check",

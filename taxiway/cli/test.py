@@ -1,4 +1,5 @@
-"""`taxiway test unit` and `taxiway test behaviour`: the team's tests of the model spec and of the model."""
+"""`taxiway test`: every kind of test at once (one exit code, a JUnit report); `taxiway test unit` and
+`taxiway test behaviour` run one kind alone."""
 
 from __future__ import annotations
 
@@ -14,8 +15,73 @@ from taxiway.project import Project
 
 app = typer.Typer()  # this module's commands; taxiway.cli.app lists them in `taxiway --help`
 
-test_app = typer.Typer(help="Run the team's tests: unit tests of pipeline.py, behaviour tests of a model.")
-app.add_typer(test_app, name="test")
+test_app = typer.Typer(
+    invoke_without_command=True,
+    help="Run every test: unit (with feature-code coverage), behaviour, validation gates, full-pipeline "
+    "integration; exit 1 when one fails.",
+)
+app.add_typer(test_app, name="test", invoke_without_command=True)
+
+
+@test_app.callback(invoke_without_command=True)
+def everything(
+    ctx: typer.Context,
+    only: list[str] = typer.Option(
+        None,
+        "--only",
+        help="run only this kind (repeatable): unit, behaviour, validation, integration",
+        show_default=False,
+    ),
+    junit: Path = typer.Option(
+        Path("taxiway-test.xml"), "--junit", help="where to write the JUnit XML report", dir_okay=False
+    ),
+    path: str = typer.Option("tests", "--path", help="the unit tests, relative to the project folder"),
+    output: Format = FORMAT_OPTION,
+) -> None:
+    """Run every kind of test the project has; write a JUnit XML report; exit 1 when one fails."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from taxiway.ci.suite import KINDS, run_suite
+    from taxiway.errors import TaxiwayError
+
+    unknown = [kind for kind in only or () if kind not in KINDS]
+    if unknown:
+        raise TaxiwayError(f"unknown kind of test {unknown[0]!r}", hint=f"use one of {', '.join(KINDS)}")
+    project = Project.load()
+    try:
+        with stderr().status("testing") as status:
+            run = run_suite(
+                project,
+                kinds=[kind for kind in KINDS if not only or kind in only],
+                junit=junit if junit.is_absolute() else project.root / junit,
+                tests_path=path,
+                progress=lambda step: status.update(f"testing: {step} ..."),
+            )
+    finally:
+        project.store.close()
+    show_report(run.document(), output, render_suite, passed=run.passed)
+
+
+def render_suite(document: dict[str, Any], console: Console) -> None:
+    """One line per kind, then every failure, then the verdict."""
+    table = new_table(
+        (("kind", "left"), ("tests", "right"), ("failed", "right"), ("skipped", "right")),
+        title="taxiway test",
+    )
+    for kind, counts in document["kinds"].items():
+        table.add_row(kind, str(counts["tests"]), str(counts["failed"]), str(counts["skipped"]))
+    console.print(table)
+    for failure in document["failed"]:
+        first = (failure["message"] or "failed").splitlines()[0]
+        console.print(f"✗ {failure['kind']}: {failure['test']}: {first}", highlight=False, markup=False)
+    for kind, why in document["skipped"].items():
+        console.print(f"- {kind} skipped: {why}", highlight=False, markup=False)
+    coverage = document["facts"].get("feature_coverage")
+    if coverage is not None:
+        console.print(f"feature code coverage: {coverage:.0%} of pipeline.py", highlight=False)
+    console.print(f"JUnit report: {document['junit']}", highlight=False, markup=False)
+    verdict = "✓ every test passes" if document["passed"] else f"✗ {document['failures']} tests fail"
+    console.print(verdict, highlight=False)
 
 
 @test_app.command("unit")
