@@ -14,6 +14,7 @@ from taxiway.charter.questions import question
 from taxiway.checklist.items import (
     CHECKS,
     ITEMS,
+    NOT_YET,
     SECTIONS,
     Asks,
     AsksThenProves,
@@ -153,14 +154,14 @@ def _asks(item: Item, charter: Charter, paths: tuple[str, ...]) -> ItemResult:
 def _proves(item: Item, record: Evidence | None, check: Check) -> ItemResult:
     command = CHECKS[check].command
     if record is None:
-        return ItemResult(item, "missing", item.text, how=f"run {command}")
+        return ItemResult(item, "missing", item.text, how=_run(command))
     if record.status != "pass":
         return ItemResult(
             item,
             "failed",
             item.text,
             evidence=record,
-            how=f"the latest record did not pass: fix what it found and re-run {command}",
+            how=f"the latest record did not pass: fix what it found and {_run(command, again=True)}",
         )
     return ItemResult(item, "proven", _completed_text(item, record), evidence=record)
 
@@ -185,7 +186,7 @@ def _asks_then_proves(
             item.text,
             evidence=record,
             answers=answers,
-            how=f"the latest record did not pass: fix what it found and re-run {command}",
+            how=f"the latest record did not pass: fix what it found and {_run(command, again=True)}",
         )
     return ItemResult(item, "proven", item.text, evidence=record, answers=answers)
 
@@ -217,6 +218,13 @@ def _read(charter: Charter, paths: tuple[str, ...]) -> tuple[tuple[Answer, ...],
         else:
             answered.append(Answer(path, value))
     return tuple(answered), tuple(open_)
+
+
+def _run(command: str, *, again: bool = False) -> str:
+    """``run taxiway X``, or the hint's own words when no command records the check yet."""
+    if command.startswith(NOT_YET):
+        return command
+    return f"{'re-run' if again else 'run'} {command}"
 
 
 def _how_to_answer(open_: tuple[Unanswered, ...]) -> str:

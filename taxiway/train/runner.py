@@ -17,6 +17,7 @@ from taxiway.measure.metrics import Task
 from taxiway.measure.scores import score_predictions
 from taxiway.project import Project
 from taxiway.store.checks import Check
+from taxiway.store.evidence import Limit
 from taxiway.train.baselines import (
     HeuristicModel,
     HeuristicRegressor,
@@ -260,15 +261,14 @@ def _lineage(
 
 
 def _record_meta_requirements(project: Project, run_id: str, features: list[str]) -> None:
-    """D4: the model's inputs hold no protected column (training refused otherwise, before any run)."""
+    """D4: the model's inputs hold no protected column, counted (feature_columns leaves them out)."""
     data = project.charter.data
     project.store.evidence.record(
         Check.DATA_META_REQUIREMENTS,
         subject_kind="run",
         subject_id=run_id,
-        status="pass",
-        value=0.0,
-        threshold=0.0,
+        value=float(len(set(features) & set(data.protected_columns))),
+        limit=Limit(0, "<="),
         details={
             "features": features,
             "protected_columns": list(data.protected_columns),

@@ -31,6 +31,7 @@ from taxiway.store.evidence import EvidenceLog, Status
 from taxiway.train.runs import get_run
 from taxiway.validate.evaluation import Evaluation, Progress, evaluate_run
 from taxiway.validate.failure import FailureReport, run_failure_report
+from taxiway.validate.failure_switch import decide_failure_switch
 from taxiway.validate.feature_cost import SHARE_LIMIT
 from taxiway.validate.gates import Limits, run_gates
 
@@ -63,7 +64,12 @@ def validate_run(project: Project, run_ref: str, *, progress: Progress | None = 
     failure = run_failure_report(project, run)  # a report, not a gate: it never decides the blessing
     recorded = evaluation.to_json()
     if failure is not None:
-        recorded["failure_predictor"] = failure.to_json()
+        switch = decide_failure_switch(failure)  # serving reads `enabled` before it loads the predictor
+        recorded["failure_predictor"] = {
+            **failure.to_json(),
+            "enabled": switch.enabled,
+            "switch": switch.reason,
+        }
     store = project.store
     with store.write_session() as session, session.begin():
         blessing = save_blessing(session, run.id, gates, test_metrics=evaluation.test, evaluation=recorded)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from taxiway.checklist.ml_test_score import TESTS
 from taxiway.cli import app
+from taxiway.cli.app import VERBS
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Origin
@@ -71,7 +73,12 @@ def test_json_is_one_document_with_every_item_and_test(runner: CliRunner, projec
     assert document["ml_test_score"]["final"] == 0.0
     assert document["ml_test_score"]["band"] == "a research project, not production"
     assert document["summary"] == {"proven": 0, "answered": 0, "missing": 42, "failed": 0}
-    assert _items(document)["deployment.ci"]["how"] == "run taxiway check, in CI (with CI=true)"
+    assert _items(document)["deployment.ci"]["how"] == "no command records this yet: the CI stage will"
+    # every hint names only commands that exist (issue 18: hints named `taxiway monitor` and `taxiway ct`)
+    verbs = {verb.name for verb in VERBS}
+    for entry in _items(document).values():
+        for named in re.findall(r"taxiway ([a-z-]+)", entry["how"] or ""):
+            assert named in verbs, f"{entry['id']}: {entry['how']}"
 
 
 def test_text_shows_marks_items_and_the_score_table(
