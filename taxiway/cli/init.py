@@ -144,15 +144,15 @@ def _flag_answers(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
             raise TaxiwayError(
                 f"--answer: '{path}' is not a charter key", hint=_known_keys_hint(path)
             ) from None
-        if key.kind == "table":
-            raise TaxiwayError(f"--answer: {path} is a table", hint=f"set its entries: {path}.KEY=VALUE")
         try:
             value = parse_value(key, raw)
         except ValueError as exc:
             raise TaxiwayError(
                 f"--answer {path}: '{raw}' is not valid ({exc})", hint=key.describe()
             ) from None
-        if any(q.path == path for q in QUESTIONS):
+        if path == "attest":  # the top-level table: one setting per entry
+            settings.update({f"attest.{test}": link for test, link in value.items()})
+        elif any(q.path == path for q in QUESTIONS):
             answers[path] = value
         else:
             settings[path] = value
@@ -161,11 +161,11 @@ def _flag_answers(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _known_keys_hint(path: str) -> str:
     """The closest key, then every key once (with its kind), one a line."""
-    paths = [key.path for key in charter_keys() if key.kind != "table"]
+    paths = [key.path for key in charter_keys()]
     guess = difflib.get_close_matches(path, paths, n=1, cutoff=0.6)
-    lines = "\n  ".join(key.describe() for key in charter_keys() if key.kind != "table")
+    lines = "\n  ".join(key.describe() for key in charter_keys())
     start = f"did you mean '{guess[0]}'? " if guess else ""
-    return f"{start}every charter key (KEY=VALUE; lists comma-separated):\n  {lines}\n  attest.D1..O7 (link)"
+    return f"{start}every charter key (KEY=VALUE; lists comma-separated):\n  {lines}\n  attest.D1..O7 (text)"
 
 
 def _ask(q: Question, task: Task) -> Any:

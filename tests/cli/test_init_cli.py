@@ -89,6 +89,7 @@ def test_every_charter_key_is_a_flag_and_lists_are_comma_separated(runner: CliRu
         "problem.costs.false_negative": "5",
         "serving.fallback": "constant",
         "attest.D6": "https://wiki.example.com/d6",
+        "train.params": '{"max_iter": 50}',
     }
     flags = [part for key, value in answers.items() for part in ("--answer", f"{key}={value}")]
     result = runner.invoke(
@@ -104,6 +105,7 @@ def test_every_charter_key_is_a_flag_and_lists_are_comma_separated(runner: CliRu
     assert charter.split.valid_fraction == 0.2 and charter.validation.require_calibration is True
     assert charter.problem.costs is not None and charter.problem.costs.false_negative == 5.0
     assert charter.serving.fallback == "constant" and charter.attest == {"D6": "https://wiki.example.com/d6"}
+    assert charter.train.params == {"max_iter": 50}
     assert "needs the project in git: git init" in result.output
 
 
