@@ -262,7 +262,7 @@ NOT_YET = "no command records this yet"
 _DATA_CHECK = "taxiway data check"
 _FEATURES = "taxiway validate RUN"
 _TRAIN = "taxiway train"
-_TEST = "taxiway test"
+_TEST = "taxiway test unit"
 _MONITOR = f"{NOT_YET}: the monitoring stage will (attest it by hand meanwhile)"
 _SERVING = "taxiway serve (its monitor records this while it runs)"
 CHECKS: Mapping[Check, CheckInfo] = {
@@ -300,7 +300,9 @@ CHECKS: Mapping[Check, CheckInfo] = {
         "retrained from lineage, same result within tolerance", "taxiway reproduce RUN"
     ),
     Check.MODEL_UNIT_TESTS: CheckInfo("model spec unit tests", "taxiway test unit"),
-    Check.PIPELINE_INTEGRATION: CheckInfo("data → train → evaluate → package → serve on a sample", _TEST),
+    Check.PIPELINE_INTEGRATION: CheckInfo(
+        "data → train → evaluate → package → serve on a sample", f"{NOT_YET}: the CI stage will"
+    ),
     Check.MODEL_VALIDATED: CheckInfo("validation gates passed before serving", "taxiway validate"),
     Check.MODEL_DEBUGGABLE: CheckInfo(
         "step-by-step computation shown for one example", "taxiway explain RUN --row JSON"

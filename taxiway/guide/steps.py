@@ -111,6 +111,11 @@ def next_step(project: Project, *, verbs: Collection[str], data_file: str | None
             f"watch v{number} next to live v{deployment.live} before it answers users",
             ("deploy", f"v{number}", "--as", "shadow"),
         )
+    if Check.MODEL_UNIT_TESTS not in latest:
+        return Step("taxiway test unit", "run pipeline.py's unit tests", ("test", "unit"))
+    if log.latest_about(Check.MODEL_REPRODUCED, "run", run_id) is None:
+        why = "retrain the candidate from its lineage and compare"
+        return Step(f"taxiway reproduce {run_id}", why, ("reproduce", run_id))
     if not list_replicas(store):
         return Step("taxiway serve", "start a server: it answers /predict and monitors itself")
     if deployment.shadow == number:
