@@ -27,7 +27,6 @@ from taxiway.registry.blessing import latest_blessing
 from taxiway.store import Store
 from taxiway.store.locks import serialise
 from taxiway.store.tables import AliasHistoryRow, ModelAliasRow, ModelVersionRow, utcnow
-from taxiway.train.packaged import load_packaged
 from taxiway.train.runs import get_run
 
 ALIAS = re.compile(r"[a-z][a-z0-9_-]{0,49}")
@@ -259,6 +258,8 @@ def load_model_version(store: Store, ref: str, *, root: Path | None = None) -> A
         NotFoundError: nothing is registered under ``ref``.
     """
     version = get_version(store, ref)
+    from taxiway.train.packaged import load_packaged  # skops and scikit-learn: only to load a model
+
     return load_packaged(
         store,
         artifact=version.artifact,
