@@ -97,7 +97,9 @@ class Evaluation:
         return dict(document)
 
 
-def evaluate_run(project: Project, run: Run, *, progress: Progress | None = None) -> Evaluation:
+def evaluate_run(
+    project: Project, run: Run, *, progress: Progress | None = None, ctx: RunContext | None = None
+) -> Evaluation:
     """Measure ``run``'s packaged model on its split's validation and test rows.
 
     Raises:
@@ -107,7 +109,7 @@ def evaluate_run(project: Project, run: Run, *, progress: Progress | None = None
     """
     say = progress or (lambda _: None)
     say("loading the split and the packaged model")
-    ctx = load_context(project, run)
+    ctx = ctx or load_context(project, run)  # a caller that loaded it already passes it in
     valid_rows = ctx.frames.valid
     # The serving probe runs in its own process from the start: it times CPU, so the work below does not
     # change its figures, and on two cores its seconds overlap the evaluation's.
