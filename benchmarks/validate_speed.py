@@ -6,7 +6,7 @@ with each checkout's code (``PYTHONPATH``), ``--repeats`` times each. Reported p
 wall time and the median CPU time (user + system of the command and every process it started): on a shared
 machine wall time moves with the load, CPU time much less.
 
-    .venv/bin/python benchmarks/validate_speed.py --before OLDER_CHECKOUT [--rows 50000] [--repeats 3]
+    .venv/bin/python benchmarks/validate_speed.py --before OLDER [--after NEWER] [--rows 50000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def build(root: Path, rows: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="an earlier checkout of taxiway")
+    parser.add_argument("--after", type=Path, default=HERE, help="the newer checkout (default: this one)")
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
@@ -75,7 +76,7 @@ def main() -> None:
         run_id = build(root, options.rows)
         figures: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
         for _ in range(options.repeats):
-            for name, code in (("before", options.before.resolve()), ("after", HERE)):
+            for name, code in (("before", options.before.resolve()), ("after", options.after.resolve())):
                 wall, cpu, code_ = run(code, root, "validate", run_id)
                 if code_ not in (0, 1):
                     raise SystemExit(f"{name}: taxiway validate exited {code_}")
