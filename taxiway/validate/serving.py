@@ -23,6 +23,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -69,7 +70,7 @@ rows = pd.read_parquet(args["rows"])
 predict = getattr(model, args["method"])
 # CPU time of this process (every thread), not wall time: on a busy machine wall time also counts the
 # moments other processes held the core, and the same model flipped between pass and fail.
-clock = time.process_time
+clock = time.process_time if args["clock"] == "process" else time.perf_counter
 with threadpool_limits(args["threads"]):
     predict(rows.iloc[:1])
     rounds = []
@@ -181,10 +182,13 @@ def start_serving_probe(
     method: str,
     threads: int = 1,
     root: Path | None = None,
+    clock: Literal["process", "wall"] = "process",
 ) -> ServingProbe:
     """Start loading ``model`` in a fresh Python process that predicts ``rows`` with ``method`` and measures.
 
     ``root`` is the project folder, whose ``pipeline.py`` defines any custom classes the model holds.
+    ``clock="wall"`` times wall-clock seconds instead of CPU time: only for benchmarks/latency_stability.py,
+    which shows why the gates do not use it.
     """
     folder = tempfile.TemporaryDirectory(prefix="taxiway-serving-")
     model_file, rows_file = Path(folder.name) / "model", Path(folder.name) / "rows.parquet"
@@ -205,6 +209,7 @@ def start_serving_probe(
         "batch_rows": BATCH_ROWS,
         "batch_repeats": BATCH_REPEATS,
         "rounds": ROUNDS,
+        "clock": clock,
     }
     process = subprocess.Popen(
         [sys.executable, "-c", _PROBE, json.dumps(args)],
