@@ -10,11 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@# htmx for the dashboard comes from the npm registry at build time (no minified JS in the repository)
-	@if command -v npm >/dev/null; then tmp=$$(mktemp -d) && (cd $$tmp && npm pack htmx.org@2 --silent >/dev/null) \
-	  && tar -xzf $$tmp/htmx.org-*.tgz -C $$tmp && mkdir -p taxiway/ui/static/vendor \
-	  && cp $$tmp/package/dist/htmx.min.js taxiway/ui/static/vendor/htmx.min.js; rm -rf $$tmp; \
-	else echo "npm not found: the dashboard runs without htmx (plain links and forms)" >&2; fi
+	@# htmx for the dashboard: the same build step a wheel runs (npm registry, pinned version + sha512 integrity)
+	$(BIN)/python scripts/build_htmx.py
 	touch $(STAMP)
 
 demo: $(STAMP)

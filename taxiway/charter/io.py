@@ -16,6 +16,12 @@ from taxiway.errors import CharterError
 from taxiway.measure.metrics import Task
 
 CHARTER_FILE = "taxiway.toml"
+_STORE_COMMENTS = [
+    "",
+    "[store]",
+    '# uri = "sqlite:///.taxiway/taxiway.db"  # or postgresql+psycopg://user@host/db; TAXIWAY_STORE_URI',
+    '# artifacts = ".taxiway/artifacts"        # or s3://bucket/prefix; env TAXIWAY_ARTIFACTS_URI',
+]
 
 
 def load_charter(path: Path) -> Charter:
@@ -153,22 +159,23 @@ def render_charter(
         sections.setdefault(section, ["", f"[{section}]"]).append(_line(key, value))
     out = sections["project"] + sections["problem"] + ["", "[problem.costs]", *costs]
     out += sections["serving"] + sections["data"]
-    for extra in sorted(sections.keys() - {"project", "problem", "serving", "data"}):
+    for extra in sorted(sections.keys() - {"project", "problem", "serving", "data", "store", "attest"}):
         out += sections[extra]
+    out += sections.get("store", _STORE_COMMENTS)
     out += [
-        "",
-        "[store]",
-        '# uri = "sqlite:///.taxiway/taxiway.db"  # or postgresql+psycopg://user@host/db; TAXIWAY_STORE_URI',
-        '# artifacts = ".taxiway/artifacts"        # or s3://bucket/prefix; env TAXIWAY_ARTIFACTS_URI',
         "",
         "[attest]",
         "# ML Test Score checks done by hand: the written record (an http(s) URL or a file in this folder),",
         "# who did it and when; 0.5 points each, e.g.",
         '# D6 = { link = "https://wiki.example.com/feature-onboarding-time", by = "Ana", date = 2027-01-31 }',
+        *sections.get("attest", [])[2:],
         "",
     ]
     return "\n".join(out)
 
 
 def _line(key: str, value: Any) -> str:
+    if isinstance(value, dict):  # an inline table, so it stays under its section's header
+        inner = ", ".join(_line(k, v) for k, v in value.items())
+        return f"{_line(key, '')[:-2]}{{{inner}}}"
     return tomli_w.dumps({key: value}).strip()

@@ -209,7 +209,8 @@ class DataSection(_Section):
     group_column: str | None = Field(None, description="column whose values must not span splits")
     drop_columns: list[str] = Field(default_factory=list, description="columns never used as model inputs")
     protected_columns: list[str] = Field(
-        default_factory=list, description="forbidden or protected attributes: training refuses them as inputs"
+        default_factory=list,
+        description="forbidden or protected attributes: kept for the fairness checks, never model inputs",
     )
     allowed_pii: list[str] = Field(
         default_factory=list, description="columns flagged as personal data that the team allows, with care"

@@ -14,6 +14,7 @@ from taxiway.charter.questions import question
 from taxiway.checklist.items import (
     CHECKS,
     ITEMS,
+    NOT_YET,
     SECTIONS,
     Asks,
     AsksThenProves,
@@ -300,6 +301,13 @@ def _read(charter: Charter, paths: tuple[str, ...]) -> tuple[tuple[Answer, ...],
         else:
             answered.append(Answer(path, value))
     return tuple(answered), tuple(open_)
+
+
+def _run(command: str, *, again: bool = False) -> str:
+    """``run taxiway X``, or the hint's own words when no command records the check yet."""
+    if command.startswith(NOT_YET):
+        return command
+    return f"{'re-run' if again else 'run'} {command}"
 
 
 def _how_to_answer(open_: tuple[Unanswered, ...]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,18 @@ VERBS: tuple[Verb, ...] = (
         _START,
     ),
     Verb("charter", "taxiway.cli.charter", "Read and validate the project charter (taxiway.toml).", _START),
+    Verb(
+        "up",
+        "taxiway.cli.guide",
+        "The first hour: add, split, check, train, validate, register, deploy; stops where you must act.",
+        _START,
+    ),
+    Verb(
+        "next",
+        "taxiway.cli.guide",
+        "Print the next command to run, from what is stored, what ran and what the checklist still misses.",
+        _START,
+    ),
     Verb(
         "data",
         "taxiway.cli.data",
@@ -178,6 +191,53 @@ VERBS: tuple[Verb, ...] = (
 )
 
 
+def verb_names() -> frozenset[str]:
+    """The commands that exist: a hint may name only these (tests/cli/test_check_cli.py)."""
+    return frozenset(verb.name for verb in VERBS)
+
+
+def run_verb(argv: tuple[str, ...]) -> int:
+    """Run ``taxiway ARGV...`` in this process (as `taxiway up` chains steps); return its exit code."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=list(argv), prog_name="taxiway", standalone_mode=False)
+    except typer.Exit as done:
+        return int(done.exit_code or 0)
+    except (typer.Abort, KeyboardInterrupt):
+        return 130
+    except typer.TyperException as error:  # a usage error in a step taxiway itself built
+        typer.echo(f"error: {error}", err=True)
+        return 2
+    return int(result) if isinstance(result, int) else 0
+
+
+def _next_line(ctx: Any) -> None:
+    """After a command that changed the project, one line on stderr with the next command (on a terminal,
+    or with TAXIWAY_NEXT=1); never fails the command it follows."""
+    verb = ctx.invoked_subcommand
+    if verb in _QUIET or not (os.environ.get("TAXIWAY_NEXT") == "1" or sys.stderr.isatty()):
+        return
+    if os.environ.get("TAXIWAY_NEXT") == "0" or "json" in sys.argv:
+        return
+    try:
+        from taxiway.guide import next_step
+        from taxiway.project import Project
+
+        project = Project.load()
+        try:
+            step = next_step(project, verbs=verb_names())
+        finally:
+            project.store.close()
+    except Exception:  # noqa: BLE001 - a hint is a courtesy: no project yet, an old store, ...
+        return
+    if step is not None:
+        typer.echo(step.line(), err=True)
+
+
+# Commands after which no "next:" line is printed: they print it themselves, read only, or run for long.
+_QUIET = frozenset({"next", "up", "check", "status", "ui", "serve", "demo", "logs", "runs", "models"})
+
+
 def _show(message: str, hint: str) -> None:
     typer.echo(f"error: {message}", err=True)
     if hint:
@@ -191,7 +251,7 @@ class _Root(LazyGroup):
 
     def invoke(self, ctx: Any) -> Any:  # Typer bundles its own click; its Context type is private
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except TaxiwayError as error:
             _show(error.message, error.hint)
             raise typer.Exit(error.exit_code) from None
@@ -205,6 +265,8 @@ class _Root(LazyGroup):
                 "this is a bug in taxiway; set TAXIWAY_DEBUG=1 to see the traceback and report it",
             )
             raise typer.Exit(1) from None
+        _next_line(ctx)
+        return result
 
 
 app = typer.Typer(

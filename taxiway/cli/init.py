@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,8 @@ import typer
 from rich.prompt import Prompt
 
 from taxiway.charter import CHARTER_FILE, parse_charter, render_charter
-from taxiway.charter.questions import Question, parse_answer, question, questions_for
+from taxiway.charter.keys import charter_key, charter_keys, parse_value
+from taxiway.charter.questions import QUESTIONS, Question, parse_answer, questions_for
 from taxiway.cli.output import stderr
 from taxiway.errors import CharterError, TaxiwayError
 from taxiway.measure.metrics import METRICS, Task, closest_metric, metrics_for
@@ -35,7 +38,14 @@ def init(
         [],
         "--answer",
         "-a",
-        help="answer any question unattended: PATH=VALUE, e.g. serving.p99_latency_ms=50",
+        help="set any charter key: KEY=VALUE, e.g. serving.p99_latency_ms=50 or "
+        "data.protected_columns=sex,race (lists comma-separated); repeat it",
+    ),
+    time_column: str = typer.Option(
+        None, "--time-column", help="the column that orders rows in time (the split then follows time)"
+    ),
+    group_column: str = typer.Option(
+        None, "--group-column", help="the column whose values must not span splits (e.g. a customer id)"
     ),
     force: bool = typer.Option(False, help=f"overwrite an existing {CHARTER_FILE}"),
 ) -> None:
@@ -52,7 +62,13 @@ def init(
             "no terminal to ask the charter questions on",
             hint="pass --yes with --target COLUMN (and --metric, --answer PATH=VALUE ...) to run unattended",
         )
-    answers = _flag_answers(answer)
+    answers, settings = _flag_answers(answer)
+    name = name or settings.pop("project.name", None)
+    task = task or settings.pop("problem.task", None)
+    target = target or settings.pop("problem.target", None)
+    for flag, key in ((time_column, "data.time_column"), (group_column, "data.group_column")):
+        if flag is not None:
+            settings[key] = flag
     if metric is not None:
         answers["problem.ranking_metric"] = metric
     if owner is not None:
@@ -78,7 +94,9 @@ def init(
                 value = _ask(q, chosen_task)
                 if value is not None:
                     answers[q.path] = value
-    text = render_charter(name=name or root.name, task=chosen_task, target=target, answers=answers)
+    text = render_charter(
+        name=name or root.name, task=chosen_task, target=target, answers=answers, settings=settings
+    )
     parse_charter(text, source=str(charter_path))  # never write a charter that `charter check` would refuse
     root.mkdir(parents=True, exist_ok=True)
     charter_path.write_text(text, encoding="utf-8")
@@ -93,31 +111,61 @@ def init(
         console.print(f"kept {path} (already there)")
     if answered < total:
         console.print(
-            f"{total - answered} questions are unanswered: edit {CHARTER_FILE} "
-            "(they stay ✗ in `taxiway check`)"
+            f"{total - answered} questions are unanswered: answer them with `taxiway init --force "
+            f"--answer KEY=VALUE` or edit {CHARTER_FILE} (they stay ✗ in `taxiway check`)"
+        )
+    if not _in_git(root):
+        console.print(
+            "model.spec_reviewed (ML Test Score M1) needs the project in git: "
+            "git init && git add -A && git commit -m start"
         )
 
 
-def _flag_answers(pairs: list[str]) -> dict[str, Any]:
+def _flag_answers(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--answer KEY=VALUE`` pairs, split into answers to questions and other charter settings.
+
+    Every key of the charter is accepted (:mod:`taxiway.charter.keys`); ``attest.D6=LINK`` too.
+    """
     answers: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
     for pair in pairs:
         path, sep, raw = pair.partition("=")
+        path = path.strip()
         if not sep:
             raise TaxiwayError(
-                f"--answer '{pair}' is not PATH=VALUE", hint="e.g. --answer serving.mode=batch"
+                f"--answer '{pair}' is not KEY=VALUE", hint="e.g. --answer serving.mode=batch"
             )
+        if path.startswith("attest.") and len(path) > len("attest."):
+            settings[path] = raw.strip()
+            continue
         try:
-            q = question(path.strip())
+            key = charter_key(path)
         except KeyError:
-            known = ", ".join(q.path for q in questions_for("classification") + questions_for("regression"))
             raise TaxiwayError(
-                f"--answer: '{path}' is not a charter question", hint=f"known: {known}"
+                f"--answer: '{path}' is not a charter key", hint=_known_keys_hint(path)
             ) from None
         try:
-            answers[q.path] = parse_answer(q, raw)
+            value = parse_value(key, raw)
         except ValueError as exc:
-            raise TaxiwayError(f"--answer {q.path}: '{raw}' is not valid ({exc})", hint=q.prompt) from None
-    return answers
+            raise TaxiwayError(
+                f"--answer {path}: '{raw}' is not valid ({exc})", hint=key.describe()
+            ) from None
+        if path == "attest":  # the top-level table: one setting per entry
+            settings.update({f"attest.{test}": link for test, link in value.items()})
+        elif any(q.path == path for q in QUESTIONS):
+            answers[path] = value
+        else:
+            settings[path] = value
+    return answers, settings
+
+
+def _known_keys_hint(path: str) -> str:
+    """The closest key, then every key once (with its kind), one a line."""
+    paths = [key.path for key in charter_keys()]
+    guess = difflib.get_close_matches(path, paths, n=1, cutoff=0.6)
+    lines = "\n  ".join(key.describe() for key in charter_keys())
+    start = f"did you mean '{guess[0]}'? " if guess else ""
+    return f"{start}every charter key (KEY=VALUE; lists comma-separated):\n  {lines}\n  attest.D1..O7 (text)"
 
 
 def _ask(q: Question, task: Task) -> Any:
@@ -158,3 +206,17 @@ def _ask_required(prompt: str) -> str:
 
 def _ask_choice(prompt: str, choices: tuple[str, ...]) -> str:
     return Prompt.ask(prompt, choices=list(choices), default=choices[0], console=stderr())
+
+
+def _in_git(root: Path) -> bool:
+    """Whether ``root`` is inside a git work tree (False when git itself is missing)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return False
+    return done.returncode == 0 and done.stdout.strip() == "true"

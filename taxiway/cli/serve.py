@@ -27,7 +27,15 @@ DEFAULT_PORT = 8000
 def serve(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", "-p", min=0, max=65535, help="port to listen on; 0 picks a free one")
+        int,
+        typer.Option(
+            "--port",
+            "-p",
+            min=0,
+            max=65535,
+            envvar="TAXIWAY_PORT",
+            help="port to listen on; 0 picks a free one",
+        ),
     ] = DEFAULT_PORT,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=64, help="worker processes")] = 1,
     threads: Annotated[

@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from taxiway.cli.output import FORMAT_OPTION, Format, new_table, show_report, stderr
 from taxiway.project import Project
@@ -129,17 +128,9 @@ def behaviour(
 def render_unit_tests(document: dict[str, Any], console: Console) -> None:
     """Print the counts, then each failed test with its message."""
     table = new_table(
-        (
-            ("test", "left"),
-            ("kind", "left"),
-            ("examples", "right"),
-            ("failed", "right"),
-            ("result", "left"),
-        ),
+        [(header, "right") for header in ("tests", "passed", "failed", "errors", "skipped")],
         title=f"unit tests in {document['path']} ({document['duration_s']:.1f} s)",
     )
-    for header in ("tests", "passed", "failed", "errors", "skipped"):
-        table.add_column(header, justify="right")
     table.add_row(*(str(document[key]) for key in ("tests", "passed_count", "failed", "errors", "skipped")))
     console.print(table)
     for failure in document["failures"]:
@@ -151,8 +142,9 @@ def render_unit_tests(document: dict[str, Any], console: Console) -> None:
 
 def render_behaviour(document: dict[str, Any], console: Console) -> None:
     """Print one line per test, then the failing examples: input, expected, actual."""
-    table = Table(
-        title=f"behaviour tests of run {document['run_id']} ({document['run_name']}), {document['file']}"
+    table = new_table(
+        [("test", "left"), ("kind", "left"), ("examples", "right"), ("failed", "right"), ("result", "left")],
+        title=f"behaviour tests of run {document['run_id']} ({document['run_name']}), {document['file']}",
     )
     for test in document["tests"]:
         table.add_row(

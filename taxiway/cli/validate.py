@@ -110,6 +110,11 @@ def render_validation(report: Any, console: Console) -> None:
         )
     if report.failure is not None:
         console.print(f"failure predictor: {report.failure.summary()}", highlight=False)
+        switch = (blessing.evaluation.get("failure_predictor") or {}).get("switch")
+        if switch and switch.startswith("off"):
+            console.print(f"[yellow]warning:[/] failure predictor switched {switch}", highlight=False)
+        elif switch:
+            console.print(f"failure predictor switched {switch}", highlight=False)
     useless = [f.feature for f in ev.feature_values if not f.helps]
     if useless:
         console.print(

@@ -16,6 +16,7 @@ import fsspec
 import pandas as pd
 import pyarrow as pa
 
+from taxiway.data.dialect import sniff_dialect
 from taxiway.errors import DataError
 
 DataFormat = Literal["csv", "parquet"]
@@ -91,8 +92,10 @@ def detect_kind(path: Path) -> FileKind:
 def read_table(path: Path, kind: FileKind | None = None) -> pd.DataFrame:
     """Read a whole CSV or Parquet file, refusing files that are missing, empty or unreadable.
 
-    CSV text must be UTF-8. Columns of ISO 8601 dates or times (``2024-05-01``, ``2024-05-01T10:30:00Z``)
-    become datetime columns, so a CSV and a Parquet file of the same data give the same kinds.
+    CSV text must be UTF-8; its delimiter (``,``, ``;``, tab, ``|``) and decimal mark are read from its
+    first lines (:mod:`taxiway.data.dialect`). Columns of ISO 8601 dates or times (``2024-05-01``,
+    ``2024-05-01T10:30:00Z``) become datetime columns, so a CSV and a Parquet file of the same data give
+    the same kinds.
 
     Example:
         >>> import tempfile
@@ -132,7 +135,15 @@ def _read_csv(path: Path, kind: FileKind) -> pd.DataFrame:
     try:
         # low_memory=False: type each column from all its rows, not chunk by chunk (which warns on mixed
         # types, an error under pytest's -W error and noise for users).
-        frame = pd.read_csv(path, encoding="utf-8", compression=kind.compression, low_memory=False)
+        dialect = sniff_dialect(path, kind.compression)
+        frame = pd.read_csv(
+            path,
+            sep=dialect.delimiter,
+            decimal=dialect.decimal,
+            encoding=dialect.encoding,
+            compression=kind.compression,
+            low_memory=False,
+        )
     except UnicodeDecodeError:
         raise _not_utf8(path, kind) from None
     except pd.errors.EmptyDataError:

@@ -208,6 +208,12 @@ def _dataset_of(run: Run) -> str:
 
 
 def _failure_predictor(store: Store, run: Run, root: Path | None) -> Any:
+    """The run's failure predictor, unless validation switched it off (no better than chance on test rows)."""
+    from taxiway.registry.blessing import latest_blessing
     from taxiway.train.failure import load_failure_predictor
 
+    blessing = latest_blessing(store, run.id)
+    report = (blessing.evaluation.get("failure_predictor") if blessing is not None else None) or {}
+    if report.get("enabled") is False:
+        return None
     return load_failure_predictor(store, run.id, root=root)

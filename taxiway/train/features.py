@@ -10,31 +10,30 @@ from taxiway.errors import TaxiwayError
 
 
 def feature_columns(columns: Iterable[Any], charter: Charter) -> list[str]:
-    """All columns but the target, the row key and the charter's dropped columns.
+    """All columns but the target, the row key, the charter's dropped columns and its protected columns.
+
+    Protected columns (ML Test Score D4) stay in the data for the fairness checks but never reach the model:
+    naming one in ``data.protected_columns`` is enough, no second listing in ``data.drop_columns``.
 
     Raises:
-        TaxiwayError: a protected column (ML Test Score D4) would reach the model.
+        TaxiwayError: no column is left to train on.
 
     Example:
         >>> from taxiway.charter import parse_charter
         >>> text = '[project]\\nname="p"\\n[problem]\\ntarget="y"\\n[data]\\ndrop_columns=["id"]\\n'
-        >>> c = parse_charter(text)
-        >>> feature_columns(["id", "x", "y"], c)
+        >>> feature_columns(["id", "x", "y"], parse_charter(text))
+        ['x']
+        >>> text += 'protected_columns=["sex"]\\n'
+        >>> feature_columns(["id", "sex", "x", "y"], parse_charter(text))
         ['x']
     """
     data = charter.data
-    excluded = {charter.problem.target, data.key_column, *data.drop_columns}
+    excluded = {charter.problem.target, data.key_column, *data.drop_columns, *data.protected_columns}
     features = [str(c) for c in columns if str(c) not in excluded]
-    protected = [c for c in data.protected_columns if c in features]
-    if protected:
-        raise TaxiwayError(
-            f"protected column{'s' if len(protected) > 1 else ''} {', '.join(protected)} would be a model "
-            "input; training refuses (data.protected_columns in taxiway.toml)",
-            hint="add them to data.drop_columns too: kept for fairness checks, never learned from",
-        )
     if not features:
         raise TaxiwayError(
-            "no feature columns are left to train on", hint="check data.drop_columns in taxiway.toml"
+            "no feature columns are left to train on",
+            hint="check data.drop_columns and data.protected_columns in taxiway.toml",
         )
     return features
 

@@ -51,7 +51,9 @@ def create_app(project: Project, *, token: str | None = None) -> FastAPI:
     has_htmx = HTMX.is_file()
     if not has_htmx:
         log.warning(
-            "htmx is missing (%s): pages work with plain links and forms; run `make` to fetch it", HTMX
+            "htmx is missing (%s): pages work with plain links and forms; a built wheel carries it, and "
+            "`python scripts/build_htmx.py` fetches it into a source checkout",
+            HTMX,
         )
     app = FastAPI(title="taxiway", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")

@@ -39,7 +39,7 @@ from taxiway.validate.run_context import (
     score_test_split,
     staleness,
 )
-from taxiway.validate.serving import ServingMeasurement, measure_serving
+from taxiway.validate.serving import ServingMeasurement, ServingProbe, start_serving_probe
 from taxiway.validate.slices import SliceMetric, slice_metrics
 from taxiway.validate.staleness import StalenessImpact
 
@@ -97,7 +97,9 @@ class Evaluation:
         return dict(document)
 
 
-def evaluate_run(project: Project, run: Run, *, progress: Progress | None = None) -> Evaluation:
+def evaluate_run(
+    project: Project, run: Run, *, progress: Progress | None = None, ctx: RunContext | None = None
+) -> Evaluation:
     """Measure ``run``'s packaged model on its split's validation and test rows.
 
     Raises:
@@ -107,7 +109,26 @@ def evaluate_run(project: Project, run: Run, *, progress: Progress | None = None
     """
     say = progress or (lambda _: None)
     say("loading the split and the packaged model")
-    ctx = load_context(project, run)
+    ctx = ctx or load_context(project, run)  # a caller that loaded it already passes it in
+    valid_rows = ctx.frames.valid
+    # The serving probe runs in its own process from the start: it times CPU, so the work below does not
+    # change its figures, and on two cores its seconds overlap the evaluation's.
+    probe = start_serving_probe(
+        project.store.artifacts.get_bytes(str(run.model_artifact)),
+        model_format=str(run.tags.get("model_format", "skops")),
+        trusted_types=list(run.tags.get("trusted_types", [])),
+        rows=valid_rows[ctx.features] if len(valid_rows) else ctx.frames.train[ctx.features],
+        method=ctx.method,
+        threads=project.charter.train.threads,
+        root=project.root,
+    )
+    try:
+        return _evaluate(project, run, ctx, probe, say)
+    finally:
+        probe.close()
+
+
+def _evaluate(project: Project, run: Run, ctx: RunContext, probe: ServingProbe, say: Progress) -> Evaluation:
     charter, settings, seed = project.charter, project.charter.validation, project.charter.train.seed
     valid_rows = ctx.frames.valid
     notes: list[str] = []
@@ -184,15 +205,7 @@ def evaluate_run(project: Project, run: Run, *, progress: Progress | None = None
     smallest, derived = smallest_improvement(ctx.frames, split_settings, charter, seed=charter.split.seed)
     sota, sota_note = state_of_the_art(charter, ctx.metric)
     say("measuring latency, memory and throughput in a fresh process")
-    serving = measure_serving(
-        project.store.artifacts.get_bytes(str(run.model_artifact)),
-        model_format=str(run.tags.get("model_format", "skops")),
-        trusted_types=list(run.tags.get("trusted_types", [])),
-        rows=valid_rows[ctx.features] if len(valid_rows) else ctx.frames.train[ctx.features],
-        method=ctx.method,
-        threads=charter.train.threads,
-        root=project.root,
-    )
+    serving = probe.result()
     return Evaluation(
         run_id=run.id,
         run_name=run.name,

@@ -21,7 +21,7 @@ from taxiway.project import Project
 from taxiway.registry.blessing import jsonable
 from taxiway.train.failure import WRONG_QUANTILE, FailurePredictor, load_failure_predictor
 from taxiway.train.runs import Run
-from taxiway.validate.run_context import load_context
+from taxiway.validate.run_context import RunContext, load_context
 
 __all__ = ["CURVE_POINTS", "FailureReport", "RiskCoverage", "failure_report", "run_failure_report"]
 
@@ -152,7 +152,7 @@ def failure_report(
     )
 
 
-def run_failure_report(project: Project, run: Run) -> FailureReport | None:
+def run_failure_report(project: Project, run: Run, ctx: RunContext | None = None) -> FailureReport | None:
     """The failure report of ``run``'s model on its test split; None when the run has no failure predictor.
 
     Raises:
@@ -161,7 +161,7 @@ def run_failure_report(project: Project, run: Run) -> FailureReport | None:
     predictor = load_failure_predictor(project.store, run.id, root=project.root)
     if predictor is None:
         return None
-    ctx = load_context(project, run)
+    ctx = ctx or load_context(project, run)
     test = ctx.frames.test
     with threadpool_limits(project.charter.train.threads):
         return failure_report(predictor, ctx.model, test[ctx.features], test[ctx.target], ctx.task)

@@ -21,6 +21,8 @@ MAX_ROWS = 2_000
 NOISE_STDS = 2.0
 
 Scorer = Callable[[Any, pd.DataFrame, pd.Series], float]  # (model, X, y) -> quality, greater is better
+# (model, [X1, X2, ...], y) -> the quality of each X, greater is better: one predict over all of them.
+ManyScorer = Callable[[Any, list[pd.DataFrame], pd.Series], list[float]]
 
 __all__ = ["FeatureValue", "feature_value"]
 
@@ -47,8 +49,13 @@ def feature_value(
     repeats: int = DEFAULT_REPEATS,
     max_rows: int = MAX_ROWS,
     seed: int = 0,
+    score_many: ManyScorer | None = None,
 ) -> list[FeatureValue]:
     """Permutation importance of every column of ``x``, most important first.
+
+    With ``score_many``, every shuffled copy is scored in one call (one predict over all the copies), not
+    one predict per copy: a pipeline's fixed cost per call (column transformers, pandas) dominated the
+    permutation importance of a 50,000-row validation.
 
     Example:
         >>> from sklearn.linear_model import LinearRegression
@@ -63,9 +70,29 @@ def feature_value(
     if len(x) > max_rows:
         positions = np.sort(np.random.default_rng(seed).choice(len(x), size=max_rows, replace=False))
         x, y = x.iloc[positions], y.iloc[positions]
-    result = permutation_importance(model, x, y, scoring=scorer, n_repeats=repeats, random_state=seed)
+    if score_many is None:
+        result = permutation_importance(model, x, y, scoring=scorer, n_repeats=repeats, random_state=seed)
+        means, stds = result.importances_mean, result.importances_std
+    else:
+        means, stds = _batched(model, x, y, score_many, repeats=repeats, seed=seed)
     found = [
         FeatureValue(str(name), float(mean), float(std))
-        for name, mean, std in zip(x.columns, result.importances_mean, result.importances_std, strict=True)
+        for name, mean, std in zip(x.columns, means, stds, strict=True)
     ]
     return sorted(found, key=lambda f: -f.importance)
+
+
+def _batched(
+    model: Any, x: pd.DataFrame, y: pd.Series, score_many: ManyScorer, *, repeats: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each column shuffled ``repeats`` times, every copy scored in one call: the drops' means and stds."""
+    rng = np.random.default_rng(seed)
+    copies = [x]
+    for column in x.columns:
+        for _ in range(repeats):
+            shuffled = x.copy()
+            shuffled[column] = x[column].to_numpy()[rng.permutation(len(x))]
+            copies.append(shuffled)
+    scores = np.asarray(score_many(model, copies, y), dtype=float)
+    drops = (scores[0] - scores[1:]).reshape(len(x.columns), repeats)
+    return drops.mean(axis=1), drops.std(axis=1)

@@ -33,8 +33,10 @@ from taxiway.store.evidence import Comparison, EvidenceLog, Limit, Measurement
 from taxiway.train.runs import get_run
 from taxiway.validate.evaluation import Evaluation, Progress, evaluate_run
 from taxiway.validate.failure import FailureReport, run_failure_report
+from taxiway.validate.failure_switch import decide_failure_switch
 from taxiway.validate.feature_cost import SHARE_LIMIT
 from taxiway.validate.gates import Limits, run_gates
+from taxiway.validate.run_context import load_context
 
 __all__ = ["ValidationReport", "validate_run"]
 
@@ -57,15 +59,23 @@ def validate_run(project: Project, run_ref: str, *, progress: Progress | None = 
             not load in a fresh process.
     """
     run = get_run(project.store, run_ref)
-    evaluation = evaluate_run(project, run, progress=progress)
+    if progress is not None:
+        progress("loading the split and the packaged model")
+    ctx = load_context(project, run)  # once, for the evaluation and the failure report
+    evaluation = evaluate_run(project, run, progress=progress, ctx=ctx)
     limits = Limits.from_charter(project.charter, derived_improvement=evaluation.smallest_improvement)
     gates = run_gates(evaluation, limits)
     if progress is not None:
         progress("scoring the failure predictor on the test rows")
-    failure = run_failure_report(project, run)  # a report, not a gate: it never decides the blessing
+    failure = run_failure_report(project, run, ctx)  # a report, not a gate: it never decides the blessing
     recorded = evaluation.to_json()
     if failure is not None:
-        recorded["failure_predictor"] = failure.to_json()
+        switch = decide_failure_switch(failure)  # serving reads `enabled` before it loads the predictor
+        recorded["failure_predictor"] = {
+            **failure.to_json(),
+            "enabled": switch.enabled,
+            "switch": switch.reason,
+        }
     store = project.store
     with store.write_session() as session, session.begin():
         blessing = save_blessing(session, run.id, gates, test_metrics=evaluation.test, evaluation=recorded)

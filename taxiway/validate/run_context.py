@@ -18,7 +18,7 @@ from taxiway.errors import DataError, TaxiwayError
 from taxiway.measure.cost import ErrorCosts
 from taxiway.measure.metrics import METRICS, Task
 from taxiway.measure.predictions import Predictions
-from taxiway.measure.quality import metric_value, predict_rows
+from taxiway.measure.quality import metric_value, predict_rows, subset
 from taxiway.measure.scores import score_predictions
 from taxiway.measure.stability import Stability, check_outputs, combine
 from taxiway.project import Project
@@ -30,6 +30,7 @@ from taxiway.validate.reference import decision_threshold
 from taxiway.validate.staleness import StalenessImpact, staleness_impact, to_time
 
 SINGLE_ROW_CHECKS = 20  # validation rows also predicted one at a time, as a server predicts them
+STACKED_ROWS = 200_000  # permutation importance: rows of shuffled copies predicted in one call
 TRAIN_ROWS_CHECKED = 5_000  # training rows whose outputs are checked for NaN / infinity
 
 __all__ = [
@@ -176,8 +177,25 @@ def feature_values(ctx: RunContext, seed: int) -> list[FeatureValue]:
         value = ctx.value(predict_rows(estimator, x, y, ctx.task), ctx.threshold)
         return value if greater else -value
 
+    def score_many(estimator: Any, copies: list[pd.DataFrame], y: pd.Series) -> list[float]:
+        # One predict over many copies (index reset so rows stay apart), then the metric per copy; at most
+        # STACKED_ROWS rows at a time, so wide data does not stack a huge frame.
+        size, values = len(y), []
+        per_call = max(1, STACKED_ROWS // max(size, 1))
+        for start in range(0, len(copies), per_call):
+            group = copies[start : start + per_call]
+            stacked = pd.concat(group, ignore_index=True)
+            truth = pd.concat([y] * len(group), ignore_index=True)
+            everything = predict_rows(estimator, stacked, truth, ctx.task)
+            for i in range(len(group)):
+                block = subset(everything, np.arange(i * size, (i + 1) * size))
+                values.append(ctx.value(block, ctx.threshold))
+        return [value if greater else -value for value in values]
+
     rows = ctx.frames.valid
-    return feature_value(ctx.model, rows[ctx.features], rows[ctx.target], scorer, seed=seed)
+    return feature_value(
+        ctx.model, rows[ctx.features], rows[ctx.target], scorer, seed=seed, score_many=score_many
+    )
 
 
 def staleness(ctx: RunContext, notes: list[str]) -> StalenessImpact | None:

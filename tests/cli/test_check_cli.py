@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from taxiway import registry
 from taxiway.checklist.ml_test_score import TESTS
 from taxiway.cli import app
+from taxiway.cli.app import VERBS
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Limit, Origin
@@ -95,6 +97,11 @@ def test_json_is_one_document_with_every_item_and_test(runner: CliRunner, projec
         "no record yet about a commit in this repository's git history; "
         "run taxiway ci run (in the CI service's job)"
     )
+    # every hint names only commands that exist (issue 18: hints named `taxiway monitor` and `taxiway ct`)
+    verbs = {verb.name for verb in VERBS}
+    for entry in _items(document).values():
+        for named in re.findall(r"taxiway ([a-z-]+)", entry["how"] or ""):
+            assert named in verbs, f"{entry['id']}: {entry['how']}"
 
 
 def test_text_shows_marks_items_and_the_score_table(

@@ -78,6 +78,49 @@ def test_init_keeps_existing_files_and_refuses_to_overwrite_a_charter(
     assert "already exists" in again.output and "--force" in again.output
 
 
+def test_every_charter_key_is_a_flag_and_lists_are_comma_separated(runner: CliRunner, tmp_path: Path) -> None:
+    root = tmp_path / "hotels"
+    answers = {
+        "problem.domain_experts": "Ana, Bo",
+        "data.protected_columns": "sex,race",
+        "data.drop_columns": "id",
+        "split.valid_fraction": "0.2",
+        "validation.require_calibration": "yes",
+        "problem.costs.false_negative": "5",
+        "serving.fallback": "constant",
+        "attest.D6": "https://wiki.example.com/d6",
+        "train.params": '{"max_iter": 50}',
+    }
+    flags = [part for key, value in answers.items() for part in ("--answer", f"{key}={value}")]
+    result = runner.invoke(
+        app,
+        ["init", str(root), "--yes", "--target", "y", "--time-column", "day", "--group-column", "hotel"]
+        + flags,
+    )
+    assert result.exit_code == 0, result.output
+    charter = load_charter(root / "taxiway.toml")
+    assert (charter.data.time_column, charter.data.group_column) == ("day", "hotel")
+    assert charter.problem.domain_experts == ["Ana", "Bo"]
+    assert charter.data.protected_columns == ["sex", "race"] and charter.data.drop_columns == ["id"]
+    assert charter.split.valid_fraction == 0.2 and charter.validation.require_calibration is True
+    assert charter.problem.costs is not None and charter.problem.costs.false_negative == 5.0
+    assert charter.serving.fallback == "constant" and charter.attest == {"D6": "https://wiki.example.com/d6"}
+    assert charter.train.params == {"max_iter": 50}
+    assert "needs the project in git: git init" in result.output
+
+
+def test_an_unknown_key_suggests_the_closest_and_lists_each_key_once(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    args = ["init", str(tmp_path / "p"), "--yes", "--target", "y", "-a", "data.time_col=t"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "did you mean 'data.time_column'?" in result.output
+    listed = [line.split()[0] for line in result.output.splitlines() if line.startswith("  ") and "(" in line]
+    assert "data.time_column" in listed and "problem.domain_experts" in listed
+    assert len(listed) == len(set(listed)), "each key once"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -88,7 +131,7 @@ def test_init_keeps_existing_files_and_refuses_to_overwrite_a_charter(
             ["--yes", "--target", "y", "--task", "regression", "--metric", "roc_auc"],
             "does not fit task 'regression'",
         ),
-        (["--yes", "--target", "y", "--answer", "serving.p99=5"], "'serving.p99' is not a charter question"),
+        (["--yes", "--target", "y", "--answer", "serving.p99=5"], "'serving.p99' is not a charter key"),
         (["--yes", "--target", "y", "--answer", "serving.freshness_days=weekly"], "'weekly' is not valid"),
         (["--target", "y"], "no terminal to ask"),
     ],

@@ -193,3 +193,19 @@ def test_corrupt_parquet(tmp_path: Path, damage: str) -> None:
     with pytest.raises(DataError, match=r"is not a valid Parquet file: \S") as caught:
         read_table(path)
     assert str(path) not in str(caught.value).split(": ", 1)[1]  # the path is named once, not twice
+
+
+def test_a_semicolon_file_with_decimal_commas_is_read_as_columns(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_text("hotel;price;day\nA;120,5;2024-05-01\nB;99,25;2024-05-02\n", encoding="utf-8")
+    frame = read_table(path)
+    assert list(frame.columns) == ["hotel", "price", "day"]
+    assert frame["price"].tolist() == [120.5, 99.25]
+    assert str(frame["day"].dtype).startswith("datetime64")
+
+
+def test_a_tab_separated_file_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"\xef\xbb\xbfa\tb\n1\t2.5\n3\t4.0\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["a", "b"] and frame["b"].tolist() == [2.5, 4.0]

@@ -55,7 +55,11 @@ def test_validate_reports_the_failure_predictor_on_the_test_rows_without_gating(
         "kept_error_rate",
         "risk_coverage",
         "summary",
+        "enabled",
+        "switch",
     }
+    # switched on for serving only when it helps on the test rows, with the reason either way
+    assert failure["switch"].startswith("on:" if failure["enabled"] else "off:")
     assert failure["rows"] == report["test"]["rows"] > 200 and failure["threshold"] == 0.5
     assert failure["roc_auc"] > 0.5 and failure["reason"] is None  # weather errors are not pure noise
     curve = failure["risk_coverage"]

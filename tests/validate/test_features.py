@@ -63,3 +63,30 @@ def test_features_that_do_not_help_are_found() -> None:
     found = {f.feature: f for f in feature_value(model, X, Y, score, repeats=3, max_rows=200)}
     assert found["cheap"].helps and found["costly"].helps and not found["noise"].helps
     assert found["cheap"].importance > found["costly"].importance > found["noise"].importance
+
+
+def test_scoring_every_shuffled_copy_in_one_call_finds_the_same_features() -> None:
+    model = _model()
+
+    def score(estimator: Any, x: pd.DataFrame, y: pd.Series) -> float:
+        return -float(np.mean(np.abs(estimator.predict(x) - y)))
+
+    calls: list[int] = []
+
+    def score_many(estimator: Any, copies: list[pd.DataFrame], y: pd.Series) -> list[float]:
+        calls.append(len(copies))
+        predicted = estimator.predict(pd.concat(copies, ignore_index=True)).reshape(len(copies), len(y))
+        return [-float(np.mean(np.abs(row - y.to_numpy()))) for row in predicted]
+
+    one_by_one = {f.feature: f for f in feature_value(model, X, Y, score, repeats=3, max_rows=200)}
+    batched = {
+        f.feature: f
+        for f in feature_value(model, X, Y, score, repeats=3, max_rows=200, score_many=score_many)
+    }
+    assert calls == [1 + 3 * len(X.columns)], "one call for the unshuffled rows and every shuffled copy"
+    assert {name: f.helps for name, f in batched.items()} == {name: f.helps for name, f in one_by_one.items()}
+    for name in X.columns:
+        assert (
+            abs(batched[name].importance - one_by_one[name].importance)
+            <= 0.5 * one_by_one["cheap"].importance
+        )

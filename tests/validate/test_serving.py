@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from taxiway.errors import TaxiwayError
 from taxiway.train.packaging import save_model
-from taxiway.validate.serving import measure_serving
+from taxiway.validate.serving import SINGLE_ROWS, measure_serving
 
 X = pd.DataFrame({"a": np.arange(300.0), "b": np.arange(300.0) % 7})
 Y = (X["a"] > 150).astype(int)
@@ -24,7 +24,7 @@ def test_latency_memory_and_throughput_of_a_fresh_process() -> None:
         rows=X,
         method="predict_proba",
     )
-    assert found.single_rows == 200 and found.batch_rows == 300
+    assert found.single_rows == SINGLE_ROWS and found.batch_rows == 300  # the best of ROUNDS rounds
     assert 0 < found.p50_ms <= found.p99_ms and found.throughput_rps > 100
     assert 20 < found.peak_memory_mb < 2_000 and found.load_seconds > 0
 
