@@ -33,10 +33,9 @@ _VERDICTS: dict[str, str] = {
     "pass": "pass",
     "warn": "warn",
     "fail": "FAIL",
-    "expected_shift": "expected shift",
     "skipped": "skipped",
 }
-_MARKS: dict[str, str] = {"fail": "✗", "warn": "!", "pass": "·", "expected_shift": "~", "skipped": "-"}
+_MARKS: dict[str, str] = {"fail": "✗", "warn": "!", "pass": "·", "skipped": "-"}
 _SHOWN_CLASSES = 6  # class-share columns in the split table; `--format json` has every class
 
 
@@ -280,7 +279,5 @@ def _example(finding: Finding) -> str:
 
 
 def _verdict(verdict: Verdict) -> Text:
-    style = {"fail": "bold red", "warn": "yellow", "expected_shift": "yellow", "pass": "green"}.get(
-        verdict, ""
-    )
+    style = {"fail": "bold red", "warn": "yellow", "pass": "green"}.get(verdict, "")
     return Text(_VERDICTS[verdict], style=style)
