@@ -88,7 +88,7 @@ class CheckReport:
 
     Example:
         >>> report = CheckReport(Check.DATA_LEAKAGE, "warn", "id-like column", value=0.0,
-        ...                      limit=Limit(0, "<="), warn="warnings: id_like")
+        ...                      limit=Limit(0.0, "<="), warn="warnings: id_like")
         >>> report.status, report.threshold
         ('warn', 0.0)
     """
