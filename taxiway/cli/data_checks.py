@@ -33,10 +33,9 @@ _VERDICTS: dict[str, str] = {
     "pass": "pass",
     "warn": "warn",
     "fail": "FAIL",
-    "expected_shift": "expected shift",
     "skipped": "skipped",
 }
-_MARKS: dict[str, str] = {"fail": "✗", "warn": "!", "pass": "·", "expected_shift": "~", "skipped": "-"}
+_MARKS: dict[str, str] = {"fail": "✗", "warn": "!", "pass": "·", "skipped": "-"}
 _SHOWN_CLASSES = 6  # class-share columns in the split table; `--format json` has every class
 
 
@@ -190,6 +189,11 @@ def _made_line(result: SplitResult) -> str:
         "time": f"time split by {settings.get('time_column')} (validation from "
         f"{settings.get('valid_start')}, test from {settings.get('test_start')})",
     }[found.strategy]
+    if found.strategy == "time" and settings.get("holdout") == "shuffled":
+        how = (
+            f"time split by {settings.get('time_column')} (training before {settings.get('valid_start')}; "
+            "validation and test drawn at random from the rows since)"
+        )
     if not result.is_new:
         return (
             f"already split as {found.short_id}: {how} of dataset version {found.dataset_id[:12]}, made "
@@ -234,7 +238,11 @@ def _print_report(console: Console, report: DataCheckReport) -> None:
     console.print(overview)
     for name, check_report in named.items():
         console.print(_details(_LABELS[name], check_report))
+    warned = [str(r.check) for r in report.reports if r.status == "warn"]
     outcome = "all checks pass" if report.passed else "a check failed"
+    if report.passed and warned:
+        # A warning does not stop the command, but it is not proof: the checklist shows it ⚠ until accepted.
+        outcome = f"no check failed; {', '.join(warned)} warned (not proven until `taxiway accept`)"
     console.print(f"{outcome}; evidence recorded for split {report.split.short_id}", highlight=False)
 
 
@@ -271,7 +279,5 @@ def _example(finding: Finding) -> str:
 
 
 def _verdict(verdict: Verdict) -> Text:
-    style = {"fail": "bold red", "warn": "yellow", "expected_shift": "yellow", "pass": "green"}.get(
-        verdict, ""
-    )
+    style = {"fail": "bold red", "warn": "yellow", "pass": "green"}.get(verdict, "")
     return Text(_VERDICTS[verdict], style=style)

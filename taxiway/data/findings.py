@@ -11,16 +11,15 @@ from taxiway.store.checks import Check
 from taxiway.store.evidence import Limit, Status
 
 # pass: nothing wrong. warn: worth a look, not proof of a problem. fail: the check's claim does not hold.
-# expected_shift: dev and test differ as a time split makes them differ (see taxiway.data.distribution).
 # skipped: the check does not apply (e.g. group overlap without a group column).
-Verdict = Literal["pass", "warn", "fail", "expected_shift", "skipped"]
-_SEVERITY: dict[Verdict, int] = {"skipped": 0, "pass": 1, "expected_shift": 2, "warn": 3, "fail": 4}
+Verdict = Literal["pass", "warn", "fail", "skipped"]
+_SEVERITY: dict[Verdict, int] = {"skipped": 0, "pass": 1, "warn": 2, "fail": 3}
 
 __all__ = ["CheckReport", "Finding", "SubCheck", "Verdict", "worst"]
 
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict:
-    """The most severe verdict (fail > warn > expected_shift > pass > skipped); pass for none.
+    """The most severe verdict (fail > warn > pass > skipped); pass for none.
 
     Example:
         >>> worst(["pass", "warn", "skipped"]), worst([])
@@ -89,7 +88,7 @@ class CheckReport:
 
     Example:
         >>> report = CheckReport(Check.DATA_LEAKAGE, "warn", "id-like column", value=0.0,
-        ...                      limit=Limit(0, "<="), warn="warnings: id_like")
+        ...                      limit=Limit(0.0, "<="), warn="warnings: id_like")
         >>> report.status, report.threshold
         ('warn', 0.0)
     """

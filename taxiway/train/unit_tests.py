@@ -124,9 +124,8 @@ def run_unit_tests(
         Check.MODEL_UNIT_TESTS,
         subject_kind="commit" if in_git else "project",
         subject_id=str(code.commit) if in_git else project.charter.project.name,
-        value=float(
-            report.failed + report.errors + (1 if report.exit_code != 0 and report.failed == 0 else 0)
-        ),
+        # Failed and errored tests; a pytest that exits non-zero with none counted still failed once.
+        value=float(report.failed + report.errors or (1 if report.exit_code != 0 else 0)),
         limit=Limit(0, "<="),
         measured=Measurement(sample_size=report.tests, method="pytest, counted from its JUnit report"),
         details={

@@ -185,7 +185,7 @@ def test_a_good_candidate_passes_every_gate_and_records_the_evidence(project: Pa
 
     for check in (Check.MODEL_VALIDATED, Check.MODEL_SLICES, Check.MONITOR_NUMERICAL):
         record = _latest(project, check)
-        # A person ran `taxiway validate`: the CI variable does not make it automatic.
+        # The CI variable does not make a record automatic: a person typed `taxiway validate`.
         assert record.status == "pass" and record.origin == "manual", check
     assert _latest(project, Check.MODEL_INCLUSION).status == "warn"
     assert _latest(project, Check.MODEL_STALENESS_IMPACT).status == "warn"  # a random split has no time
@@ -202,7 +202,7 @@ def test_a_good_candidate_passes_every_gate_and_records_the_evidence(project: Pa
 
     check = _cli(project, "check", "--format", "json")[1]
     points = {test["id"]: test["points"] for test in check["ml_test_score"]["tests"]}
-    assert points["I4"] == points["M6"] == points["O5"] == 1.0  # recorded in CI: automatic
+    assert points["I4"] == points["M6"] == points["O5"] == 0.5  # by hand, whatever the environment says
 
 
 def test_a_candidate_worse_than_the_baseline_fails_the_baseline_gate(project: Path) -> None:
