@@ -60,8 +60,10 @@ def test_the_page_marks_warned_stale_accepted_and_explains_each_item(
             measured=Measurement(sample_size=900, method="p99 of request latencies"),
             expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1),
         )
+        latency = log.history(Check.MONITOR_LATENCY)[0]
         with serving(create_app(world.project)) as url:
             page = html.unescape(httpx.get(f"{url}/checklist", timeout=30).text)
+            record_page = html.unescape(httpx.get(f"{url}/evidence/{latency.id}", timeout=30).text)
         report = checklist_of(world.store, load_charter(root / "taxiway.toml"), root)
     finally:
         world.store.close()
@@ -83,3 +85,8 @@ def test_the_page_marks_warned_stale_accepted_and_explains_each_item(
         assert explained is not None and explained.group(1) == "\n".join(item_chain(result))
     assert "accepted by Ana: worth it" in page
     assert "measured: 30, over 900 observations, by p99 of request latencies" in page
+    # the record's own page shows the measurement, the limit with its charter key, and its validity
+    assert "<dt>sample size</dt><dd>900</dd>" in record_page
+    assert "<dt>method</dt><dd>p99 of request latencies</dd>" in record_page
+    assert "(charter key <code>serving.p99_latency_ms</code>)" in record_page
+    assert "<dt>holds until</dt>" in record_page
