@@ -92,7 +92,7 @@ def _workers(server: Server) -> list[psutil.Process]:
 
 def _gone(process: psutil.Process) -> bool:
     try:
-        return process.status() == psutil.STATUS_ZOMBIE  # exited, not yet reaped by its supervisor
+        return process.status() == psutil.STATUS_ZOMBIE  # exited; its supervisor reaps it at its next check
     except psutil.Error:
         return True
 
@@ -197,8 +197,8 @@ def test_prometheus_sums_the_requests_sent_exactly_across_a_switch_and_a_worker_
         _wait_for(
             lambda: len(_workers(first)) == 2 and len(_replicas_on(fleet.root, fleet.ports[0])) == 2,
             "the supervisor to replace the stopped worker",
-            # uvicorn's supervisor notices a dead worker when its health ping times out (60 s, see
-            # serve/run.py), then the new one imports the service and loads the models.
+            # uvicorn's supervisor checks its workers in turn (a ping of a busy live worker may wait up to
+            # 60 s, see serve/run.py), then the new one imports the service and loads the models.
             timeout_s=300.0,
         )
         _deploy(fleet, "v1", "--timeout", str(WAIT_S))  # and back to blue, under the same load
