@@ -163,12 +163,18 @@ def query_runs(store: Store, query: RunQuery) -> RunPage:
             RunRow.started_at,
             RunRow.ended_at,
         )
-        rows = session.execute(
-            filtered.with_only_columns(*columns)
-            .order_by(*_ordering(query, store.engine.dialect.name))
+        ordering = _ordering(query, store.engine.dialect.name)
+        # The page's ids first, then their rows: the sort (and the rows an offset skips) carries only the
+        # sort key and the id, not every run's metrics (page 100 of 100,000 runs on PostgreSQL: 1.2 s
+        # sorting whole rows).
+        ids = (
+            filtered.with_only_columns(RunRow.id)
+            .order_by(*ordering)
             .offset((page - 1) * query.per_page)
             .limit(query.per_page)
+            .subquery()
         )
+        rows = session.execute(select(*columns).join(ids, RunRow.id == ids.c.id).order_by(*ordering))
         lines = tuple(
             RunLine(id, name, kind, status, dict(metrics or {}), started, ended)
             for id, name, kind, status, metrics, started, ended in rows

@@ -79,9 +79,22 @@ def _replicas_on(root: Path, port: int) -> list[Any]:
 
 
 def _workers(server: Server) -> list[psutil.Process]:
-    """The uvicorn worker processes of a `taxiway serve --workers N` (spawned children)."""
-    children = psutil.Process(server.process.pid).children()
-    return [p for p in children if any("spawn_main" in part for part in p.cmdline())]
+    """The live uvicorn worker processes of a `taxiway serve --workers N` (spawned children)."""
+    found = []
+    for child in psutil.Process(server.process.pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and any("spawn_main" in p for p in child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # it exited while we looked
+            pass
+    return found
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE  # exited; its supervisor reaps it at its next check
+    except psutil.Error:
+        return True
 
 
 @pytest.fixture(scope="module")
@@ -180,10 +193,13 @@ def test_prometheus_sums_the_requests_sent_exactly_across_a_switch_and_a_worker_
     with Traffic(fleet.balancer, threads=4, prefix="restart") as traffic:
         traffic.wait_for(40)
         doomed.send_signal(signal.SIGTERM)  # a graceful stop: uvicorn's supervisor starts another
-        doomed.wait(60)
+        _wait_for(lambda: _gone(doomed), "the worker to finish its requests and stop")
         _wait_for(
             lambda: len(_workers(first)) == 2 and len(_replicas_on(fleet.root, fleet.ports[0])) == 2,
             "the supervisor to replace the stopped worker",
+            # uvicorn's supervisor checks its workers in turn (a ping of a busy live worker may wait up to
+            # 60 s, see serve/run.py), then the new one imports the service and loads the models.
+            timeout_s=300.0,
         )
         _deploy(fleet, "v1", "--timeout", str(WAIT_S))  # and back to blue, under the same load
         traffic.wait_for(40, sent_after=time.monotonic())

@@ -23,6 +23,7 @@ from taxiway.cli import app
 from taxiway.project import Project
 from taxiway.train._study_loop import TARGET_ATTR, WORKER_ATTR
 from taxiway.train._study_storage import study_storage
+from taxiway.train._trial import RUN_ID_ATTR
 from taxiway.train.runs import get_run
 from tests.train.test_tune import PIPELINE, SEARCH_SPACE, _tuning_project
 
@@ -164,7 +165,10 @@ def test_a_worker_killed_mid_trial_loses_no_finished_trial_and_the_study_complet
         def doomed_mid_trial() -> bool:
             own = [t for t in _trials(study) if t.user_attrs.get(WORKER_ATTR, "").endswith(mine)]
             states = sorted(t.state.name for t in own)
-            return len(own) == 2 and states[1] == "RUNNING" and states[0] in ("COMPLETE", "PRUNED")
+            running = [t for t in own if t.state.name == "RUNNING"]
+            # In the trial's run (its id recorded), not between asking for the trial and starting the run.
+            started = bool(running) and RUN_ID_ATTR in running[0].user_attrs
+            return len(own) == 2 and started and states[0] in ("COMPLETE", "PRUNED")
 
         _wait_for(doomed_mid_trial, "the second worker to finish one trial and start another")
         finished_before = {
