@@ -189,3 +189,29 @@ def test_data_with_duplicate_rows_deploys_and_serves(duplicated: Path, logs: Pat
         assert answer.json()["model"]["version"] == f"v{version}"
     skew = store.evidence.latest_about(Check.MONITOR_SKEW, "model", f"v{version}")
     assert skew is not None and skew.status == "pass" and skew.value == 0.0, skew
+
+
+def test_shadow_evidence_is_judged_only_after_enough_rows(project: Path, logs: Path) -> None:
+    from taxiway.deploy.health import MIN_ROWS
+
+    state = _state(project)
+    if state["canary"] is not None:
+        cli(project, "undeploy", "canary", "--no-wait")
+    if _state(project)["live"] != 1:
+        cli(project, "deploy", "v1", "--force", "--reason", "drill", "--no-wait")
+    store = Project.load(project).store
+    with running_server(project, log_dir=logs) as server, server.client() as client:
+        cli(project, "deploy", "v2", "--as", "shadow")
+        assert client.post("/predict", json={"row": ROW}).status_code == 200
+        # One row seen: nothing judged yet (it was `pass` after one row, or before any traffic).
+        assert store.evidence.latest_about(Check.DEPLOY_SHADOW, "model", "v2") is None
+        rows = [ROW] * 50
+        deadline = time.monotonic() + 60
+        while store.evidence.latest_about(Check.DEPLOY_SHADOW, "model", "v2") is None:
+            assert time.monotonic() < deadline, "the shadow was not judged after 200 rows"
+            assert client.post("/predict", json={"rows": rows}).status_code == 200
+        cli(project, "undeploy", "shadow")
+    judged = store.evidence.latest_about(Check.DEPLOY_SHADOW, "model", "v2")
+    assert judged is not None and judged.status == "pass", judged
+    assert judged.value == 0.0 and judged.details["rows"] >= MIN_ROWS
+    assert judged.details["compared"] == judged.details["rows"] and judged.details["failed"] == 0
