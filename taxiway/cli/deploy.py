@@ -3,6 +3,7 @@ until every running server applied it, and show where things stand."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # the deploy package loads the registry; keep `taxiway --help
     from taxiway.deploy import DeploymentState, Replica, RoleFigures
 
 HISTORY_SHOWN = 10  # changes listed by `taxiway status`
+REVERT_WAIT_S = 5.0  # servers apply the undone change within a second: waiting for their word is a courtesy
 
 
 class DeployRole(StrEnum):
@@ -283,6 +285,8 @@ def _finish(
         reverted = _revert_if_refused(store, changed, before, failure)
         if reverted is not None:
             stderr().print(f"every server refused it: back to {reverted.describe()}", highlight=False)
+            with contextlib.suppress(RolloutError):  # they serve it already: this only waits for their word
+                wait_for_generation(store, reverted.generation, timeout_s=min(timeout, REVERT_WAIT_S))
             raise RolloutError(
                 failure.message,
                 hint="nothing is left changed: the deployment is back to what was served "

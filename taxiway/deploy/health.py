@@ -32,6 +32,8 @@ def not_served(desired: DeploymentState, alive: list[Replica]) -> list[str]:
     """
     problems: list[str] = []
     for replica in alive:
+        if replica.generation < desired.generation:
+            continue  # still applying it (a server polls twice a second): `taxiway deploy` waits for that
         live = next(
             (
                 held.get("version")

@@ -189,3 +189,65 @@ def test_data_with_duplicate_rows_deploys_and_serves(duplicated: Path, logs: Pat
         assert answer.json()["model"]["version"] == f"v{version}"
     skew = store.evidence.latest_about(Check.MONITOR_SKEW, "model", f"v{version}")
     assert skew is not None and skew.status == "pass" and skew.value == 0.0, skew
+
+
+def test_shadow_evidence_is_judged_only_after_enough_rows(project: Path, logs: Path) -> None:
+    from taxiway.deploy.health import MIN_ROWS
+
+    state = _state(project)
+    if state["canary"] is not None:
+        cli(project, "undeploy", "canary", "--no-wait")
+    if _state(project)["live"] != 1:
+        cli(project, "deploy", "v1", "--force", "--reason", "drill", "--no-wait")
+    store = Project.load(project).store
+    with running_server(project, log_dir=logs) as server, server.client() as client:
+        cli(project, "deploy", "v2", "--as", "shadow")
+        assert client.post("/predict", json={"row": ROW}).status_code == 200
+        # One row seen: nothing judged yet (it was `pass` after one row, or before any traffic).
+        assert store.evidence.latest_about(Check.DEPLOY_SHADOW, "model", "v2") is None
+        rows = [ROW] * 50
+        deadline = time.monotonic() + 60
+        while store.evidence.latest_about(Check.DEPLOY_SHADOW, "model", "v2") is None:
+            assert time.monotonic() < deadline, "the shadow was not judged after 200 rows"
+            assert client.post("/predict", json={"rows": rows}).status_code == 200
+        cli(project, "undeploy", "shadow")
+    judged = store.evidence.latest_about(Check.DEPLOY_SHADOW, "model", "v2")
+    assert judged is not None and judged.status == "pass", judged
+    assert judged.value == 0.0 and judged.details["rows"] >= MIN_ROWS
+    assert judged.details["compared"] == judged.details["rows"] and judged.details["failed"] == 0
+
+
+def test_a_shadow_needing_a_field_live_does_not_take_is_refused_and_reported(
+    tmp_path_factory: pytest.TempPathFactory, logs: Path
+) -> None:
+    """Live is a model trained without `dewp`; v1 (which needs it) as shadow would fail every row it gets."""
+    root = deployed_project(tmp_path_factory, "drills-shadow-inputs")
+    charter = (root / "taxiway.toml").read_text(encoding="utf-8")
+    (root / "taxiway.toml").write_text(
+        charter.replace("[data]\n", '[data]\ndrop_columns = ["dewp"]\n', 1), encoding="utf-8"
+    )
+    cli_result(root, "train")  # exit 1 when the candidate does not beat the baseline: it is recorded anyway
+    store = Project.load(root).store
+    newest = next(run for run in list_runs(store) if run.name == "candidate")
+    registered = json.loads(
+        cli(root, "register", newest.id, "--force", "--reason", "drill", "--format", "json")
+    )
+    without_dewp = registered["version"]
+    cli(root, "deploy", f"v{without_dewp}", "--force", "--reason", "drill", "--no-wait")
+    with (
+        running_server(root, log_dir=logs) as server,
+        Traffic(server, threads=2, prefix="shadow-in") as traffic,
+    ):
+        traffic.wait_for(10)
+        before = _state(root)
+        result = cli_result(root, "deploy", "v1", "--as", "shadow")
+        assert result.exit_code == 1, result.output
+        text = " ".join(result.output.split())
+        assert f"the shadow v1 needs dewp, which live v{without_dewp}'s requests do not carry" in text
+        assert f"every server refused it: back to generation {before['generation'] + 2}" in text
+        state = _state(root)
+        assert (state["live"], state["shadow"], state["action"]) == (without_dewp, None, "revert-refused")
+        done = time.monotonic()
+        traffic.wait_for(10, sent_after=done)
+    assert {a.status for a in traffic.answered} == {200}
+    assert {a.version for a in traffic.answered} == {f"v{without_dewp}"}
