@@ -28,7 +28,7 @@ NAV = (
     ("checklist", "Checklist", "/checklist", None),
     ("models", "Models", "/models", None),
     ("deployments", "Deployments", "/deployments", None),
-    ("monitoring", "Monitoring", None, "arrives with the monitoring issue"),
+    ("monitoring", "Monitoring", "/monitoring", None),
 )
 
 

@@ -183,7 +183,7 @@ def test_with_nothing_deployed_the_page_says_what_to_run(http: httpx.Client) -> 
     assert "No changes yet: taxiway deploy vN" in text and "plotly.min.js" not in page
     nav = page[page.index("<nav>") : page.index("</nav>")]
     assert 'href="/models"' in nav and 'href="/deployments"' in nav
-    assert nav.count('class="disabled"') == 1 and "Monitoring" in nav
+    assert nav.count('class="disabled"') == 0 and 'href="/monitoring"' in nav
 
 
 def test_a_replica_that_just_reported_is_alive_and_one_that_failed_a_generation_is_behind(
