@@ -127,6 +127,12 @@ VERBS: tuple[Verb, ...] = (
         _SHIP,
     ),
     Verb(
+        "loadtest",
+        "taxiway.cli.monitor",
+        "Measure the capacity of the running server with wrk, within the charter's p99 latency; record it.",
+        _SHIP,
+    ),
+    Verb(
         "check",
         "taxiway.cli.check",
         "Show where every checklist item stands and the ML Test Score; in CI, also record that CI ran it.",

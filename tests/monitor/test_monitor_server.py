@@ -290,3 +290,33 @@ def test_prometheus_scrapes_the_server_and_fires_the_charters_rule(
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_loadtest_measures_capacity_with_wrk_and_live_throughput_is_judged_against_it(
+    project: Path, server: Server, tmp_path: Path
+) -> None:
+    result = cli_result(
+        project, "loadtest", "--url", f"{server.url}/predict", "--duration", "1", "--max-connections", "2",
+        "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    measured = json.loads(result.stdout)
+    assert measured["steps"] and measured["steps"][0]["requests_per_second"] > 0
+    store = Project.load(project).store
+    capacity = store.evidence.latest_about(Check.MONITOR_CAPACITY, "deployment", "v1")
+    assert capacity is not None and capacity.value == pytest.approx(measured["capacity_rps"])
+    assert capacity.limit_key == "serving.min_throughput_rps"
+    assert capacity.status == ("pass" if measured["capacity_rps"] >= capacity.threshold else "fail")
+    # A charter asking for far more than any server gives: the same measurement fails.
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    text = (project / "taxiway.toml").read_text(encoding="utf-8")
+    (strict / "taxiway.toml").write_text(
+        text.replace("[serving]", "[serving]\nmin_throughput_rps = 10000000", 1), encoding="utf-8"
+    )
+    row = json.loads(_rows(project).drop(columns=["warm"]).head(1).to_json(orient="records"))[0]
+    failed = cli_result(
+        strict, "loadtest", "--url", f"{server.url}/predict", "--duration", "1", "--max-connections", "1",
+        "--row", json.dumps(row),
+    )  # fmt: skip
+    assert failed.exit_code == 1 and "fail" in failed.stdout, failed.output
