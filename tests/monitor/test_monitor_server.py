@@ -175,6 +175,11 @@ def test_the_servers_minute_hook_judges_the_live_limits(project: Path, server: S
     assert latency.expires_at is not None and latency.measured.sample_size
     downtime = store.evidence.latest_about(Check.MONITOR_DOWNTIME, "deployment", "v1")
     assert downtime is not None and downtime.limit_key == "monitoring.min_uptime"
+    deadline = time.monotonic() + WAIT_S
+    while (packages := store.evidence.latest_about(Check.MONITOR_DEPENDENCIES, "deployment", "v1")) is None:
+        assert time.monotonic() < deadline, "the server judged no serving environment"
+        time.sleep(0.5)
+    assert (packages.status, packages.value, packages.origin) == ("pass", 0.0, "server")
 
 
 def test_shifted_traffic_is_flagged_and_its_alert_fires(project: Path, server: Server) -> None:
@@ -320,3 +325,24 @@ def test_loadtest_measures_capacity_with_wrk_and_live_throughput_is_judged_again
         "--row", json.dumps(row),
     )  # fmt: skip
     assert failed.exit_code == 1 and "fail" in failed.stdout, failed.output
+
+
+def test_a_serving_environment_unlike_trainings_fails_the_dependencies_check(
+    project: Path, server: Server
+) -> None:
+    """Last in the module: it rewrites v1's recorded training environment (numpy 0.0.1) in the real store."""
+    from sqlalchemy import select
+
+    from taxiway.monitor.live_limits import judge_dependencies
+    from taxiway.store.tables import ModelVersionRow
+
+    store = Project.load(project).store
+    with store.write_session() as session, session.begin():
+        row = session.scalar(select(ModelVersionRow).where(ModelVersionRow.version == 1))
+        assert row is not None
+        environment = dict(row.lineage.get("environment") or {})
+        environment["packages"] = {**environment.get("packages", {}), "numpy": "0.0.1"}
+        row.lineage = {**row.lineage, "environment": environment}
+    judged = judge_dependencies(store)
+    assert judged is not None and judged.status == "fail"
+    assert {d["name"] for d in judged.details["differences"]} == {"numpy"}
