@@ -327,6 +327,49 @@ def test_loadtest_measures_capacity_with_wrk_and_live_throughput_is_judged_again
     assert failed.exit_code == 1 and "fail" in failed.stdout, failed.output
 
 
+def test_watch_repeats_passes_recorded_by_the_monitor(project: Path, server: Server) -> None:
+    import subprocess
+
+    from tests.serve.server import TAXIWAY
+
+    process = subprocess.Popen(
+        [
+            TAXIWAY,
+            "--project",
+            str(project),
+            "monitor",
+            "--watch",
+            "--every",
+            "1",
+            "--since",
+            "1h",
+            "--format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        documents = 0
+        deadline = time.monotonic() + WAIT_S
+        while documents < 2:
+            assert time.monotonic() < deadline and process.poll() is None, "taxiway monitor --watch stopped"
+            documents += process.stdout.readline() == "}\n"  # emit_json ends each document with a lone brace
+    finally:
+        process.terminate()
+        process.wait(30)
+        if process.stdout is not None:
+            process.stdout.close()
+    store = Project.load(project).store
+    drift = store.evidence.latest_about(Check.MONITOR_DRIFT, "deployment", "v1")
+    assert drift is not None and drift.origin == "monitor"
+    assert (
+        drift.expires_at is not None and (drift.expires_at - drift.measured.window_end).total_seconds() == 3
+    )
+
+
 def test_a_serving_environment_unlike_trainings_fails_the_dependencies_check(
     project: Path, server: Server
 ) -> None:
