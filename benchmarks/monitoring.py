@@ -7,8 +7,8 @@ Parts, in one run:
    of 1,000,000 rows built once (its build time is shown apart). Evidently's DataDriftPreset gets the same
    reference and current rows as ready pandas frames (no JSON to parse: an advantage) in its own venv
    (benchmarks/.venvs/evidently, pandas < 3). Each side runs in a fresh process: wall time, CPU time (user +
-   system) and peak resident memory (VmHWM: ru_maxrss would count the parent's memory across the fork). Medians of --repeats runs for taxiway; one
-   run of Evidently by default (it is the slow side).
+   system) and peak resident memory (VmHWM: ru_maxrss would count the parent's memory across the fork).
+   Medians of --repeats runs for taxiway; one run of Evidently by default (it is the slow side).
 2. false alarms: 30 days x 50,000 drift-free rows (drawn from the reference distribution), 20 features each:
    alerts raised in total.
 3. detection: the share of 20 windows flagged for a 0.1 standard-deviation mean shift in one numeric column,
@@ -121,8 +121,8 @@ from taxiway.monitor.quality import estimate_quality
 from taxiway.monitor.window import summarise_window
 profile = json.load(open(sys.argv[2]))
 now = dt.datetime.now(dt.UTC)
-summary = summarise_window(sys.argv[1], profile, since=now - dt.timedelta(days=2), until=now + dt.timedelta(days=2),
-                           version="v1", positive="1")
+day = dt.timedelta(days=2)
+summary = summarise_window(sys.argv[1], profile, since=now - day, until=now + day, version="v1", positive="1")
 drift = sketch_drift(profile, summary.features, MonitoringSection())
 estimate = estimate_quality(profile["calibration"], summary.positive_score, binary=True)
 usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -241,7 +241,7 @@ def estimation() -> dict[str, Any]:
     from sklearn.metrics import roc_auc_score
 
     from taxiway.demo.flights import packaged_flights_file
-    from taxiway.monitor.quality import calibration_map, estimate_quality
+    from taxiway.monitor.quality import calibrate, calibration_map, estimate_quality
 
     flights = pd.read_csv(packaged_flights_file()).dropna(subset=["arr_delay", "dep_delay"])
     flights = flights.sort_values(["month", "day", "sched_dep_time"]).reset_index(drop=True)
@@ -273,8 +273,7 @@ def estimation() -> dict[str, Any]:
         estimated = estimate_quality(cal, score[chunk], binary=True)["roc_auc"]
         realised = roc_auc_score(target[chunk], score[chunk])
         errors.append(abs(estimated - realised))
-        # "where the model is calibrated": the calibrated probabilities' mean matches the chunk's positive rate
-        from taxiway.monitor.quality import calibrate
+        # "where the model is calibrated": the calibrated probabilities' mean matches the chunk's delay rate
 
         calibrated.append(abs(calibrate(cal, score[chunk]).mean() - target[chunk].mean()) <= 0.02)
     errors_arr, calibrated_arr = np.array(errors), np.array(calibrated)

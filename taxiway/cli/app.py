@@ -165,6 +165,12 @@ VERBS: tuple[Verb, ...] = (
         _TRAIN,
     ),
     Verb(
+        "loadtest",
+        "taxiway.cli.monitor",
+        "Measure the capacity of the running server with wrk, within the charter's p99 latency; record it.",
+        _SHIP,
+    ),
+    Verb(
         "check",
         "taxiway.cli.check",
         "Show where every checklist item stands and the ML Test Score; --explain ITEM shows why.",

@@ -166,3 +166,87 @@ def _show(report: object) -> None:
         )
     for note in report.notes:
         console.print(Text(f"note: {note}", style="yellow"))
+
+
+@app.command("loadtest")
+def loadtest(
+    url: Annotated[
+        str, typer.Option("--url", help="the running server's /predict, e.g. http://127.0.0.1:8000/predict")
+    ],
+    row: Annotated[
+        str | None,
+        typer.Option("--row", help="one request row as JSON (default: the first row of the training data)"),
+    ] = None,
+    duration: Annotated[float, typer.Option("--duration", min=1.0, help="seconds per load step")] = 5.0,
+    max_connections: Annotated[int, typer.Option("--max-connections", min=1, help="highest load step")] = 16,
+    output: TableFormatOption = TableFormat.text,
+) -> None:
+    """Measure the capacity of the running server with wrk, within the charter's p99 latency; record it."""
+    import json
+
+    from taxiway.charter.questions import question
+    from taxiway.monitor.capacity import measure_capacity
+    from taxiway.monitor.live_limits import live_subject
+    from taxiway.store.checks import Check
+    from taxiway.store.evidence import Limit, Measurement
+
+    project = Project.load()
+    charter, store = project.charter, project.store
+
+    def setting(key: str) -> float:
+        section, name = key.split(".")
+        value = getattr(getattr(charter, section), name)
+        return float(value if value is not None else question(key).default_value(charter.problem.task))
+
+    body = {"rows": [json.loads(row) if row else _first_row(project)]}
+    p99, target = setting("serving.p99_latency_ms"), setting("serving.min_throughput_rps")
+    started = dt.datetime.now(dt.UTC)
+    capacity, steps = measure_capacity(
+        url, body, p99_limit_ms=p99, target_rps=target, duration_s=duration, max_connections=max_connections
+    )
+    subject = live_subject(store)
+    evidence = store.evidence.record(
+        Check.MONITOR_CAPACITY,
+        subject_kind="deployment",
+        subject_id=subject,
+        value=capacity,
+        limit=Limit(target, ">=", key="serving.min_throughput_rps"),
+        measured=Measurement(
+            sum(1 for _ in steps),
+            started,
+            dt.datetime.now(dt.UTC),
+            f"wrk, best throughput with p99 <= {p99:g} ms",
+        ),
+        details={"url": url, "p99_limit_ms": p99, "steps": [s.__dict__ for s in steps]},
+    )
+    if output == TableFormat.json:
+        emit_json({"capacity_rps": capacity, "status": evidence.status, "steps": [s.__dict__ for s in steps]})
+    else:
+        for s in steps:
+            stdout().print(
+                f"{s.connections:>3} connections: {s.requests_per_second:8.1f} requests/s, "
+                f"p99 {s.p99_ms:.1f} ms, {s.errors} errors"
+            )
+        stdout().print(
+            f"capacity of {subject}: {capacity:.1f} requests/s within p99 {p99:g} ms "
+            f"(serving.min_throughput_rps = {target:g}): {evidence.status}"
+        )
+    if evidence.status == "fail":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _first_row(project: Project) -> dict[str, object]:
+    """A valid request row: the first training row's features, as the server's contract reads them."""
+    import json
+
+    from taxiway.data.versions import latest_dataset, load_dataset
+    from taxiway.errors import TaxiwayError
+    from taxiway.train.features import feature_columns
+
+    version = latest_dataset(project.store)
+    if version is None:
+        raise TaxiwayError("no dataset to take a request row from", hint="give one with --row '{...}'")
+    frame = load_dataset(project.store, version)
+    features = feature_columns(frame.columns, project.charter)
+    first: dict[str, object] = json.loads(frame[features].head(1).to_json(orient="records"))[0]
+    return first

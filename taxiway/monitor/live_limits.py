@@ -234,7 +234,44 @@ def record_live(store: Store, charter: Charter, *, now: dt.datetime | None = Non
     return judgements
 
 
+def judge_dependencies(store: Store, *, now: dt.datetime | None = None) -> Judgement | None:
+    """O1 from inside the serving process: its Python, platform and package versions against those the live
+    version was trained with (the run's lineage); None before anything is deployed.
+
+    Example:
+        >>> import tempfile, os
+        >>> from taxiway.store import StoreLocation
+        >>> root = tempfile.mkdtemp()
+        >>> store = Store.open(StoreLocation(f"sqlite:///{root}/t.db", os.path.join(root, "a")))
+        >>> judge_dependencies(store) is None
+        True
+    """
+    from taxiway.registry import get_version
+    from taxiway.train.reproduce import environment_differences
+
+    subject = live_subject(store)
+    if subject == "serving":
+        return None
+    lineage = get_version(store, subject).lineage
+    differences = environment_differences(dict(lineage.get("environment") or {}))
+    until = now or utcnow()
+    return Judgement(
+        Check.MONITOR_DEPENDENCIES,
+        "deployment",
+        subject,
+        float(len(differences)),
+        Limit(0, "<="),
+        Measurement(len(differences), until, until, "packages, Python and platform: serving vs training"),
+        {"differences": differences},
+    )
+
+
 def minute_hook(store: Store, charter: Charter) -> None:
-    """What the server's telemetry thread calls every minute: the live limits, recorded by the server."""
+    """What the server's telemetry thread calls every minute: the live limits and the serving environment
+    against training's, recorded by the server."""
     with started_by("server"):
-        record_live(store, charter)
+        judgements = record_live(store, charter)
+        dependencies = judge_dependencies(store)
+        if dependencies is not None and not any(j.check == Check.MONITOR_DEPENDENCIES for j in judgements):
+            expires = utcnow() + dt.timedelta(seconds=EXPIRY_INTERVALS * HOOK_SECONDS)
+            dependencies.record(store, expires_at=expires)

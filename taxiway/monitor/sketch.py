@@ -192,9 +192,7 @@ def null_psi_quantile(bins: int, reference_rows: float, window_rows: float, fals
         0.0092
     """
     dof = max(bins - 1, 1)
-    return float(
-        (1 / max(window_rows, 1) + 1 / max(reference_rows, 1)) * chdtri(dof, false_alarm_rate)
-    )
+    return float((1 / max(window_rows, 1) + 1 / max(reference_rows, 1)) * chdtri(dof, false_alarm_rate))
 
 
 def effective_bins(reference: np.ndarray) -> int:

@@ -28,6 +28,7 @@ NAV = (
     ("checklist", "Checklist", "/checklist", None),
     ("models", "Models", "/models", None),
     ("deployments", "Deployments", "/deployments", None),
+    ("monitoring", "Monitoring", "/monitoring", None),
 )
 
 

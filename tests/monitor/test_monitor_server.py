@@ -175,6 +175,11 @@ def test_the_servers_minute_hook_judges_the_live_limits(project: Path, server: S
     assert latency.expires_at is not None and latency.measured.sample_size
     downtime = store.evidence.latest_about(Check.MONITOR_DOWNTIME, "deployment", "v1")
     assert downtime is not None and downtime.limit_key == "monitoring.min_uptime"
+    deadline = time.monotonic() + WAIT_S
+    while (packages := store.evidence.latest_about(Check.MONITOR_DEPENDENCIES, "deployment", "v1")) is None:
+        assert time.monotonic() < deadline, "the server judged no serving environment"
+        time.sleep(0.5)
+    assert (packages.status, packages.value, packages.origin) == ("pass", 0.0, "server")
 
 
 def test_shifted_traffic_is_flagged_and_its_alert_fires(project: Path, server: Server) -> None:
@@ -290,3 +295,97 @@ def test_prometheus_scrapes_the_server_and_fires_the_charters_rule(
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_loadtest_measures_capacity_with_wrk_and_live_throughput_is_judged_against_it(
+    project: Path, server: Server, tmp_path: Path
+) -> None:
+    result = cli_result(
+        project, "loadtest", "--url", f"{server.url}/predict", "--duration", "1", "--max-connections", "2",
+        "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    measured = json.loads(result.stdout)
+    assert measured["steps"] and measured["steps"][0]["requests_per_second"] > 0
+    store = Project.load(project).store
+    capacity = store.evidence.latest_about(Check.MONITOR_CAPACITY, "deployment", "v1")
+    assert capacity is not None and capacity.value == pytest.approx(measured["capacity_rps"])
+    assert capacity.limit_key == "serving.min_throughput_rps"
+    assert capacity.status == ("pass" if measured["capacity_rps"] >= capacity.threshold else "fail")
+    # A charter asking for far more than any server gives: the same measurement fails.
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    text = (project / "taxiway.toml").read_text(encoding="utf-8")
+    (strict / "taxiway.toml").write_text(
+        text.replace("[serving]", "[serving]\nmin_throughput_rps = 10000000", 1), encoding="utf-8"
+    )
+    row = json.loads(_rows(project).drop(columns=["warm"]).head(1).to_json(orient="records"))[0]
+    failed = cli_result(
+        strict, "loadtest", "--url", f"{server.url}/predict", "--duration", "1", "--max-connections", "1",
+        "--row", json.dumps(row),
+    )  # fmt: skip
+    assert failed.exit_code == 1 and "fail" in failed.stdout, failed.output
+
+
+def test_watch_repeats_passes_recorded_by_the_monitor(project: Path, server: Server) -> None:
+    import subprocess
+
+    from tests.serve.server import TAXIWAY
+
+    process = subprocess.Popen(
+        [
+            TAXIWAY,
+            "--project",
+            str(project),
+            "monitor",
+            "--watch",
+            "--every",
+            "1",
+            "--since",
+            "1h",
+            "--format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        documents = 0
+        deadline = time.monotonic() + WAIT_S
+        while documents < 2:
+            assert time.monotonic() < deadline and process.poll() is None, "taxiway monitor --watch stopped"
+            documents += process.stdout.readline() == "}\n"  # emit_json ends each document with a lone brace
+    finally:
+        process.terminate()
+        process.wait(30)
+        if process.stdout is not None:
+            process.stdout.close()
+    store = Project.load(project).store
+    drift = store.evidence.latest_about(Check.MONITOR_DRIFT, "deployment", "v1")
+    assert drift is not None and drift.origin == "monitor"
+    assert (
+        drift.expires_at is not None and (drift.expires_at - drift.measured.window_end).total_seconds() == 3
+    )
+
+
+def test_a_serving_environment_unlike_trainings_fails_the_dependencies_check(
+    project: Path, server: Server
+) -> None:
+    """Last in the module: it rewrites v1's recorded training environment (numpy 0.0.1) in the real store."""
+    from sqlalchemy import select
+
+    from taxiway.monitor.live_limits import judge_dependencies
+    from taxiway.store.tables import ModelVersionRow
+
+    store = Project.load(project).store
+    with store.write_session() as session, session.begin():
+        row = session.scalar(select(ModelVersionRow).where(ModelVersionRow.version == 1))
+        assert row is not None
+        environment = dict(row.lineage.get("environment") or {})
+        environment["packages"] = {**environment.get("packages", {}), "numpy": "0.0.1"}
+        row.lineage = {**row.lineage, "environment": environment}
+    judged = judge_dependencies(store)
+    assert judged is not None and judged.status == "fail"
+    assert {d["name"] for d in judged.details["differences"]} == {"numpy"}

@@ -190,6 +190,7 @@ def test_with_nothing_deployed_the_page_says_what_to_run(http: httpx.Client) -> 
     assert 'href="/models"' in nav and 'href="/deployments"' in nav
     # no disabled entry with an internal phrase ("arrives with the monitoring issue"): only pages that exist
     assert 'class="disabled"' not in nav and "arrives with" not in page and "issue" not in nav
+    assert 'href="/monitoring"' in nav
 
 
 def test_a_replica_that_just_reported_is_alive_and_one_that_failed_a_generation_is_behind(
