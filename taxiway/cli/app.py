@@ -220,10 +220,10 @@ def run_verb(argv: tuple[str, ...]) -> int:
 def _next_line(ctx: Any) -> None:
     """After a command that changed the project, one line on stderr with the next command (on a terminal,
     or with TAXIWAY_NEXT=1); never fails the command it follows."""
-    verb = ctx.invoked_subcommand
-    if verb in _QUIET or not (os.environ.get("TAXIWAY_NEXT") == "1" or sys.stderr.isatty()):
+    verb, wanted = ctx.invoked_subcommand, os.environ.get("TAXIWAY_NEXT")
+    if verb in _QUIET or wanted == "0" or "json" in sys.argv:
         return
-    if os.environ.get("TAXIWAY_NEXT") == "0" or "json" in sys.argv:
+    if not (wanted == "1" or sys.stderr.isatty()):
         return
     try:
         from taxiway.guide import next_step

@@ -139,7 +139,7 @@ def add(
     one writes schema.yaml when the project has none.
     """
     # taxiway.data loads pandas and pyarrow (~0.4 s): only the data commands pay for it, not every command.
-    from taxiway.data.dialect import sniff_dialect
+    from taxiway.data.dialect import CsvDialect, sniff_dialect
     from taxiway.data.reading import detect_kind
     from taxiway.data.versions import add_dataset
 
@@ -175,7 +175,8 @@ def add(
     stdout().print(_added_line(result), highlight=False, markup=False)
     if result.is_new and detect_kind(file).format == "csv":
         dialect = sniff_dialect(file, detect_kind(file).compression)
-        stdout().print(f"read as CSV with {dialect}", highlight=False, markup=False)
+        if dialect != CsvDialect():  # said when it is not plain comma-separated UTF-8 with decimal points
+            stdout().print(f"read as CSV with {dialect}", highlight=False, markup=False)
     if schema_file is not None:
         stdout().print(
             f"wrote {schema_file.name} from this version: the expectations every version is validated "

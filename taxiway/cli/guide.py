@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -65,7 +66,15 @@ def up(
             stderr().print(f"up: `{step.command}` ran but recorded nothing new; stopping", highlight=False)
             raise typer.Exit(1)
         stderr().print(f"[bold]up:[/] taxiway {' '.join(step.argv)}", highlight=False)
-        code = run_verb(step.argv)
+        saved = os.environ.get("TAXIWAY_NEXT")
+        os.environ["TAXIWAY_NEXT"] = "0"  # `up` says what comes next itself, once, at the end
+        try:
+            code = run_verb(step.argv)
+        finally:
+            if saved is None:
+                os.environ.pop("TAXIWAY_NEXT", None)
+            else:
+                os.environ["TAXIWAY_NEXT"] = saved
         done.append(step.argv)
         if code != 0:
             stderr().print(

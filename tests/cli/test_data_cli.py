@@ -299,3 +299,15 @@ def test_names_and_values_are_printed_as_given(runner: CliRunner, project_dir: P
     shown = _run(runner, project_dir, "show", hashlib.sha256(path.read_bytes()).hexdigest()[:8])
     assert shown.exit_code == 0, shown.output
     assert "[red]col" in shown.stdout and "[/], [x]" in shown.stdout and str(path) in shown.stdout
+
+
+def test_a_semicolon_file_is_read_as_columns_and_its_dialect_shown(
+    runner: CliRunner, project_dir: Path, tmp_path: Path
+) -> None:
+    rows = "".join(f"{i};{i % 3},5;{'yes' if i % 2 else 'no'}\n" for i in range(40))
+    path = tmp_path / "semicolons.csv"
+    path.write_text("id;price;label\n" + rows, encoding="utf-8")
+    result = _run(runner, project_dir, "add", str(path))
+    assert result.exit_code == 0, result.output
+    assert "40 rows × 3 columns" in result.stdout
+    assert "read as CSV with delimiter ';', decimal ',', encoding utf-8" in result.stdout
