@@ -67,3 +67,6 @@ class Check(StrEnum):
         "monitor.resource_regression"  # speed, latency, throughput, RAM regressions (O6)
     )
     MONITOR_ONLINE_QUALITY = "monitor.online_quality"  # quality on served data (O7)
+    # continuous training — taxiway ct (issue 17)
+    CT_TRIGGER = "ct.trigger"  # a CT pass judged its triggers: how many fired (0 passes: nothing to do)
+    CT_BUDGET = "ct.budget"  # retrains in the charter's budget period against ct.max_retrains
