@@ -198,7 +198,12 @@ def _replay(data: _Data, s: Settings, policy: str) -> Outcome:
     started = time.perf_counter()
     first_day = int(data.days[0]) + s.warmup_days
     live = _train(data, s, first_day)
-    assert live is not None, "the warm-up has labelled rows"
+    if live is None:
+        raise TaxiwayError(
+            f"the {s.warmup_days}-day warm-up leaves under 50 labelled rows of both classes to train on "
+            f"(labels {s.label_delay_days} days late, {s.holdout_days} days held out)",
+            hint="pass a longer --warmup-days",
+        )
     scores, truths = [], []
     outcome = Outcome(policy, 0.0, 0, 0, 0, 0, 0, 0.0)
     retrain_days: list[int] = []
