@@ -296,16 +296,20 @@ CHECKS: Mapping[Check, CheckInfo] = {
         "retrained from lineage, same result within tolerance", "taxiway reproduce RUN"
     ),
     Check.MODEL_UNIT_TESTS: CheckInfo("model spec unit tests", "taxiway test unit"),
-    Check.PIPELINE_INTEGRATION: CheckInfo("data → train → evaluate → package → serve on a sample", _TEST),
+    Check.PIPELINE_INTEGRATION: CheckInfo(
+        "data → train → evaluate → package → serve on a sample", "taxiway test --only integration"
+    ),
     Check.MODEL_VALIDATED: CheckInfo("validation gates passed before serving", "taxiway validate"),
     Check.MODEL_DEBUGGABLE: CheckInfo(
         "step-by-step computation shown for one example", "taxiway explain RUN --row JSON"
     ),
     Check.MODEL_BEHAVIOUR: CheckInfo("functionality (behaviour) tests", "taxiway test behaviour"),
     Check.UI_SERVED: CheckInfo("metrics web page served", "taxiway ui"),
-    Check.CI_CHECK: CheckInfo("`taxiway check` ran inside CI", "taxiway check, in CI (with CI=true)"),
-    Check.DEPLOY_CD: CheckInfo("model version deployed by automation", "taxiway deploy, in CI"),
-    Check.CT_RETRAIN: CheckInfo("continuous training retrained and evaluated a model", "taxiway ct"),
+    Check.CI_CHECK: CheckInfo("tests, data checks and score passed in CI, about a commit", "taxiway ci run"),
+    Check.DEPLOY_CD: CheckInfo("version advanced or refused by the delivery policy", "taxiway cd run"),
+    Check.CT_RETRAIN: CheckInfo("continuous training retrained and evaluated a model", "taxiway ct run"),
+    Check.CT_TRIGGER: CheckInfo("CT triggers judged (none left to act on)", "taxiway ct run"),
+    Check.CT_BUDGET: CheckInfo("CT retrains within the budget", "taxiway ct run"),
     Check.DEPLOY_BLUE_GREEN: CheckInfo("live switch between warm slots", "taxiway deploy"),
     Check.DEPLOY_SHADOW: CheckInfo("version in shadow, agreement measured", "taxiway deploy vN --as shadow"),
     Check.DEPLOY_CANARY: CheckInfo("version served to a canary share", "taxiway deploy vN --as canary"),

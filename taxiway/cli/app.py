@@ -79,6 +79,12 @@ VERBS: tuple[Verb, ...] = (
         _TRAIN,
     ),
     Verb(
+        "ct",
+        "taxiway.cli.ct",
+        "Continuous training: retrain when the charter's triggers fire; simulate policies on past data.",
+        _TRAIN,
+    ),
+    Verb(
         "deploy",
         "taxiway.cli.deploy",
         "Put a registered version live (default), in shadow or as a canary; exit 1 if a server fails it.",
@@ -122,22 +128,16 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb("logs", "taxiway.cli.logs", "The prediction log: every answered row the servers recorded.", _SHIP),
     Verb(
-        "ci",
-        "taxiway.cli.ci",
-        "Continuous integration: write GitHub Actions / GitLab CI files; run what CI runs.",
-        _PROVE,
-    ),
-    Verb(
         "cd",
         "taxiway.cli.cd",
         "Continuous delivery: advance a blessed version shadow → canary → live by the charter's policy.",
         _SHIP,
     ),
     Verb(
-        "ct",
-        "taxiway.cli.ct",
-        "Continuous training: retrain when the charter's triggers fire; simulate policies on past data.",
-        _TRAIN,
+        "ci",
+        "taxiway.cli.ci",
+        "Continuous integration: write GitHub Actions / GitLab CI files; run what CI runs.",
+        _PROVE,
     ),
     Verb(
         "check",
