@@ -129,7 +129,7 @@ def evaluate_item(
         >>> from taxiway.checklist.items import item
         >>> charter = Charter.model_validate({"project": {"name": "x"}, "problem": {"target": "y"}})
         >>> evaluate_item(item("deployment.ci"), charter, {}, score(charter, {})).how
-        'run taxiway check, in CI (with CI=true)'
+        'run taxiway ci run'
     """
     needs = item.needs
     if isinstance(needs, Asks):

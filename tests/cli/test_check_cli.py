@@ -71,7 +71,7 @@ def test_json_is_one_document_with_every_item_and_test(runner: CliRunner, projec
     assert document["ml_test_score"]["final"] == 0.0
     assert document["ml_test_score"]["band"] == "a research project, not production"
     assert document["summary"] == {"proven": 0, "answered": 0, "missing": 42, "failed": 0}
-    assert _items(document)["deployment.ci"]["how"] == "run taxiway check, in CI (with CI=true)"
+    assert _items(document)["deployment.ci"]["how"] == "run taxiway ci run"
 
 
 def test_text_shows_marks_items_and_the_score_table(
