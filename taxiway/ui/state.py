@@ -28,6 +28,7 @@ NAV = (
     ("checklist", "Checklist", "/checklist", None),
     ("models", "Models", "/models", None),
     ("deployments", "Deployments", "/deployments", None),
+    ("loop", "CI · CD · CT", "/loop", None),
     ("monitoring", "Monitoring", None, "arrives with the monitoring issue"),
 )
 

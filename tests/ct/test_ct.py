@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from taxiway.ct.lock import retrain_lock
 from taxiway.project import Project
 from taxiway.store.checks import Check
+from taxiway.ui.app import create_app
 from tests.serve.server import cli_result
+from tests.ui.server import serving
 from tests.validate.trained_model import trained_copy
 
 
@@ -41,6 +44,14 @@ def test_a_retrain_that_does_not_pass_validation_is_not_registered(project: Path
     assert retrain is not None and retrain.origin == "ct" and retrain.status == "fail"
     assert retrain.details["blessed"] is False and retrain.details["failed_gates"]
     assert cli_result(project, "models").output.count("v1") == 0
+    # The dashboard's CI · CD · CT page shows the pass: its triggers and the failed retrain, linked.
+    loaded = Project.load(project)
+    with serving(create_app(loaded)) as url:
+        page = httpx.get(f"{url}/loop", timeout=30)
+    loaded.store.close()
+    assert page.status_code == 200
+    assert f'href="/evidence/{retrain.id}"' in page.text and "triggers: first_model" in page.text
+    assert "Nothing recorded yet: run <code>taxiway ci run</code>" in page.text
 
 
 def test_the_budget_stops_a_second_retrain(project: Path) -> None:
