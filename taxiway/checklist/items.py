@@ -307,7 +307,7 @@ CHECKS: Mapping[Check, CheckInfo] = {
     ),
     Check.MODEL_UNIT_TESTS: CheckInfo("model spec unit tests", "taxiway test unit"),
     Check.PIPELINE_INTEGRATION: CheckInfo(
-        "data → train → evaluate → package → serve on a sample", f"{NOT_YET}: the CI stage will"
+        "data → train → evaluate → package → serve on a sample", "taxiway test --only integration"
     ),
     Check.MODEL_VALIDATED: CheckInfo("validation gates passed before serving", "taxiway validate"),
     Check.MODEL_DEBUGGABLE: CheckInfo(
@@ -315,13 +315,11 @@ CHECKS: Mapping[Check, CheckInfo] = {
     ),
     Check.MODEL_BEHAVIOUR: CheckInfo("functionality (behaviour) tests", "taxiway test behaviour"),
     Check.UI_SERVED: CheckInfo("metrics web page served", "taxiway ui"),
-    Check.CI_CHECK: CheckInfo(
-        "a CI run of a commit in this repository passed", "taxiway ci run (in the CI service's job)"
-    ),
-    Check.DEPLOY_CD: CheckInfo("model version deployed by automation", "taxiway deploy, in CI"),
-    Check.CT_RETRAIN: CheckInfo(
-        "continuous training retrained and evaluated a model", f"{NOT_YET}: continuous training will"
-    ),
+    Check.CI_CHECK: CheckInfo("tests, data checks and score passed in CI, about a commit", "taxiway ci run"),
+    Check.DEPLOY_CD: CheckInfo("version advanced or refused by the delivery policy", "taxiway cd run"),
+    Check.CT_RETRAIN: CheckInfo("continuous training retrained and evaluated a model", "taxiway ct run"),
+    Check.CT_TRIGGER: CheckInfo("CT triggers judged (none left to act on)", "taxiway ct run"),
+    Check.CT_BUDGET: CheckInfo("CT retrains within the budget", "taxiway ct run"),
     Check.DEPLOY_BLUE_GREEN: CheckInfo("live switch between warm slots", "taxiway deploy"),
     Check.DEPLOY_SHADOW: CheckInfo("version in shadow, agreement measured", "taxiway deploy vN --as shadow"),
     Check.DEPLOY_CANARY: CheckInfo("version served to a canary share", "taxiway deploy vN --as canary"),

@@ -98,6 +98,12 @@ VERBS: tuple[Verb, ...] = (
         _TRAIN,
     ),
     Verb(
+        "ct",
+        "taxiway.cli.ct",
+        "Continuous training: retrain when the charter's triggers fire; simulate policies on past data.",
+        _TRAIN,
+    ),
+    Verb(
         "deploy",
         "taxiway.cli.deploy",
         "Put a registered version live (default), in shadow or as a canary; exit 1 if a server fails it.",
@@ -157,12 +163,6 @@ VERBS: tuple[Verb, ...] = (
         "taxiway.cli.cd",
         "Continuous delivery: advance a blessed version shadow → canary → live by the charter's policy.",
         _SHIP,
-    ),
-    Verb(
-        "ct",
-        "taxiway.cli.ct",
-        "Continuous training: retrain when the charter's triggers fire; simulate policies on past data.",
-        _TRAIN,
     ),
     Verb(
         "loadtest",

@@ -73,3 +73,6 @@ class Check(StrEnum):
     MONITOR_ERRORS = "monitor.errors"  # share of requests answered 5xx
     MONITOR_FALLBACK = "monitor.fallback"  # share of rows the fallback answered
     MONITOR_CAPACITY = "monitor.capacity"  # requests/s a version sustains within the p99 limit (load test)
+    # continuous training — taxiway ct (issue 17)
+    CT_TRIGGER = "ct.trigger"  # a CT pass judged its triggers: how many fired (0 passes: nothing to do)
+    CT_BUDGET = "ct.budget"  # retrains in the charter's budget period against ct.max_retrains

@@ -20,7 +20,7 @@ from taxiway.project import Project
 from taxiway.ui import format as formats
 from taxiway.ui.auth import install_token
 from taxiway.ui.errors import install_error_pages
-from taxiway.ui.pages import checklist, compare, data, deployments, models, monitoring, run_detail, runs
+from taxiway.ui.pages import checklist, compare, data, deployments, loop, models, monitoring, run_detail, runs
 from taxiway.ui.state import UIState
 
 log = logging.getLogger("taxiway.ui")
@@ -65,7 +65,7 @@ def create_app(project: Project, *, token: str | None = None) -> FastAPI:
         return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": SCRIPT_CACHE})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for page in (runs, compare, run_detail, data, checklist, models, deployments, monitoring):
+    for page in (runs, compare, run_detail, data, checklist, models, deployments, monitoring, loop):
         app.include_router(page.router)
     install_error_pages(app)
     if token:

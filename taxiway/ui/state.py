@@ -29,6 +29,7 @@ NAV = (
     ("models", "Models", "/models", None),
     ("deployments", "Deployments", "/deployments", None),
     ("monitoring", "Monitoring", "/monitoring", None),
+    ("loop", "CI · CD · CT", "/loop", None),
 )
 
 

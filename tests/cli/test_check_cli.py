@@ -95,7 +95,7 @@ def test_json_is_one_document_with_every_item_and_test(runner: CliRunner, projec
     }
     assert _items(document)["deployment.ci"]["how"] == (
         "no record yet about a commit in this repository's git history; "
-        "run taxiway ci run (in the CI service's job)"
+        "run taxiway ci run"
     )
     # every hint names only commands that exist (issue 18: hints named `taxiway monitor` and `taxiway ct`)
     verbs = {verb.name for verb in VERBS}
