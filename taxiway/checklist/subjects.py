@@ -58,14 +58,18 @@ BINDINGS: Mapping[Check, Binding] = {
     Check.MODEL_INCLUSION: "model",
     Check.MODEL_REPRODUCED: "model",
     Check.MODEL_UNIT_TESTS: "model",
-    Check.PIPELINE_INTEGRATION: "project",
+    # The integration test runs on a sample of the newest dataset version, in a sandbox: it shows the pipeline
+    # works end to end, whichever model is live, so any passing run of it counts.
+    Check.PIPELINE_INTEGRATION: "any",
     Check.MODEL_VALIDATED: "model",
     Check.MODEL_DEBUGGABLE: "model",
     Check.MODEL_BEHAVIOUR: "model",
     Check.UI_SERVED: "project",
     Check.CI_CHECK: "commit",
     Check.DEPLOY_CD: "model",
-    Check.CT_RETRAIN: "project",
+    Check.CT_RETRAIN: "any",  # a capability: continuous training retrained and judged a candidate
+    Check.CT_TRIGGER: "project",
+    Check.CT_BUDGET: "project",
     Check.DEPLOY_BLUE_GREEN: "any",
     Check.DEPLOY_SHADOW: "any",
     Check.DEPLOY_CANARY: "any",
@@ -84,6 +88,11 @@ BINDINGS: Mapping[Check, Binding] = {
     Check.MONITOR_NUMERICAL: "model",
     Check.MONITOR_RESOURCE_REGRESSION: "deployment",
     Check.MONITOR_ONLINE_QUALITY: "deployment",
+    Check.MONITOR_DRIFT: "deployment",
+    Check.MONITOR_ESTIMATED_QUALITY: "deployment",
+    Check.MONITOR_ERRORS: "deployment",
+    Check.MONITOR_FALLBACK: "deployment",
+    Check.MONITOR_CAPACITY: "deployment",
 }
 # ML Test Score I6 asks more than "we can shadow": the live version was shadowed or canaried before it
 # went live. Its records are bound to the live model and must be older than the moment it went live.

@@ -153,12 +153,6 @@ VERBS: tuple[Verb, ...] = (
         _SHIP,
     ),
     Verb(
-        "ci",
-        "taxiway.cli.ci",
-        "Continuous integration: write GitHub Actions / GitLab CI files; run what CI runs.",
-        _PROVE,
-    ),
-    Verb(
         "cd",
         "taxiway.cli.cd",
         "Continuous delivery: advance a blessed version shadow → canary → live by the charter's policy.",
@@ -169,6 +163,12 @@ VERBS: tuple[Verb, ...] = (
         "taxiway.cli.monitor",
         "Measure the capacity of the running server with wrk, within the charter's p99 latency; record it.",
         _SHIP,
+    ),
+    Verb(
+        "ci",
+        "taxiway.cli.ci",
+        "Continuous integration: write GitHub Actions / GitLab CI files; run what CI runs.",
+        _PROVE,
     ),
     Verb(
         "check",

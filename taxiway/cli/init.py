@@ -136,7 +136,7 @@ def _flag_answers(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
                 f"--answer '{pair}' is not KEY=VALUE", hint="e.g. --answer serving.mode=batch"
             )
         if path.startswith("attest.") and len(path) > len("attest."):
-            settings[path] = raw.strip()
+            settings[path] = _attestation(path, raw)
             continue
         try:
             key = charter_key(path)
@@ -220,3 +220,30 @@ def _in_git(root: Path) -> bool:
     except OSError:
         return False
     return done.returncode == 0 and done.stdout.strip() == "true"
+
+
+def _attestation(path: str, raw: str) -> dict[str, Any]:
+    """``--answer attest.D6=LINK,BY,DATE`` (or a JSON object with those keys) as the charter's inline table.
+
+    Example:
+        >>> _attestation("attest.D6", "https://wiki.example.com/d6, Ana, 2027-01-31")
+        {'link': 'https://wiki.example.com/d6', 'by': 'Ana', 'date': '2027-01-31'}
+    """
+    import json
+
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return value
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 3 or not all(parts):
+        raise TaxiwayError(
+            f"--answer {path}: '{raw}' is not an attestation",
+            hint=f"give the record's link, who did the check and when: --answer "
+            f"'{path}=https://wiki.example.com/page,Ana,2027-01-31'",
+        )
+    return dict(zip(("link", "by", "date"), parts, strict=True))

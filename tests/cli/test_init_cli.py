@@ -88,7 +88,7 @@ def test_every_charter_key_is_a_flag_and_lists_are_comma_separated(runner: CliRu
         "validation.require_calibration": "yes",
         "problem.costs.false_negative": "5",
         "serving.fallback": "constant",
-        "attest.D6": "https://wiki.example.com/d6",
+        "attest.D6": "https://wiki.example.com/d6, Ana, 2027-01-31",
         "train.params": '{"max_iter": 50}',
     }
     flags = [part for key, value in answers.items() for part in ("--answer", f"{key}={value}")]
@@ -104,7 +104,7 @@ def test_every_charter_key_is_a_flag_and_lists_are_comma_separated(runner: CliRu
     assert charter.data.protected_columns == ["sex", "race"] and charter.data.drop_columns == ["id"]
     assert charter.split.valid_fraction == 0.2 and charter.validation.require_calibration is True
     assert charter.problem.costs is not None and charter.problem.costs.false_negative == 5.0
-    assert charter.serving.fallback == "constant" and charter.attest == {"D6": "https://wiki.example.com/d6"}
+    assert charter.serving.fallback == "constant" and charter.attest["D6"].link == "https://wiki.example.com/d6"
     assert charter.train.params == {"max_iter": 50}
     assert "needs the project in git: git init" in result.output
 
