@@ -26,6 +26,7 @@ from rich.console import Console
 
 from taxiway.data.split import current_split, split_frames
 from taxiway.demo.flights import TARGET
+from taxiway.deploy.health import MIN_ROWS
 from taxiway.deploy.replicas import wait_for_generation
 from taxiway.deploy.state import DeploymentState, deploy, promote, rollback
 from taxiway.errors import TaxiwayError
@@ -88,8 +89,9 @@ def run_serving_demo(
     quick: bool = False,
 ) -> ServingDemo:
     """Deploy ``version`` live, replay test traffic with bad rows, then shadow, promote and roll back v2."""
+    # A shadow is judged once it has answered MIN_ROWS rows: even --quick sends that many and a few more.
     traffic_rows, shadow_rows = (
-        (TRAFFIC_ROWS // 5, SHADOW_ROWS // 3) if quick else (TRAFFIC_ROWS, SHADOW_ROWS)
+        (TRAFFIC_ROWS // 5, MIN_ROWS + 20) if quick else (TRAFFIC_ROWS, max(SHADOW_ROWS, MIN_ROWS + 20))
     )
     console.rule("7. serving: deploy, traffic, shadow, promote, rollback")
     store = project.store
