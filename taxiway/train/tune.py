@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,11 +84,15 @@ class StudyReport:
     best_value: float
     best_params: dict[str, Any] = field(default_factory=dict)
     candidate_run_id: str | None = None
+    # The parameters whose value differed between trials: what the study searched. A value search_space
+    # returns the same in every trial is fixed, however it is written.
+    varied_params: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (the ``study`` key of ``taxiway train --format json``)."""
         document = asdict(self)
         document["trial_run_ids"] = list(self.trial_run_ids)
+        document["varied_params"] = list(self.varied_params)
         return document
 
 
@@ -373,7 +377,17 @@ def _summarise(
         best_run_id=best.user_attrs.get(RUN_ID_ATTR),
         best_value=value,
         best_params=json_dict("param", _mapping(params), nested=False),
+        varied_params=_varied(trials),
     )
+
+
+def _varied(trials: Sequence[Any]) -> tuple[str, ...]:
+    """Names of the parameters that took more than one value over the trials (compared as JSON text)."""
+    seen: dict[str, set[str]] = {}
+    for trial in trials:
+        for name, value in _mapping(trial.user_attrs.get(PARAMS_ATTR, trial.params)).items():
+            seen.setdefault(name, set()).add(json.dumps(value, sort_keys=True, default=str))
+    return tuple(sorted(name for name, values in seen.items() if len(values) > 1))
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

@@ -162,7 +162,9 @@ def record_tuning(
     if model is None:
         model = prepare_training(project).user.model({})
     train = project.charter.train
-    coverage = tuning_coverage(model, report.best_params, train.params, n_complete=report.n_complete)
+    searched = {name: report.best_params[name] for name in report.varied_params if name in report.best_params}
+    fixed = {**{k: v for k, v in report.best_params.items() if k not in searched}, **train.params}
+    coverage = tuning_coverage(model, searched, fixed, n_complete=report.n_complete)
     untouched = ", ".join(coverage.untouched)
     project.store.evidence.record(
         Check.TRAIN_TUNED,

@@ -33,6 +33,7 @@ def _study(n_complete: int, best_params: dict[str, object]) -> StudyReport:
         best_run_id=None,
         best_value=0.3,
         best_params=best_params,
+        varied_params=tuple(best_params),  # every parameter the study returned took several values
     )
 
 
