@@ -210,7 +210,9 @@ def test_a_worker_killed_mid_trial_loses_no_finished_trial_and_the_study_complet
     assert len(finished) == 4 and report["n_complete"] + report["n_pruned"] == 4, report
     store = Project.load(root).store
     killed_run = get_run(store, hung.user_attrs["taxiway_run_id"])
-    assert killed_run.status == "failed" and "stopped sending heartbeats" in (killed_run.error or "")
+    # Its owner process is gone (found by pid on this machine) or silent (no heartbeat): failed, saying why.
+    error = killed_run.error or ""
+    assert killed_run.status == "failed" and ("killed?" in error or "stopped sending heartbeats" in error)
     assert get_run(store, retries[0].user_attrs["taxiway_run_id"]).status == "finished"
     store.close()
 
