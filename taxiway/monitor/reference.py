@@ -170,7 +170,7 @@ def profile_rows(
         data.update(_quality_reference(served, probabilities, labels, outputs, chunk))
     else:
         values = np.asarray(answer.model_predictions, dtype=float)
-        data["quality"] = realised_quality("regression", values, labels.to_numpy(dtype=float), None)
+        data["quality"] = realised_quality("regression", None, labels.to_numpy(dtype=float), values)
     return data
 
 
