@@ -88,7 +88,9 @@ def test_the_first_project_runs_from_csv_to_a_served_model(tmp_path: Path) -> No
     report = json.loads(check.stdout)
     items = {item["id"]: item for section in report["sections"] for item in section["items"]}
     # What one machine can earn in these commands: the data checks, training, validation, reproduction,
-    # unit tests, serving with its fallback and monitoring; CI, CT and a shadow need more than a first hour.
+    # serving with its fallback; CI, CT and a shadow need more than a first hour, unit tests need tests the
+    # team wrote (the starter's own prove nothing), and live monitoring is judged by the server over a window
+    # of traffic (every minute), not from the one request sent here.
     for proven in (
         "data.leakage",
         "data.dev_power",
@@ -96,14 +98,12 @@ def test_the_first_project_runs_from_csv_to_a_served_model(tmp_path: Path) -> No
         "modelling.baselines",
         "modelling.reproducible",
         "deployment.validation_tests",
-        "deployment.unit_tests",
         "deployment.fallback",
-        "deployment.monitor_latency",
-        "deployment.monitor_requests",
     ):
         assert items[proven]["state"] == "proven", items[proven]
+    assert items["deployment.unit_tests"]["state"] == "missing", items["deployment.unit_tests"]
     assert report["summary"]["failed"] == 0, [i for i in items.values() if i["state"] == "failed"]
-    assert report["summary"]["proven"] >= 14 and report["summary"]["answered"] >= 16, report["summary"]
+    assert report["summary"]["proven"] >= 8 and report["summary"]["answered"] >= 16, report["summary"]
 
 
 def _free_port() -> int:
