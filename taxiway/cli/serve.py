@@ -230,8 +230,12 @@ def _print_nginx(
         addresses = sorted({(r.host, r.port) for r in list_replicas(project.store)})
     project.store.close()
     typer.echo(nginx_site(addresses, listen=listen, max_body_mb=max_body_mb, timeout_s=timeout_s), nl=False)
+
+
 def _port_holder(project: Project, port: int) -> Exception | None:
     """An error naming the `taxiway serve` of this project that holds ``port``, if the store knows one."""
+    import psutil
+
     from taxiway.deploy import list_replicas
     from taxiway.errors import TaxiwayError
     from taxiway.store.tables import utcnow
@@ -242,7 +246,7 @@ def _port_holder(project: Project, port: int) -> Exception | None:
         r for r in list_replicas(project.store, include_stale=True) if r.port == port and r.stopped_at is None
     ]
     here = socket.gethostname()
-    alive = [r for r in holders if r.host == here and _running(r.pid)]
+    alive = [r for r in holders if r.host == here and psutil.pid_exists(r.pid)]
     if not alive:
         return None
     pids = ", ".join(str(r.pid) for r in alive)
@@ -252,18 +256,6 @@ def _port_holder(project: Project, port: int) -> Exception | None:
         f"port {port} is held by an earlier `taxiway serve` of this project: process {pids}, {state}",
         hint=f"stop it (kill {alive[0].pid}) or pick another port with --port N",
     )
-
-
-def _running(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @app.command("predict")

@@ -20,6 +20,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import psutil
+
 PARENT_ENV = "TAXIWAY_SERVE_PARENT"
 METRICS_PREFIX = "taxiway-metrics-"
 _PR_SET_PDEATHSIG = 1
@@ -71,18 +73,8 @@ def remove_orphan_folders(parent: str | None = None) -> list[Path]:
     removed: list[Path] = []
     for folder in Path(parent or tempfile.gettempdir()).glob(f"{METRICS_PREFIX}*"):
         owner = folder.name.removeprefix(METRICS_PREFIX).split("-", 1)[0]
-        if not owner.isdigit() or _alive(int(owner)) or not folder.is_dir():
+        if not owner.isdigit() or psutil.pid_exists(int(owner)) or not folder.is_dir():
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import socket
 
+import psutil
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -60,7 +61,7 @@ def mark_dead_runs(store: Store, *, now: dt.datetime | None = None) -> list[str]
             for run_id, owner, heartbeat in session.execute(query):
                 host, _, pid = str(owner).rpartition(":")
                 silent = heartbeat is None or (now - heartbeat).total_seconds() > STALE_AFTER_S
-                if host == here and pid.isdigit() and not _alive(int(pid)):
+                if host == here and pid.isdigit() and not psutil.pid_exists(int(pid)):
                     dead[run_id] = f"its process ({owner}) ended without ending the run (killed?)"
                 elif silent:
                     since = "never" if heartbeat is None else heartbeat.isoformat(timespec="seconds")
@@ -77,13 +78,3 @@ def mark_dead_runs(store: Store, *, now: dt.datetime | None = None) -> list[str]
     except SQLAlchemyError:
         return []  # a read-only or busy store: the next reader tries again
     return sorted(dead)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
