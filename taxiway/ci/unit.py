@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Limit, Measurement
+from taxiway.train.unit_tests import run_tests
 
 FEATURE_CODE = "pipeline.py"
 _NO_TESTS_COLLECTED = 5
@@ -58,17 +58,7 @@ def run_unit(project: Project, *, path: str = "tests", timeout_s: float = 600.0)
         junit, data, report = (Path(folder) / name for name in ("junit.xml", ".coverage", "coverage.json"))
         run = [sys.executable, "-m", "coverage", "run", f"--data-file={data}", f"--include={FEATURE_CODE}"]
         command = [*run, "-m", "pytest", "-q", "-p", "no:cacheprovider", path, f"--junitxml={junit}"]
-        started = time.perf_counter()
-        try:
-            done = subprocess.run(
-                command, cwd=root, capture_output=True, text=True, timeout=timeout_s, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise TaxiwayError(
-                f"the unit tests in {path} ran past {timeout_s:g} s and were stopped",
-                hint="speed them up, or pass --timeout SECONDS",
-            ) from None
-        seconds = time.perf_counter() - started
+        done, seconds = run_tests(command, root=root, path=path, timeout_s=timeout_s)
         if done.returncode == _NO_TESTS_COLLECTED or not junit.is_file():
             tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
             raise TaxiwayError(

@@ -87,17 +87,7 @@ def run_unit_tests(
             *(f"--ignore={name}" for name in ignored),
             f"--junitxml={junit}",
         ]
-        started = time.perf_counter()
-        try:
-            done = subprocess.run(
-                command, cwd=root, capture_output=True, text=True, timeout=timeout_s, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise TaxiwayError(
-                f"the unit tests in {path} ran past {timeout_s:g} s and were stopped",
-                hint="speed them up, or pass --timeout SECONDS",
-            ) from None
-        duration = time.perf_counter() - started
+        done, duration = run_tests(command, root=root, path=path, timeout_s=timeout_s)
         output = (done.stdout + done.stderr).strip()
         if "No module named pytest" in output:
             raise TaxiwayError(
@@ -174,3 +164,24 @@ def _read_junit(
 def _last_line(output: str) -> str:
     lines = [line for line in output.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
+
+
+def run_tests(
+    command: list[str], *, root: Path, path: str, timeout_s: float
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run a test command in ``root``; its result and wall seconds. Past ``timeout_s`` it is stopped.
+
+    Raises:
+        TaxiwayError: the tests ran past ``timeout_s``.
+    """
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command, cwd=root, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise TaxiwayError(
+            f"the unit tests in {path} ran past {timeout_s:g} s and were stopped",
+            hint="speed them up, or pass --timeout SECONDS",
+        ) from None
+    return done, time.perf_counter() - started
