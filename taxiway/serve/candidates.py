@@ -49,19 +49,18 @@ class CandidateCounts:
 class CandidateJudge:
     """Counts candidates' rows and records one judgement per (role, version) after ``min_rows`` rows.
 
-        Example:
-            >>> import os, tempfile
-            >>> from taxiway.deploy.health import MAX_FAILURE_RATE, MIN_ROWS
-    from taxiway.store import StoreLocation
-            >>> root = tempfile.mkdtemp()
-            >>> store = Store.open(StoreLocation(f"sqlite:///{root}/t.db", os.path.join(root, "a")))
-            >>> judge = CandidateJudge(store, "h:1:2", min_rows=10)
-            >>> judge.count("shadow", "v2", rows=5, failed=5, compared=0, agreed=0, first_failure="KeyError")
-            >>> store.evidence.latest_about("deploy.shadow", "model", "v2") is None  # 5 rows: not yet judged
-            True
-            >>> judge.count("shadow", "v2", rows=5, failed=5, compared=0, agreed=0)
-            >>> store.evidence.latest_about("deploy.shadow", "model", "v2").status
-            'fail'
+    Example:
+        >>> import os, tempfile
+        >>> from taxiway.store import Store, StoreLocation
+        >>> root = tempfile.mkdtemp()
+        >>> store = Store.open(StoreLocation(f"sqlite:///{root}/t.db", os.path.join(root, "a")))
+        >>> judge = CandidateJudge(store, "h:1:2", min_rows=10)
+        >>> judge.count("shadow", "v2", rows=5, failed=5, compared=0, agreed=0, first_failure="KeyError")
+        >>> store.evidence.latest_about("deploy.shadow", "model", "v2") is None  # 5 rows: not yet judged
+        True
+        >>> judge.count("shadow", "v2", rows=5, failed=5, compared=0, agreed=0)
+        >>> store.evidence.latest_about("deploy.shadow", "model", "v2").status
+        'fail'
     """
 
     def __init__(self, store: Store, replica_id: str, *, min_rows: int = MIN_ROWS) -> None:

@@ -199,8 +199,9 @@ class EvidenceLog:
         is always computed from what was measured.
 
         Example:
+            >>> import tempfile
             >>> from taxiway.store.database import open_database
-            >>> log = EvidenceLog(open_database("sqlite://"))
+            >>> log = EvidenceLog(open_database(f"sqlite:///{tempfile.mkdtemp()}/evidence.db"))
             >>> log.record("monitor.latency", subject_kind="deployment", subject_id="v1",
             ...            value=99.6, limit=Limit(50, "<=", key="serving.p99_latency_ms")).status
             'fail'

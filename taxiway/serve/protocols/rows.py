@@ -70,7 +70,7 @@ def check_rows(rows: list[dict[str, Any]]) -> None:
         >>> check_rows([{"a": 1}, {"a": [1, 2]}])
         Traceback (most recent call last):
         ...
-        taxiway.serve.service.InvalidRows: 1 of 2 rows do not match the model's input schema
+        taxiway.serve.refusals.InvalidRows: 1 of 2 rows do not match the model's input schema
     """
     empty = next((position for position, row in enumerate(rows) if not row), None)
     if empty is not None:
