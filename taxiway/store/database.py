@@ -122,7 +122,8 @@ def _ensure_wal(cursor: Any) -> None:
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     while True:
         try:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            # An in-memory database answers "memory" and can never be WAL (one process only: no need).
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] in ("wal", "memory"):
                 return
             cursor.execute("PRAGMA journal_mode=WAL")
         except sqlite3.OperationalError as error:

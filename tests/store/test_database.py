@@ -103,3 +103,12 @@ def test_bad_store_uris_get_a_clear_error(uri: str, expected: str) -> None:
     with pytest.raises(StoreError, match=expected) as caught:
         open_database(uri)
     assert caught.value.hint
+
+
+def test_an_in_memory_sqlite_database_opens() -> None:
+    # It can never be WAL ("memory" is its journal mode): opening it once waited for WAL forever.
+    engine = open_database("sqlite://")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "memory"
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
