@@ -58,6 +58,7 @@ def demo(
     console.print(f"checklist page   {result.checklist_file}")
     console.print(
         f"dashboard        taxiway ui --project {result.root}  ->  http://127.0.0.1:{DEFAULT_PORT}/ "
-        "(runs, compare, data, checklist, models, deployments; starting it records the url for the checklist)"
+        "(runs, compare, data, checklist, models, deployments, monitoring, CI · CD · CT; starting it records "
+        "the url for the checklist)"
     )
     console.print(f"next             cd {result.root} && taxiway check")
