@@ -78,9 +78,8 @@ def judge(record: Evidence, charter: Charter, now: dt.datetime | None = None) ->
     status = record.status
     limit = record.limit
     if limit is not None and record.value is not None and record.status != "accepted":
-        status = limit.judge(record.value, threshold=threshold)
-        if status == "pass" and record.details.get("warning"):
-            status = "warn"  # the writer's own reason to warn still stands
+        # The writer's own reason to warn still stands.
+        status = limit.judge(record.value, threshold=threshold, warn=record.details.get("warning"))
     verdict = _VERDICTS.get(status, "failed")
     warning = record.details.get("warning")
     if verdict == "warned" and warning and str(warning) not in reason:

@@ -112,8 +112,7 @@ class CheckReport:
     @property
     def status(self) -> Status:
         """The judgement the evidence stores: ``value`` against ``limit``; a warning is not a pass."""
-        status = self.limit.judge(self.value)
-        return "warn" if status == "pass" and self.warn else status
+        return self.limit.judge(self.value, warn=self.warn)
 
     @property
     def all_findings(self) -> tuple[Finding, ...]:

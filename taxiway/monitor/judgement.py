@@ -37,8 +37,7 @@ class Judgement:
     @property
     def status(self) -> str:
         """pass, warn or fail, as the evidence log will judge it."""
-        judged = self.limit.judge(self.value)
-        return "warn" if judged == "pass" and self.warn else judged
+        return self.limit.judge(self.value, warn=self.warn)
 
     def record(self, store: Store, *, expires_at: dt.datetime | None) -> Evidence:
         """Append this judgement to the evidence log."""

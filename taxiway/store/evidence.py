@@ -89,12 +89,13 @@ class Limit:
         if self.comparison not in _COMPARE:
             raise ValueError(f"unknown comparison {self.comparison!r}; use one of {', '.join(_COMPARE)}")
 
-    def judge(self, value: float, threshold: float | None = None) -> Status:
-        """``pass``, ``warn`` or ``fail`` for ``value`` (against ``threshold`` instead of the stored one)."""
+    def judge(self, value: float, threshold: float | None = None, *, warn: str | None = None) -> Status:
+        """``pass``, ``warn`` or ``fail`` for ``value`` (against ``threshold`` instead of the stored one);
+        a writer's ``warn`` reason turns a pass into a warning."""
         compare = _COMPARE[self.comparison]
         if not compare(value, self.threshold if threshold is None else threshold):
             return "fail"
-        if self.warn_at is not None and not compare(value, self.warn_at):
+        if warn or (self.warn_at is not None and not compare(value, self.warn_at)):
             return "warn"
         return "pass"
 
@@ -210,9 +211,7 @@ class EvidenceLog:
             raise ValueError(
                 f"{check_id}: a record needs the measured value and the limit it is judged against"
             )
-        status = limit.judge(value)
-        if warn and status == "pass":
-            status = "warn"
+        status = limit.judge(value, warn=warn)
         return self._append(
             check_id,
             subject_kind=subject_kind,
