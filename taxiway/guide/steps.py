@@ -153,6 +153,7 @@ def _has_team_tests(root: Path) -> bool:
     from taxiway.scaffold.write import unchanged_tests
 
     starter = set(unchanged_tests(root))
-    return any(
-        path.relative_to(root).as_posix() not in starter for path in (root / "tests").glob("**/test_*.py")
-    )
+    tests = root / "tests"
+    # pytest's default file patterns: what `taxiway test unit` would collect there
+    found = [*tests.glob("**/test_*.py"), *tests.glob("**/*_test.py")]
+    return any(path.relative_to(root).as_posix() not in starter for path in found)

@@ -65,3 +65,16 @@ def test_up_stops_at_a_failing_step_with_its_exit_code(
 def test_next_and_up_are_listed_first_in_help(runner: CliRunner) -> None:
     names = [verb.name for verb in VERBS]
     assert names.index("up") < names.index("data") and names.index("next") < names.index("data")
+
+
+def test_the_guide_counts_the_test_files_pytest_would_collect(tmp_path: Path) -> None:
+    from taxiway.guide.steps import _has_team_tests
+    from taxiway.scaffold.write import write_scaffold
+
+    root = tmp_path / "p"
+    root.mkdir()
+    write_scaffold(root, name="p", task="classification")
+    assert (root / "tests").is_dir()
+    assert not _has_team_tests(root)  # only the starter test `taxiway init` wrote
+    (root / "tests" / "features_test.py").write_text("def test_it():\n    assert 1 + 1 == 2\n")
+    assert _has_team_tests(root)  # pytest's other default pattern, *_test.py
