@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 from taxiway.cd.sprt import sprt
 from taxiway.charter.model import DeployPolicy
+from taxiway.deploy.changes import deploy, promote, rollback, stop
 from taxiway.deploy.figures import RoleFigures, role_figures
-from taxiway.deploy.state import DeploymentState, deploy, desired_state, promote, rollback, stop
+from taxiway.deploy.state import DeploymentState, desired_state
 from taxiway.errors import TaxiwayError
 from taxiway.measure.metrics import METRICS
 from taxiway.project import Project

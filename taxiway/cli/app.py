@@ -111,7 +111,7 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "status",
-        "taxiway.cli.deploy",
+        "taxiway.cli.status",
         "The desired deployment, the servers applying it, and each version's figures over the last minutes.",
         _SHIP,
     ),

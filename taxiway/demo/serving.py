@@ -26,9 +26,10 @@ from rich.console import Console
 
 from taxiway.data.split import current_split, split_frames
 from taxiway.demo.flights import TARGET
+from taxiway.deploy.changes import deploy, promote, rollback
 from taxiway.deploy.health import MIN_ROWS
 from taxiway.deploy.replicas import wait_for_generation
-from taxiway.deploy.state import DeploymentState, deploy, promote, rollback
+from taxiway.deploy.state import DeploymentState
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.registry import ModelVersion, list_versions, register

@@ -1,5 +1,6 @@
 """Deploying: the desired state (live, shadow, canary by generation), the replicas serving it, figures."""
 
+from taxiway.deploy.changes import deploy, promote, rollback, stop
 from taxiway.deploy.figures import RoleFigures, role_figures
 from taxiway.deploy.replicas import (
     STALE_AFTER_S,
@@ -10,16 +11,7 @@ from taxiway.deploy.replicas import (
     report_replica,
     wait_for_generation,
 )
-from taxiway.deploy.state import (
-    DeploymentState,
-    Role,
-    deploy,
-    deployment_history,
-    desired_state,
-    promote,
-    rollback,
-    stop,
-)
+from taxiway.deploy.state import DeploymentState, Role, deployment_history, desired_state
 
 __all__ = [
     "STALE_AFTER_S",

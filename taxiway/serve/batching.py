@@ -10,11 +10,16 @@ A lone request (the only one waiting, a few rows, a model that answers such requ
 back (two wake-ups, a future, a callback) cost ~0.3 ms, a fifth of a one-row predict, and with nothing
 else to do the loop gains nothing from handing the work away. Requests that arrive together, or while one
 is computed, take the worker thread as before.
+
+A request past its deadline is cancelled, not abandoned: a batch not yet started drops it, and a batch being
+predicted stops between two chunks once none of its requests is still waited for (see
+:class:`~taxiway.serve.served_model.Cancelled`), so the worker thread is free for the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +31,7 @@ import pandas as pd
 from taxiway.data.schema_check import FieldProblem
 from taxiway.serve.clean_rows import MAX_ROWS, CleanRows, clean_rows
 from taxiway.serve.lineup import Route
-from taxiway.serve.served_model import Answer
+from taxiway.serve.served_model import Answer, Cancelled
 
 MAX_BATCH_ROWS = 512
 # A lone request is answered on the event loop while the model answers such requests this fast (a moving
@@ -57,10 +62,16 @@ class Job:
     rows: Rows
     request_id: str
     future: asyncio.Future[JobResult] = field(repr=False)
+    deadline: float = math.inf  # time.monotonic() after which nobody waits for the answer
 
     @property
     def n_rows(self) -> int:
         return len(self.rows)
+
+    @property
+    def waited_for(self) -> bool:
+        """Someone still waits for this job's answer (read from the worker thread: a flag and a clock)."""
+        return not self.future.done() and time.monotonic() < self.deadline
 
 
 class MicroBatcher:
@@ -81,13 +92,19 @@ class MicroBatcher:
         # One thread: the model's own thread pools are sized per process; two batches at once would fight.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taxiway-batch")
 
-    async def submit(self, route: Route, rows: Rows, request_id: str) -> JobResult:
-        """Queue a request's rows and wait for its share of a batch."""
+    async def submit(
+        self, route: Route, rows: Rows, request_id: str, *, deadline: float = math.inf
+    ) -> JobResult:
+        """Queue a request's rows and wait for its share of a batch.
+
+        ``deadline`` (``time.monotonic()``): past it, predicting the batch stops once no other request in
+        it is waited for either; the caller gets ``TimeoutError`` if its own timer has not fired first.
+        """
         loop = asyncio.get_running_loop()
         if self._task is None or self._wake is None:
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._drain())
-        job = Job(route, rows, request_id, loop.create_future())
+        job = Job(route, rows, request_id, loop.create_future(), deadline)
         self._pending.append(job)
         self._wake.set()
         return await job.future
@@ -150,6 +167,11 @@ class MicroBatcher:
             results = await loop.run_in_executor(self._executor, self._answer_and_report, batch)
             if len(batch) == 1:
                 self._time_lone(results[0])
+        except Cancelled as stopped:  # nobody waits: answering the jobs one by one would predict again
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(stopped)
+            return
         except Exception as error:  # noqa: BLE001 - a failure must answer its requests, not hang them
             if len(batch) > 1:
                 for job in batch:
@@ -196,7 +218,7 @@ class MicroBatcher:
         started = time.perf_counter()
         served = batch[0].route.model
         fast = _clean(batch)
-        if fast is not None:
+        if fast is not None:  # a few rows: one call, nothing to stop part-way
             answer = served.answer(fast.inputs, unfamiliar=fast.unfamiliar)
             return _shares(batch, answer, fast.inputs, time.perf_counter() - started)
         frame = _frame(batch)
@@ -216,7 +238,7 @@ class MicroBatcher:
         if good:
             positions = [position for begin, end in good for position in range(begin, end)]
             inputs = served.contract.coerce(frame.iloc[positions].reset_index(drop=True))
-            answer = served.answer(inputs)
+            answer = served.answer(inputs, wanted=lambda: any(job.waited_for for job in batch))
             seconds = time.perf_counter() - started
             offset = 0
             for job, result in zip(batch, results, strict=True):

@@ -8,11 +8,18 @@ model's answer stands or the fallback answers, and why:
 2. the model's confidence is below the charter's ``serving.min_confidence`` (``low_confidence``);
 3. the failure predictor learned at training time says the model is likely wrong (``likely_wrong``);
 4. the model raised on the batch (``model_error``): every row of it falls back instead of failing.
+
+A large batch is predicted in chunks of about ``CHUNK_SECONDS`` each, sized by how fast this model was per
+row; between two chunks the caller says whether anyone still waits for the answer, and when nobody does
+(every request past its deadline) the rest is not predicted (:class:`Cancelled`). A request that timed out
+once kept its worker busy for minutes; now it frees it within a chunk. Batches no larger than one chunk
+(every one-row request) are predicted in one call, with no look in between.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +40,19 @@ from taxiway.store import Store
 from taxiway.train.features import feature_columns
 from taxiway.train.runs import Run, get_run
 
-__all__ = ["Answer", "ServedModel", "load_served_model"]
+__all__ = ["Answer", "Cancelled", "ServedModel", "load_served_model"]
+
+CHUNK_SECONDS = 0.2  # of predicting between two looks at whether anyone still waits for the answer
+FIRST_CHUNK_ROWS = 256  # a chunk while this model's speed is unknown; smaller batches go in one call
+_MEASURED_ROWS = 64  # a chunk at least this large times the model per row (a smaller one, its call cost)
+_MAX_CHUNK_ROWS = 1_000_000
+
+
+class Cancelled(TimeoutError):
+    """Nobody waits for a batch's answer any more (every request past its deadline): predicting stopped.
+
+    A ``TimeoutError``: whoever waits for the batch answers its requests as timed out.
+    """
 
 
 @dataclass
@@ -89,6 +108,8 @@ class ServedModel:
     artifact: str = ""
     load_seconds: float = 0.0
     classes: list[Any] = field(default_factory=list)
+    # Seconds per row of the last chunk large enough to say (None: not yet timed); sizes the next chunks.
+    row_seconds: float | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.task == "classification" and not self.classes:
@@ -98,14 +119,26 @@ class ServedModel:
     def name(self) -> str:
         return f"v{self.version}"
 
-    def answer(self, frame: pd.DataFrame, *, unfamiliar: list[str | None] | None = None) -> Answer:
+    def answer(
+        self,
+        frame: pd.DataFrame,
+        *,
+        unfamiliar: list[str | None] | None = None,
+        wanted: Callable[[], bool] | None = None,
+    ) -> Answer:
         """Answer coerced rows (see :meth:`InputContract.coerce`), falling back per row where needed.
 
         ``unfamiliar``: the rows' reasons from :meth:`InputContract.unfamiliar`, when already known.
+        ``wanted()``: asked between two chunks of a large batch; False stops predicting it.
+
+        Raises:
+            Cancelled: ``wanted()`` said False before the last chunk.
         """
         reasons = list(unfamiliar) if unfamiliar is not None else self.contract.unfamiliar(frame)
         try:
-            output, predicted, confidence = self._predict(frame)
+            output, predicted, confidence = self._predict_in_chunks(frame, wanted)
+        except Cancelled:
+            raise  # nobody waits: no fallback either
         except Exception:  # noqa: BLE001  # the model failed on this batch: the fallback answers it all
             fallen = self.fallback.predict(frame)
             empty: list[float | None] = [None] * len(frame)
@@ -127,6 +160,52 @@ class ServedModel:
         shown = [None] * len(frame) if confidence is None else confidence.tolist()
         probabilities = output.tolist() if self.task == "classification" else None
         return Answer(predictions, model_predictions, shown, reasons, probabilities)
+
+    def chunk_rows(self) -> int:
+        """Rows of the next chunk: what this model predicts in about ``CHUNK_SECONDS``.
+
+        Example:
+            >>> from sklearn.dummy import DummyRegressor
+            >>> from taxiway.data.schema import ColumnSpec
+            >>> schema = DatasetSchema(columns={"x": ColumnSpec(type="float")})
+            >>> served = ServedModel(version=1, run_id="r-1", model=DummyRegressor(), task="regression",
+            ...     contract=build_contract(schema, ["x"], profile=None, margin=0.0),
+            ...     fallback=Fallback("abstain", None, None, ""))
+            >>> served.chunk_rows()
+            256
+            >>> served.row_seconds = 0.002  # 2 ms a row
+            >>> served.chunk_rows()
+            100
+        """
+        if self.row_seconds is None:
+            return FIRST_CHUNK_ROWS
+        if self.row_seconds <= CHUNK_SECONDS / _MAX_CHUNK_ROWS:
+            return _MAX_CHUNK_ROWS
+        return max(1, int(CHUNK_SECONDS / self.row_seconds))
+
+    def _predict_in_chunks(
+        self, frame: pd.DataFrame, wanted: Callable[[], bool] | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`_predict` of ``frame``, a chunk at a time while ``wanted()`` (one call when it fits)."""
+        rows = len(frame)
+        size = self.chunk_rows()
+        if wanted is None or rows <= size:
+            return self._predict(frame)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        start = 0
+        while start < rows:
+            if start and not wanted():
+                raise Cancelled(f"stopped after {start:,} of {rows:,} rows: no request waits for them")
+            stop = min(rows, start + size)
+            began = time.perf_counter()
+            parts.append(self._predict(frame.iloc[start:stop]))
+            if stop - start >= _MEASURED_ROWS:
+                self.row_seconds = (time.perf_counter() - began) / (stop - start)
+            start, size = stop, self.chunk_rows()
+        output = np.concatenate([part[0] for part in parts])
+        predicted = np.concatenate([part[1] for part in parts])
+        confidence = None if parts[0][2] is None else np.concatenate([part[2] for part in parts])
+        return output, predicted, confidence
 
     def _predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(raw output, predicted labels/values, confidence) of the model itself."""

@@ -153,15 +153,16 @@ class PredictionService:
             request_id = self.new_request_id()
         else:
             self.remember_request_id(request_id)  # a client's own id: feedback may name it
+        deadline = time.monotonic() + self.limits.timeout_s  # past it, predicting these rows stops too
         try:
             async with asyncio.timeout(self.limits.timeout_s):  # a timer, where wait_for made a task
-                result = await self.batcher.submit(route, rows, request_id)
+                result = await self.batcher.submit(route, rows, request_id, deadline=deadline)
         except OverflowError:  # a number beyond what numpy holds, past every check above
             raise InvalidNumber(
                 "a number in the request is too large for the model's numeric types",
                 hint="send numbers within the 64-bit range the training data had",
             ) from None
-        except TimeoutError:
+        except TimeoutError:  # the timer, or the batch stopped for want of anyone waiting (Cancelled)
             raise RequestTimedOut(
                 f"no answer within {self.limits.timeout_s:g} s",
                 hint="send fewer rows per request, or start the server with a longer --timeout",

@@ -16,7 +16,7 @@ from taxiway.checklist.bound import checklist_of
 from taxiway.checklist.evaluate import ChecklistReport, ItemResult
 from taxiway.checklist.explain import explain
 from taxiway.checklist.ml_test_score import ScoredTest
-from taxiway.deploy.state import deploy
+from taxiway.deploy.changes import deploy
 from taxiway.errors import CharterError
 from taxiway.registry.blessing import GateResult, save_blessing
 from taxiway.store.checks import Check

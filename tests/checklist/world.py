@@ -15,7 +15,7 @@ from taxiway import registry
 from taxiway.charter import load_charter
 from taxiway.data.split import split_dataset
 from taxiway.data.versions import add_dataset
-from taxiway.deploy.state import deploy
+from taxiway.deploy.changes import deploy
 from taxiway.project import Project
 from taxiway.registry.blessing import GateResult, save_blessing
 from taxiway.store import Store

@@ -280,3 +280,27 @@ def test_status_shows_the_state_the_servers_and_the_figures(
         "0.750",
     ):
         assert expected in text.stdout, (expected, text.stdout)
+
+
+def test_canary_beside_live_compares_with_the_version_live_now(
+    runner: CliRunner, project_dir: Path, store: Store
+) -> None:
+    """A live change within the window leaves two live versions in the figures; the canary is compared
+    with the one live now (it was compared with whichever came first)."""
+    invoke(runner, project_dir, "deploy", "v3", "--no-wait")
+    invoke(runner, project_dir, "deploy", "v1", "--no-wait")  # back to an older version: listed after v3
+    invoke(runner, project_dir, "deploy", "v2", "--as", "canary", "--weight", "0.2", "--no-wait")
+    figures = {
+        "live:v3": {"requests": 80, "rows": 800, "confidence_sum": 640.0, "confidence_count": 800},
+        "live:v1": {"requests": 10, "rows": 100, "confidence_sum": 90.0, "confidence_count": 100},
+        "canary:v2": {"requests": 20, "rows": 200, "confidence_sum": 150.0, "confidence_count": 200},
+    }
+    with store.write_session() as session, session.begin():
+        session.add(
+            ServingSnapshotRow(replica_id="127.0.0.1:8000:42", window_seconds=10.0, by_version=figures)
+        )
+    text = invoke(runner, project_dir, "status")
+    assert text.exit_code == 0, text.output
+    beside = text.stdout.split("Canary beside live", 1)[1]
+    assert "live v1" in beside and "canary v2" in beside and "live v3" not in beside, beside
+    assert "0.900" in beside and "0.750" in beside and "0.800" not in beside, beside

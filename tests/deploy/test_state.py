@@ -9,7 +9,8 @@ import pytest
 
 from taxiway import registry
 from taxiway.deploy import state
-from taxiway.deploy.state import DeploymentState, deploy, desired_state, promote, rollback, stop
+from taxiway.deploy.changes import deploy, promote, rollback, stop
+from taxiway.deploy.state import DeploymentState, desired_state
 from taxiway.errors import NotFoundError, TaxiwayError
 from taxiway.store import Store
 from taxiway.store.checks import Check

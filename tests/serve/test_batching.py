@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pandas as pd
+import pytest
 from sklearn.dummy import DummyClassifier
 
 from taxiway.data.schema import ColumnSpec, DatasetSchema
@@ -17,7 +18,7 @@ from taxiway.serve.batching import INLINE_SECONDS, MicroBatcher
 from taxiway.serve.contract import build_contract
 from taxiway.serve.fallback import Fallback
 from taxiway.serve.lineup import Route
-from taxiway.serve.served_model import ServedModel
+from taxiway.serve.served_model import CHUNK_SECONDS, ServedModel
 
 T = TypeVar("T")
 LOOP_THREAD = "batcher-test-loop"
@@ -109,3 +110,48 @@ def test_every_answered_request_is_reported_lone_or_batched() -> None:
 
     run_loop(main)
     assert reported[1] == (["r0", "r1", "r2"], 3)
+
+
+def chunked_route(delay: float, rows_per_chunk: int) -> Route:
+    """A model that takes ``delay`` seconds a call, predicting ``rows_per_chunk`` rows a call."""
+    live = route(delay)
+    live.model.row_seconds = CHUNK_SECONDS / rows_per_chunk  # as if timed: chunks of 10 rows
+    return live
+
+
+def test_a_batch_nobody_waits_for_stops_between_chunks() -> None:
+    live = chunked_route(0.05, 10)
+    rows = [{"x": 0.5}] * 1_000  # 100 chunks: 5 s of predicting at least
+
+    async def main() -> None:
+        batcher = MicroBatcher()
+        try:
+            with pytest.raises(TimeoutError, match=r"stopped after \d+ of 1,000 rows: no request waits"):
+                await batcher.submit(live, rows, "late", deadline=time.monotonic() + 0.2)
+            answered = await batcher.submit(live, [{"x": 0.5}] * 20, "next")  # the thread is free again
+            assert answered.answer is not None and answered.answer.predictions == [1] * 20
+        finally:
+            await batcher.close()
+
+    run_loop(main)
+    calls = len(live.model.model.threads)
+    assert calls < 100, calls  # the late request's chunks stopped; "next" took two calls
+
+
+def test_a_batch_keeps_going_while_one_of_its_requests_is_waited_for() -> None:
+    live = chunked_route(0.01, 10)
+
+    async def main() -> list[Any]:
+        batcher = MicroBatcher()
+        try:
+            return await asyncio.gather(
+                batcher.submit(live, [{"x": 0.5}] * 100, "late", deadline=time.monotonic()),
+                batcher.submit(live, [{"x": 0.1}] * 100, "waited"),
+            )
+        finally:
+            await batcher.close()
+
+    late, waited = run_loop(main)
+    assert len(live.model.model.threads) == 20  # one batch of 200 rows, every chunk predicted
+    assert waited.answer is not None and len(waited.answer.predictions) == 100
+    assert late.answer is not None  # answered with the batch, though its caller stopped counting

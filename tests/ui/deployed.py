@@ -3,7 +3,7 @@ pages' project, built once per test session and shared by the page and browser t
 
 Everything goes through taxiway's own functions: `validate_run` on the candidate (the real gates, and the
 report of the failure predictor `taxiway train` fitted), `registry.register` (the two baselines with
-``force`` and a reason), `deploy` / `promote` / `rollback` from `taxiway.deploy.state`, `report_replica`
+``force`` and a reason), `deploy` / `promote` / `rollback` from `taxiway.deploy.changes`, `report_replica`
 as a server's reconciler calls it, and serving snapshots written to the store's table as the server's
 telemetry writes them: 10 minutes of them, every 10 s from two replicas, with a two-minute outage. The
 trained project stays as it was (its tests treat it as read-only). Tests must treat this one as read-only
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taxiway import registry
+from taxiway.deploy.changes import deploy, promote, rollback
 from taxiway.deploy.replicas import mark_stopped, report_replica
-from taxiway.deploy.state import DeploymentState, deploy, deployment_history, promote, rollback
+from taxiway.deploy.state import DeploymentState, deployment_history
 from taxiway.project import Project
 from taxiway.store import Store
 from taxiway.store.tables import ServingSnapshotRow, utcnow
