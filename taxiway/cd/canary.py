@@ -3,7 +3,8 @@
 * ``errors``: requests answered with a server error (per request);
 * ``fallbacks``: rows the fallback answered instead of the model (per row);
 * ``latency``: requests slower than the latency budget, ``serving.p99_latency_ms`` (per request; each server
-  counts them per version, see serve/snapshot_window.py);
+  counts them per version, see serve/snapshot_window.py); live's share is taken as at least the 1% a p99
+  budget allows;
 * ``quality``: labelled rows answered wrongly (per row), from /feedback labels joined with the prediction
   log by request id: a classification that is not the label, a regression whose error is above live's
   median error. Judged only once the canary has ``canary_labels`` labelled rows: labels arrive late.
@@ -27,6 +28,9 @@ from taxiway.deploy.figures import RoleFigures
 from taxiway.project import Project
 
 Verdict = Literal["worse", "as_good", "continue", "not_judged"]
+# A p99 budget lets 1% of requests take longer: live's share over it counts as at least that, so a canary's
+# few slow requests (a cold cache, a busy machine) are not taken for a slower model.
+P99_ALLOWS = 0.01
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,18 @@ class Criterion:
 
     @classmethod
     def judged(
-        cls, name: str, bad_means: str, canary: tuple[int, int], live: tuple[int, int], policy: DeployPolicy
+        cls,
+        name: str,
+        bad_means: str,
+        canary: tuple[int, int],
+        live: tuple[int, int],
+        policy: DeployPolicy,
+        *,
+        allowed: float = 0.0,
     ) -> Criterion:
+        """The SPRT of the canary's counts against live's rate (taken as at least ``allowed``)."""
         (bad, n), (live_bad, live_n) = canary, live
-        p0 = live_bad / live_n if live_n else 0.0
+        p0 = max(live_bad / live_n if live_n else 0.0, allowed)
         test = sprt(bad=bad, n=n, p0=p0, worse_by=policy.worse_by, alpha=policy.alpha, beta=policy.beta)
         return cls(name, bad_means, bad, n, live_bad, live_n, test)
 
@@ -120,6 +132,7 @@ def canary_criteria(
             (canary.slow, canary.requests),
             (live.slow, live.requests),
             policy,
+            allowed=P99_ALLOWS,
         ),
     ]
     criteria.append(_quality(project, canary, live, since, policy))

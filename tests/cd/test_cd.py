@@ -20,11 +20,15 @@ from tests.cd.helpers import Rows, SteadyLoad, cd_project, cd_until, criteria
 from tests.serve.server import ROW, cli, cli_result, running_server
 
 GOAL_REQUESTS = 2_000  # issue 17: a broken canary is rolled back within this many requests
+BUDGET_MS = 1_000
 
 
 @pytest.fixture
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    yield cd_project(tmp_path_factory)
+    # A latency budget this machine keeps even when busy: the good canary (gradient-boosted trees, slower
+    # than live's linear model) must not be turned down for the machine's load (the slower canary's test
+    # uses a tight one: tests/cd/test_canary_criteria.py).
+    yield cd_project(tmp_path_factory, serving=f"p99_latency_ms = {BUDGET_MS}\n")
 
 
 def test_a_better_version_goes_shadow_then_canary_then_live(project: Path, tmp_path: Path) -> None:
@@ -34,14 +38,14 @@ def test_a_better_version_goes_shadow_then_canary_then_live(project: Path, tmp_p
     assert [s["action"] for s in steps] == ["shadow", "canary", "promote"], steps
     assert all(s["version"] == "v2" for s in steps)
     assert set(traffic.statuses) == {200} and set(traffic.feedback) <= {200}
-    # Every criterion judged the good canary as good as live: latency against the default 100 ms budget,
+    # Every criterion judged the good canary as good as live: latency against the charter's budget,
     # quality on the labels the client sent.
     judged = criteria(steps[-1])
     assert {name: c["verdict"] for name, c in judged.items()} == dict.fromkeys(
         ("errors", "fallbacks", "latency", "quality"), "as_good"
     ), judged
     assert judged["quality"]["canary"]["n"] >= 30 and judged["quality"]["live"]["n"] > 0
-    assert "100 ms" in judged["latency"]["bad_means"]
+    assert f"{BUDGET_MS:g} ms (the charter's serving.p99_latency_ms)" in judged["latency"]["bad_means"]
     store = Project.load(project).store
     assert desired_state(store).live == 2
     records = [e for e in store.evidence.history(Check.DEPLOY_CD) if e.subject_id == "v2"]
