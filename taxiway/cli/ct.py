@@ -120,8 +120,17 @@ def simulate_command(
             policies=policy or POLICIES,
             progress=lambda p: status.update(f"replaying {p} ..."),
         )
+    from taxiway.ct.kept import keep_simulation
+
+    project = Project.load()
+    try:  # kept as a run: the dashboard's CI · CD · CT page draws the newest
+        run_id = keep_simulation(
+            project.store, {"settings": settings.__dict__, "policies": [o.kept() for o in outcomes]}
+        )
+    finally:
+        project.store.close()
     show_report(
-        {"settings": settings.__dict__, "policies": [o.summary() for o in outcomes]},
+        {"settings": settings.__dict__, "policies": [o.summary() for o in outcomes], "run_id": run_id},
         output,
         render_simulation,
     )
@@ -173,3 +182,8 @@ def render_simulation(document: dict[str, Any], console: Console) -> None:
             str(row["stale_days"]),
         )
     console.print(table)
+    console.print(
+        f"kept as run {document['run_id']}: the chart is on the dashboard's CI · CD · CT page (/loop)",
+        highlight=False,
+        markup=False,
+    )

@@ -29,6 +29,7 @@ import pandas as pd
 from taxiway.errors import TaxiwayError
 
 POLICIES = ("never", "daily", "periodic", "new_data", "drift", "quality", "charter")
+CURVE_POINTS = 40  # days at which the cumulative metric is kept for the chart (evenly spaced, last included)
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,27 @@ class Outcome:
     stale_days: int
     seconds: float
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    # (day, cumulative ROC AUC of every prediction up to the end of that day), for the chart
+    curve: list[tuple[int, float | None]] = field(default_factory=list)
+    origin: str = ""  # the date of day 0 (YYYY-MM-DD)
 
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("decisions")
+        data.pop("curve")
+        data.pop("origin")
         return data
+
+    def kept(self) -> dict[str, Any]:
+        """The summary, the cumulative curve and the days it retrained (promoted or not): what the
+        dashboard draws."""
+        return {
+            **self.summary(),
+            "origin": self.origin,
+            "curve": [[day, value] for day, value in self.curve],
+            "retrain_days": [d["day"] for d in self.decisions],
+            "promoted_days": [d["day"] for d in self.decisions if d.get("promoted")],
+        }
 
 
 def simulate(
@@ -133,6 +150,7 @@ class _Data:
     day: np.ndarray  # day number of each row (0 = the first day)
     days: np.ndarray  # the distinct day numbers, sorted
     categorical: list[int]
+    origin: str  # the date of day 0 (YYYY-MM-DD, UTC)
 
     @classmethod
     def of(cls, frame: pd.DataFrame, settings: Settings) -> _Data:
@@ -155,7 +173,8 @@ class _Data:
                 if codes.max() < 250:  # HistGradientBoosting treats up to 255 categories natively
                     categorical.append(len(columns))
                 columns.append(codes)
-        return cls(np.column_stack(columns), y, day, np.unique(day), categorical)
+        origin = times.iloc[0].normalize().strftime("%Y-%m-%d")
+        return cls(np.column_stack(columns), y, day, np.unique(day), categorical, origin)
 
 
 def _fit(data: _Data, rows: np.ndarray, settings: Settings) -> Any:
@@ -233,7 +252,23 @@ def _replay(data: _Data, s: Settings, policy: str) -> Outcome:
     outcome.roc_auc = _auc(np.concatenate(truths), np.concatenate(scores))
     outcome.predictions = int(sum(len(t) for t in truths))
     outcome.seconds = time.perf_counter() - started
+    outcome.curve = _curve(data.days[data.days >= first_day], truths, scores)
+    outcome.origin = data.origin
     return outcome
+
+
+def _curve(
+    days: np.ndarray, truths: list[np.ndarray], scores: list[np.ndarray]
+) -> list[tuple[int, float | None]]:
+    """The cumulative ROC AUC at the end of up to ``CURVE_POINTS`` evenly spaced days (None: one class)."""
+    ends = np.cumsum([len(t) for t in truths])
+    truth, score = np.concatenate(truths), np.concatenate(scores)
+    picked = np.unique(np.linspace(0, len(days) - 1, num=min(CURVE_POINTS, len(days))).round().astype(int))
+    curve: list[tuple[int, float | None]] = []
+    for i in picked:
+        value = _auc(truth[: ends[i]], score[: ends[i]])
+        curve.append((int(days[i]), None if np.isnan(value) else round(value, 5)))
+    return curve
 
 
 def _labelled_before(data: _Data, s: Settings, today: int) -> np.ndarray:

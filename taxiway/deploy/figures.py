@@ -48,6 +48,7 @@ class RoleFigures:
     compared: int = 0  # rows whose answer was compared with live's (shadow, canary)
     agreed: int = 0  # of those, rows where it agreed with live
     failed: int = 0  # shadow rows it could not answer (contract refused them, or its model raised)
+    slow: int = 0  # requests slower than the latency budget the server was given (the charter's p99)
 
     @property
     def key(self) -> str:
@@ -56,6 +57,11 @@ class RoleFigures:
     @property
     def error_rate(self) -> float | None:
         return _ratio(self.errors, self.requests)
+
+    @property
+    def slow_rate(self) -> float | None:
+        """The share of requests slower than the latency budget."""
+        return _ratio(self.slow, self.requests)
 
     @property
     def failure_rate(self) -> float | None:
@@ -85,6 +91,7 @@ class RoleFigures:
             "mean_confidence": self.mean_confidence,
             "agreement": self.agreement,
             "failure_rate": self.failure_rate,
+            "slow_rate": self.slow_rate,
         }
 
     def _plus(self, sums: dict[str, Any]) -> RoleFigures:

@@ -79,6 +79,7 @@ class PredictionService:
         threads: int = 1,
     ) -> None:
         self.store, self.charter, self.telemetry = store, charter, telemetry
+        telemetry.slow_after_s = charter.serving.latency_budget_ms() / 1000.0
         self.limits = limits or Limits()
         self.replica = ReplicaIdentity.of_this_process(port)
         self.reconciler = Reconciler(

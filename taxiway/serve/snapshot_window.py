@@ -44,6 +44,7 @@ def _version_figures() -> dict[str, Any]:
         "compared": 0,
         "agreed": 0,
         "failed": 0,  # shadow rows it could not answer
+        "slow": 0,  # requests over the latency budget (the charter's p99): CD's latency test counts them
     }
 
 
@@ -88,14 +89,21 @@ class SnapshotWindow:
                 self.latencies[slot] = seconds
 
     def fold_requests(
-        self, requests: list[RequestEvent], metrics: ServiceMetrics, rng: random.Random
+        self,
+        requests: list[RequestEvent],
+        metrics: ServiceMetrics,
+        rng: random.Random,
+        *,
+        slow_after_s: float = float("inf"),
     ) -> None:
-        """Count answered requests into the window and the Prometheus metrics."""
+        """Count answered requests into the window and the Prometheus metrics; per answering version, those
+        that took longer than ``slow_after_s``."""
         window = self
         counts: Counter[tuple[str, int, str | None, str | None]] = Counter()
         buckets: dict[str, list[int]] = {}
         totals: dict[str, list[float]] = {}  # route -> [seconds, rows]
-        by_answerer: dict[tuple[str | None, str | None], list[int]] = {}  # (slot, version) -> [requests, 5xx]
+        # (slot, version) -> [requests, 5xx, slow]
+        by_answerer: dict[tuple[str | None, str | None], list[int]] = {}
         for route, status, seconds, version, slot, rows in requests:
             counts[(route, status, version, slot)] += 1
             if route not in buckets:
@@ -105,18 +113,20 @@ class SnapshotWindow:
             totals[route][1] += rows
             answerer = by_answerer.get((slot, version))
             if answerer is None:
-                answerer = by_answerer[(slot, version)] = [0, 0]
+                answerer = by_answerer[(slot, version)] = [0, 0, 0]
             answerer[0] += 1
             answerer[1] += status >= 500
+            answerer[2] += seconds > slow_after_s
         window.requests += len(requests)
         window.errors += sum(n for (_, status, _, _), n in counts.items() if status >= 500)
         window.rejected += sum(n for (_, status, _, _), n in counts.items() if 400 <= status < 500)
         window.observe([r[2] for r in requests], rng)
-        for (slot, version), (answered, errors) in by_answerer.items():
+        for (slot, version), (answered, errors, slow) in by_answerer.items():
             if version:
                 figures = window.figures(f"{ROLES_OF_SLOTS.get(slot or '', 'live')}:{version}")
                 figures["requests"] += answered
                 figures["errors"] += errors
+                figures["slow"] = figures.get("slow", 0) + slow
         metrics.add_requests(dict(counts))
         for route, counted in buckets.items():
             metrics.add_durations(route, counted, totals[route][0])

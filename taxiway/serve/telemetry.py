@@ -112,6 +112,9 @@ class Telemetry:
         self.minute_hook = minute_hook if enabled else None
         self.hook_seconds = hook_seconds
         self.generation = 0  # the deployment generation the server applied; set by the server
+        # Requests slower than this count as slow per version (CD compares canary and live on it); the
+        # service sets it from the charter's latency budget.
+        self.slow_after_s = float("inf")
         self.metrics = ServiceMetrics() if enabled else None
         self.prediction_log = (
             PredictionLog(log_uri or log_root(store), replica_id) if enabled and log_predictions else None
@@ -279,7 +282,7 @@ class Telemetry:
         if metrics is None:
             return
         if self._requests:
-            window.fold_requests(_take(self._requests), metrics, self._rng)
+            window.fold_requests(_take(self._requests), metrics, self._rng, slow_after_s=self.slow_after_s)
         if self._answers:
             window.fold_answers(_take(self._answers), metrics)
         if self._shadow:

@@ -320,3 +320,63 @@ def risk_coverage_figure(coverage: Sequence[float], error: Sequence[float], meas
     if measure == "error_rate":
         look["yaxis"]["tickformat"] = ".3~%"
     return {"data": data, "layout": look}
+
+
+def simulation_figure(policies: Sequence[Mapping[str, Any]], origin: str) -> Figure:
+    """`taxiway ct simulate`'s replay: per policy, the cumulative ROC AUC over the replayed days (a line)
+    and the days it retrained (marks on its line: filled when the new model was promoted, open when it was
+    turned down).
+
+    Example:
+        >>> fig = simulation_figure([{"policy": "periodic", "curve": [[30, 0.7], [40, 0.72]],
+        ...                           "retrain_days": [35, 38], "promoted_days": [35]}], "2013-01-01")
+        >>> [t["name"] for t in fig["data"]], fig["data"][0]["x"], fig["data"][1]["y"]
+        (['periodic', 'periodic: retrains'], ['2013-01-31', '2013-02-10'], [0.71, 0.716])
+    """
+    import datetime as dt
+
+    start = dt.date.fromisoformat(origin)
+
+    def date(day: float) -> str:
+        return (start + dt.timedelta(days=int(day))).isoformat()
+
+    data: list[dict[str, Any]] = []
+    for i, policy in enumerate(policies):
+        color = PALETTE[i % len(PALETTE)]
+        points = [(day, value) for day, value in policy.get("curve", []) if value is not None]
+        days = [float(day) for day, _ in points]
+        values = [float(value) for _, value in points]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [date(day) for day in days],
+                "y": values,
+                "name": str(policy["policy"]),
+                "legendgroup": str(policy["policy"]),
+                "line": {"color": color},
+            }
+        )
+        retrained = [day for day in policy.get("retrain_days", []) if days and days[0] <= day <= days[-1]]
+        if not retrained:
+            continue
+        promoted = set(policy.get("promoted_days", []))
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [date(day) for day in retrained],
+                "y": [round(float(np.interp(day, days, values)), 4) for day in retrained],
+                "name": f"{policy['policy']}: retrains",
+                "legendgroup": str(policy["policy"]),
+                "marker": {
+                    "color": color,
+                    "size": 8,
+                    "symbol": ["circle" if day in promoted else "circle-open" for day in retrained],
+                },
+                "hovertemplate": "%{x}: retrained<extra>%{fullData.name}</extra>",
+            }
+        )
+    look = layout("Cumulative ROC AUC per policy, retrains marked", "replayed day", "ROC AUC so far")
+    look["xaxis"]["type"] = "date"
+    return {"data": data, "layout": look}

@@ -18,6 +18,7 @@ from taxiway.ci.workflows import PATHS, check_structure, render
 from taxiway.errors import TaxiwayError
 from taxiway.project import Project
 from taxiway.store.checks import Check
+from tests.ci.actionlint import actionlint
 from tests.serve.server import cli_result
 from tests.validate.trained_model import trained_copy
 
@@ -136,6 +137,24 @@ def test_ci_init_writes_files_that_pass_the_providers_schemas(project: Path) -> 
     gitlab = yaml.safe_load((project / PATHS["gitlab"]).read_text())
     assert gitlab["taxiway-ci"]["artifacts"]["reports"]["junit"] == "taxiway-ci/junit.xml"
     assert cli_result(project, "ci", "init").exit_code == 2  # never overwrites without --force
+
+
+def test_every_github_workflow_ci_init_writes_passes_actionlint(project: Path, tmp_path: Path) -> None:
+    # The two workflows ci init writes: installing taxiway itself, or the project's requirements.txt.
+    assert cli_result(project, "ci", "init", "--provider", "github").exit_code == 0
+    plain = tmp_path / "plain.yml"
+    plain.write_text((project / PATHS["github"]).read_text())
+    (project / "requirements.txt").write_text("taxiway\n")
+    assert cli_result(project, "ci", "init", "--provider", "github", "--force").exit_code == 0
+    pinned = project / PATHS["github"]
+    assert "pip install -r requirements.txt" in pinned.read_text()
+    assert actionlint(plain, pinned) == []
+    # The same linter finds what a broken template would write: the check can fail.
+    broken = tmp_path / "broken.yml"
+    broken.write_text(plain.read_text().replace("runs-on: ubuntu-latest", "runs_on: ubuntu-latest", 1))
+    findings = actionlint(broken)
+    assert {(f["kind"], f["line"]) for f in findings} >= {("syntax-check", 12)}, findings
+    assert any('"runs-on" section is missing in job "ci"' in f["message"] for f in findings), findings
 
 
 def test_schema_check_catches_what_a_broken_template_would_write() -> None:

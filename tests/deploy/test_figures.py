@@ -132,11 +132,13 @@ def test_figures_as_json_have_stable_keys() -> None:
         "compared",
         "agreed",
         "failed",
+        "slow",
         "error_rate",
         "fallback_rate",
         "mean_confidence",
         "agreement",
         "failure_rate",
+        "slow_rate",
     ]
     assert (doc["key"], doc["mean_confidence"], doc["agreement"], doc["error_rate"]) == (
         "canary:v5",

@@ -178,6 +178,7 @@ def test_workers_in_separate_processes_add_up(
 def test_snapshots_on_schedule_with_the_window_figures(store: Store) -> None:
     telemetry = Telemetry(store, "r1", log_predictions=False, snapshot_seconds=0.4, flush_seconds=0.1)
     telemetry.generation = 7
+    telemetry.slow_after_s = 0.030  # the latency budget: live's requests from 30.5 ms on, every canary one
     latencies = serve_traffic(telemetry)
     telemetry.start()
     wait_for(lambda: len(snapshots(store)) >= 3)
@@ -196,11 +197,11 @@ def test_snapshots_on_schedule_with_the_window_figures(store: Store) -> None:
     assert first.cpu_percent is not None and first.cpu_percent >= 0
     expected_by_version = {
         "live:v3": {"requests": 43, "errors": 3, "rows": 80, "fallbacks": 2, "confidence_sum": 60.0,
-                    "confidence_count": 80, "compared": 0, "agreed": 0, "failed": 0},
+                    "confidence_count": 80, "compared": 0, "agreed": 0, "failed": 0, "slow": 13},
         "canary:v4": {"requests": 10, "errors": 0, "rows": 10, "fallbacks": 0, "confidence_sum": 9.5,
-                      "confidence_count": 10, "compared": 0, "agreed": 0, "failed": 0},
+                      "confidence_count": 10, "compared": 0, "agreed": 0, "failed": 0, "slow": 10},
         "shadow:v4": {"requests": 0, "errors": 0, "rows": 80, "fallbacks": 0, "confidence_sum": 40.0,
-                      "confidence_count": 80, "compared": 80, "agreed": 60, "failed": 0},
+                      "confidence_count": 80, "compared": 80, "agreed": 60, "failed": 0, "slow": 0},
     }  # fmt: skip
     assert set(first.by_version) == set(expected_by_version)
     for key, figures in expected_by_version.items():

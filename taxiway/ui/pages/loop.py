@@ -1,5 +1,6 @@
 """The CI · CD · CT page: what the unattended loops did, newest first — each CI run about its commit, each
-delivery step or refusal, each CT pass (triggers, budget, retrain) — linked to the evidence behind it."""
+delivery step or refusal, each CT pass (triggers, budget, retrain) — linked to the evidence behind it; and
+the newest `taxiway ct simulate` replay, drawn: the cumulative metric and the retrains of each policy."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
 from taxiway.checklist.evaluate import format_value
+from taxiway.ct.kept import newest_simulation
 from taxiway.store import Evidence
 from taxiway.store.checks import Check
+from taxiway.ui import charts
 from taxiway.ui.state import render, ui_state
 
 router = APIRouter()
@@ -41,7 +44,18 @@ def loop_page(request: Request) -> HTMLResponse:
         records = [record for check in checks for record in log.history(check, limit=PER_CHECK)]
         records.sort(key=lambda record: record.id or 0, reverse=True)
         sections.append((key, title, command, [_line(record) for record in records[:PER_CHECK]]))
-    context: dict[str, Any] = {"sections": sections, "value": format_value}
+    context: dict[str, Any] = {"sections": sections, "value": format_value, "simulation": None}
+    kept = newest_simulation(ui_state(request).store)
+    if kept is not None:
+        run, document = kept
+        policies = document.get("policies", [])
+        origin = next((p.get("origin") for p in policies if p.get("origin")), None)
+        context["simulation"] = {
+            "run": run,
+            "policies": policies,
+            "settings": document.get("settings", {}),
+            "figure": charts.simulation_figure(policies, origin) if origin else None,
+        }
     return render(request, "loop.html", context, active="loop")
 
 
