@@ -479,13 +479,11 @@ def _judge_domain(
 
 
 def _as_logged_frame(test: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
-    from taxiway.monitor.reference import _as_logged
+    from taxiway.monitor.chunks import logged_text
 
     return pd.DataFrame(
         {
-            name: pd.to_numeric(test[name], errors="coerce")
-            if kind == "numeric"
-            else test[name].map(_as_logged)
+            name: pd.to_numeric(test[name], errors="coerce") if kind == "numeric" else logged_text(test[name])
             for name, kind in kinds.items()
             if name in test.columns
         }
