@@ -71,6 +71,7 @@ def bin_codes(sketch: Sketch, column: pd.Series) -> tuple[np.ndarray, int]:
     Example:
         >>> bin_codes(NumericSketch([1.0], [0, 0]), pd.Series([0.5, 1.0, np.nan]))
         (array([0, 1, 2]), 3)
+        >>> from taxiway.monitor.sketch import CategorySketch
         >>> bin_codes(CategorySketch({"a": 1}, known=["a"]), pd.Series(["a", "z", None]))
         (array([0, 1, 2]), 3)
     """
