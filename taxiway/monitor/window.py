@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,9 @@ import pandas as pd
 from taxiway.monitor.logs import NoLogsError, _connect, _files, _quoted
 from taxiway.monitor.sketch import OTHER, CategorySketch, NumericSketch, Sketch
 from taxiway.serve.log_folder import LogFolder, log_root
-from taxiway.store import Store
+
+if TYPE_CHECKING:
+    from taxiway.store import Store
 
 SAMPLE_ROWS = 50_000  # rows kept whole for segments, the drift strip and the domain classifier
 _OUT_OF_RANGE = "NOT isfinite(confidence) OR confidence < 0 OR confidence > 1"
