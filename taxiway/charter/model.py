@@ -171,6 +171,12 @@ class MonitoringSection(_Section):
     )
     max_error_rate: float = Field(0.01, ge=0, le=1, description="share of requests answered 5xx")
     max_fallback_rate: float = Field(0.2, ge=0, le=1, description="share of rows the fallback answered")
+    max_input_violation_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="share of requests refused for bad input, or of rows outside what training saw (O2)",
+    )
     max_cpu_percent: float = Field(
         90.0, gt=0, description="CPU of one serving process, percent of one core, over the live window"
     )

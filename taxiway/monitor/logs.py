@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from taxiway.errors import TaxiwayError
 from taxiway.serve.log_folder import LogFolder, log_root, readable_files
-from taxiway.store import Store
+
+if TYPE_CHECKING:
+    from taxiway.store import Store
 
 _OFFLINE: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,

@@ -54,8 +54,11 @@ def estimate_quality(
     if not binary:
         return {"roc_auc": None, "accuracy": float(p.mean())}
     accuracy = float(np.where(score >= 0.5, p, 1 - p).mean())
-    order = np.argsort(-score, kind="stable")
-    positives, negatives = p[order], 1 - p[order]
+    # Rows in falling score order. The map is monotone, so sorting the scores and mapping them again gives
+    # each row's calibrated probability in that order without an argsort; rows tied on score share one
+    # probability, so their order among themselves moves no point of the curve off its straight segment.
+    ranked = calibrate(cal, np.sort(score)[::-1])
+    positives, negatives = ranked, 1 - ranked
     if positives.sum() <= 0 or negatives.sum() <= 0:
         return {"roc_auc": None, "accuracy": accuracy}
     tpr = np.concatenate([[0.0], np.cumsum(positives) / positives.sum()])

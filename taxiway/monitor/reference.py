@@ -28,18 +28,14 @@ from taxiway.charter import Charter
 from taxiway.charter.model import MonitoringSection
 from taxiway.data.split import get_split, split_frames
 from taxiway.errors import TaxiwayError
+from taxiway.monitor.chunks import chunk_variation, logged_text
 from taxiway.monitor.quality import calibration_map, estimate_quality, realised_quality
 from taxiway.monitor.sketch import (
     CategorySketch,
     NumericSketch,
     Sketch,
     count_like,
-    effective_bins,
     fit_sketch,
-    null_psi_quantile,
-    overdispersion,
-    paired_vectors,
-    psi,
     sketch_from_dict,
 )
 from taxiway.registry import get_version
@@ -189,63 +185,13 @@ def profile_features(
     """
     features: dict[str, Any] = {}
     for name, kind in kinds.items():
-        column = (
-            frame[name].astype(float) if kind == "numeric" else frame[name].map(_as_logged).astype(object)
-        )
+        column = frame[name].astype(float) if kind == "numeric" else logged_text(frame[name])
         sketch = fit_sketch(column)
         features[name] = {
             "sketch": sketch.to_dict(),
-            **_chunk_variation(sketch, column, chunk_rows, settings),
+            **chunk_variation(sketch, column, chunk_rows, settings),
         }
     return features
-
-
-def _as_logged(value: Any) -> Any:
-    """A categorical value as the log's JSON gives it back (booleans as true/false, numbers as text)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _chunk_variation(
-    sketch: Sketch, column: pd.Series, chunk: int, settings: MonitoringSection
-) -> dict[str, Any]:
-    """PSI of each reference chunk against the rest, its ratio to independent draws' (overdispersion), and
-    the share of chunks the calibrated threshold flags: the measured false-alarm rate."""
-    total = len(column)
-    starts = range(0, total - chunk + 1, chunk) if total >= 2 * chunk else range(0)
-    whole = count_like(sketch, column)
-    observed, expected = [], []
-    for start in starts:
-        part = count_like(sketch, column.iloc[start : start + chunk])
-        ref_vec, part_vec = paired_vectors(whole, part)
-        rest = ref_vec - part_vec
-        observed.append(psi(rest, part_vec))
-        expected.append((1 / chunk + 1 / max(total - chunk, 1)) * (effective_bins(ref_vec) - 1))
-    phi = overdispersion(observed, expected, effective_bins(paired_vectors(whole, whole)[0]) - 1)
-    flagged = [
-        value
-        > max(
-            settings.drift_min_effect,
-            phi
-            * null_psi_quantile(
-                effective_bins(paired_vectors(whole, whole)[0]),
-                total - chunk,
-                chunk,
-                settings.drift_false_alarm_rate,
-            ),
-        )
-        for value in observed
-    ]
-    return {
-        "overdispersion": phi,
-        "chunks": len(observed),
-        "chunk_psi_max": max(observed) if observed else None,
-        "false_alarms": int(sum(flagged)),
-        "false_alarm_rate": sum(flagged) / len(flagged) if flagged else None,
-    }
 
 
 def _segments(
@@ -255,7 +201,7 @@ def _segments(
     for column in slice_columns:
         if column not in coerced.columns:
             continue  # not a model input: the log does not carry it
-        values = coerced[column].map(_as_logged) if kinds.get(column) != "numeric" else coerced[column]
+        values = logged_text(coerced[column]) if kinds.get(column) != "numeric" else coerced[column]
         counts = values.astype(str).value_counts()
         segments[column] = {}
         for value, rows in counts.iloc[:MAX_SEGMENTS].items():
@@ -275,7 +221,7 @@ def _segments(
 
 
 def _column(coerced: pd.DataFrame, name: str, kinds: dict[str, str]) -> pd.Series:
-    return coerced[name].astype(float) if kinds[name] == "numeric" else coerced[name].map(_as_logged)
+    return coerced[name].astype(float) if kinds[name] == "numeric" else logged_text(coerced[name])
 
 
 def _quality_reference(

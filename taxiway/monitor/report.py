@@ -24,12 +24,14 @@ from taxiway.deploy.state import desired_state
 from taxiway.errors import TaxiwayError
 from taxiway.monitor.alerts import Alert, list_alerts, update_alerts
 from taxiway.monitor.drift import Drift, drift_over_time, judge, judge_counts, segment_drift, sketch_drift
+from taxiway.monitor.inputs import OUTSIDE_TRAINING, judge_inputs, refused_requests
 from taxiway.monitor.judgement import Judgement
 from taxiway.monitor.live_limits import judge_live
 from taxiway.monitor.logs import NoLogsError, logged_versions, read_window
 from taxiway.monitor.production import domain_check
 from taxiway.monitor.quality import estimate_quality, metric_of, positive_score, realised_quality, trust
 from taxiway.monitor.reference import ReferenceProfile, reference_for
+from taxiway.monitor.regression import judge_regression
 from taxiway.monitor.sketch import OTHER, CategorySketch, NumericSketch, sketch_from_dict
 from taxiway.monitor.window import WindowSummary, summarise_window
 from taxiway.project import Project
@@ -39,7 +41,7 @@ from taxiway.store.evidence import Limit, Measurement
 from taxiway.store.tables import FeedbackRow, utcnow
 from taxiway.train.runs import get_run
 
-_UNFAMILIAR = ("out_of_range:", "unseen_category:", "missing:")
+_UNFAMILIAR = OUTSIDE_TRAINING
 
 
 @dataclass
@@ -161,9 +163,25 @@ def monitor_pass(
         _judge_drift(report, data, summary, settings, measured)
         _judge_quality(report, profile, summary, settings, measured)
         _judge_numerical(report, summary, measured)
+        refused, requests = refused_requests(store, since, until)
+        report.judgements.append(
+            judge_inputs(
+                name,
+                rows=rows,
+                fallbacks=summary.fallbacks,
+                refused=refused,
+                requests=requests,
+                settings=settings,
+                measured=Measurement(
+                    rows, since, until, "requests refused for bad input; rows outside what training saw"
+                ),
+            )
+        )
         _judge_domain(report, project, profile, frame, settings, measured)
     report.realised = _realised(store, data, since, until, name)
     _judge_realised(report, data, settings, measured)
+    if report.enough_rows:
+        _judge_regression(report, data, settings, measured)
     _judge_staleness(report, project, name, until)
     report.judgements.extend(judge_live(store, charter, now=until))
     _judge_online_correlation(report, project)
@@ -417,6 +435,26 @@ def _judge_realised(report: MonitorReport, data: dict[str, Any], settings: Any, 
     )
 
 
+def _judge_regression(report: MonitorReport, data: dict[str, Any], settings: Any, measured: Any) -> None:
+    """O6: the worst regression of the window from the version's validation figures."""
+    metric, higher = metric_of(data["task"], data["classes"])
+    judged_realised = any(j.check == Check.MONITOR_ONLINE_QUALITY for j in report.judgements)
+    found = judge_regression(
+        report.version,
+        prediction_drift=report.prediction_drift,
+        confidence_drift=report.confidence_drift,
+        estimated=report.estimated,
+        realised=report.realised if judged_realised else {},
+        metric=metric,
+        higher_is_better=higher,
+        offline=(data.get("quality") or {}).get(metric),
+        settings=settings,
+        measured=measured(report.rows, "worst ratio of a regression from validation's figures to its limit"),
+    )
+    if found is not None:
+        report.judgements.append(found)
+
+
 def _judge_staleness(report: MonitorReport, project: Project, name: str, until: dt.datetime) -> None:
     version = get_version(project.store, name)
     days = project.charter.serving.freshness_days or question("serving.freshness_days").default_value(
@@ -479,13 +517,11 @@ def _judge_domain(
 
 
 def _as_logged_frame(test: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
-    from taxiway.monitor.reference import _as_logged
+    from taxiway.monitor.chunks import logged_text
 
     return pd.DataFrame(
         {
-            name: pd.to_numeric(test[name], errors="coerce")
-            if kind == "numeric"
-            else test[name].map(_as_logged)
+            name: pd.to_numeric(test[name], errors="coerce") if kind == "numeric" else logged_text(test[name])
             for name, kind in kinds.items()
             if name in test.columns
         }

@@ -17,14 +17,16 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import fsspec
 import pyarrow.parquet as pq
 from fsspec.spec import AbstractFileSystem
 
 from taxiway.errors import StoreError
-from taxiway.store import Store
+
+if TYPE_CHECKING:
+    from taxiway.store import Store
 
 __all__ = ["COVERS_KEY", "LOG_FOLDER", "Coverage", "LogFolder", "log_root", "readable_files"]
 

@@ -370,6 +370,50 @@ def test_watch_repeats_passes_recorded_by_the_monitor(project: Path, server: Ser
     )
 
 
+def _wait_refusals_counted(project: Path, since: dt.datetime, count: int) -> None:
+    """Until the replicas' snapshots after ``since`` counted ``count`` refused requests (every ~10 s)."""
+    from sqlalchemy import func, select
+
+    from taxiway.store.tables import ServingSnapshotRow
+
+    store = Project.load(project).store
+    deadline = time.monotonic() + WAIT_S
+    try:
+        while True:
+            with store.session() as session:
+                counted = session.scalar(
+                    select(func.coalesce(func.sum(ServingSnapshotRow.rejected), 0)).where(
+                        ServingSnapshotRow.recorded_at > since
+                    )
+                )
+            if int(counted or 0) >= count:
+                return
+            assert time.monotonic() < deadline, f"fewer than {count} refusals in the snapshots in {WAIT_S} s"
+            time.sleep(0.5)
+    finally:
+        store.close()
+
+
+def test_refused_inputs_fail_the_live_invariants_and_validation_figures_are_compared(
+    project: Path, server: Server
+) -> None:
+    start = dt.datetime.now(dt.UTC)
+    _send(server, _rows(project).sample(n=300, random_state=3), "invariants", labels=False)
+    with server.client() as client:
+        for _ in range(3):  # a field of the wrong type, the others missing: the contract refuses the request
+            assert client.post("/predict", json={"rows": [{"humid": "very"}]}).status_code == 422
+    _wait_logged(project, "invariants", 300)
+    _wait_refusals_counted(project, start, 3)
+    code, report = _monitor(project, "--since", start.isoformat())
+    inputs = _judgement(report, Check.MONITOR_INPUT_SCHEMA)
+    assert inputs["status"] == "fail" and inputs["limit_key"] == "monitoring.max_input_violation_rate"
+    assert inputs["details"]["refused_requests"] >= 3 and inputs["value"] > inputs["threshold"]
+    assert code == 1
+    regression = _judgement(report, Check.MONITOR_RESOURCE_REGRESSION)
+    assert regression["threshold"] == 1.0 and regression["details"]["parts"]
+    assert regression["status"] == "pass", regression["details"]  # drift-free rows: as validated
+
+
 def test_a_serving_environment_unlike_trainings_fails_the_dependencies_check(
     project: Path, server: Server
 ) -> None:
