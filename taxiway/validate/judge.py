@@ -32,7 +32,6 @@ from taxiway.registry.blessing import Blessing, GateResult, jsonable, save_bless
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Comparison, EvidenceLog, Limit, Measurement
 from taxiway.train.failure import failure_predictor_artifact
-from taxiway.train.packaged import import_pipeline
 from taxiway.train.runs import get_run
 from taxiway.validate.evaluation import Evaluation, Progress, evaluate_run, start_probe
 from taxiway.validate.failure import FailureReport, run_failure_report
@@ -84,7 +83,6 @@ def validate_run(project: Project, run_ref: str, *, progress: Progress | None = 
             else None
         )
         probes.append(start_probe(project, run, frames, features, hand_over=True, others=others))
-        import_pipeline(project.root)  # the model's own classes, for unpickling it
         return probes[0].loaded_model()
 
     try:

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from taxiway.errors import TaxiwayError
-from taxiway.train.packaged import PIPELINE_MODULE
+from taxiway.train.packaged import PIPELINE_MODULE, import_pipeline
 from taxiway.train.user_code import PIPELINE_FILE
 
 SINGLE_ROWS = 100  # single-row predictions timed per round: p99 lies between the two slowest
@@ -203,9 +203,13 @@ class ServingProbe:
     """
 
     def __init__(
-        self, process: subprocess.Popen[str], folder: tempfile.TemporaryDirectory[str], others: list[str]
+        self,
+        process: subprocess.Popen[bytes],
+        folder: tempfile.TemporaryDirectory[str],
+        others: list[str],
+        root: Path | None = None,
     ) -> None:
-        self._process, self._folder, self._others = process, folder, others
+        self._process, self._folder, self._others, self._root = process, folder, others, root
         self._handed_over: dict[str, Any] = {}
 
     def loaded_model(self) -> Any:
@@ -215,10 +219,18 @@ class ServingProbe:
             TaxiwayError: the process could not load the model (its last error line is shown).
         """
         assert self._process.stdout is not None
-        if self._process.stdout.readline().strip() != "loaded":
-            self._process.wait(timeout=PROBE_TIMEOUT_S)
-            raise self._failed()
-        return _unpickle(Path(self._folder.name) / "model.pickle")
+        # Byte by byte from the unbuffered pipe: a buffered read could take the figures printed later too,
+        # and `result` (communicate) would never see them. The project's pipeline.py may print first.
+        line = b""
+        while byte := self._process.stdout.read(1):
+            line += byte
+            if byte == b"\n":
+                if line.strip() == b"loaded":
+                    import_pipeline(self._root)  # the model's own classes, to unpickle it here too
+                    return _unpickle(Path(self._folder.name) / "model.pickle")
+                line = b""
+        self._process.wait(timeout=PROBE_TIMEOUT_S)  # its output ended: the process stopped without loading
+        raise self._failed()
 
     def result(self) -> ServingMeasurement:
         """Wait for the probe and read its figures (and the other artifacts it was asked to load).
@@ -227,9 +239,10 @@ class ServingProbe:
             TaxiwayError: the process could not load the model or predict (its last error line is shown).
         """
         try:
-            stdout, stderr = self._process.communicate(timeout=PROBE_TIMEOUT_S)
+            out, err = self._process.communicate(timeout=PROBE_TIMEOUT_S)
+            stdout = out.decode("utf-8", errors="replace")
             if self._process.returncode != 0:
-                raise self._failed(stderr)
+                raise self._failed(err.decode("utf-8", errors="replace"))
             for name in self._others:
                 self._handed_over[name] = _unpickle(Path(self._folder.name) / f"{name}.pickle")
         finally:
@@ -253,7 +266,7 @@ class ServingProbe:
     def _failed(self, stderr: str | None = None) -> TaxiwayError:
         if stderr is None:
             assert self._process.stderr is not None
-            stderr = self._process.stderr.read()
+            stderr = self._process.stderr.read().decode("utf-8", errors="replace")
         lines = stderr.strip().splitlines() or ["no output"]
         return TaxiwayError(
             f"a fresh process could not load and run the packaged model: {lines[-1]}",
@@ -327,9 +340,9 @@ def start_serving_probe(
         [sys.executable, "-c", _PROBE, json.dumps(args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
+        bufsize=0,  # unbuffered: see ServingProbe.loaded_model
     )
-    return ServingProbe(process, folder, list(others or {}))
+    return ServingProbe(process, folder, list(others or {}), root)
 
 
 def measure_serving(

@@ -171,3 +171,20 @@ def test_an_artifact_asking_for_types_it_did_not_record_is_refused() -> None:
             probe.loaded_model()
     finally:
         probe.close()
+
+
+def test_a_pipeline_that_prints_when_imported_still_hands_its_model_over(tmp_path: Path) -> None:
+    source = "import numpy as np\nprint('pipeline.py says hello')\n\n\nclass Zero:\n"
+    source += "    def predict(self, rows):\n        return np.zeros(len(rows))\n"
+    data = _pickled_from_pipeline(tmp_path, source, "Zero()")
+    probe = start_serving_probe(
+        data, model_format="pickle", trusted_types=[], rows=X, method="predict", root=tmp_path, hand_over=True
+    )
+    try:
+        loaded = probe.loaded_model()  # imports pipeline.py here too, for the class Zero
+        found = probe.result()
+    finally:
+        probe.close()
+        sys.modules.pop(PIPELINE_MODULE, None)
+    assert type(loaded).__name__ == "Zero" and list(loaded.predict(X.iloc[:2])) == [0.0, 0.0]
+    assert found.single_rows == SINGLE_ROWS and found.single_outputs[0] == [0.0]
