@@ -80,7 +80,8 @@ def main() -> None:
                         clock=clock,  # type: ignore[arg-type]
                     ).result()
                     readings.setdefault((clock, condition), []).append(found.p99_ms)
-                    print(f"{clock} {condition}: p99 {found.p99_ms:.2f} ms", file=sys.stderr)
+                    said = f"{clock} {condition}: p99 {found.p99_ms:.2f} ms, {found.rounds} rounds"
+                    print(said, file=sys.stderr)
     print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores, {options.repeats} readings each")
     print("| clock | as is (p99 ms) | busy (p99 ms) | spread of all readings | busy median / as-is median |")
     print("| --- | --- | --- | ---: | ---: |")

@@ -159,7 +159,7 @@ def _stage(run: IntegrationRun, name: str, args: list[str], sandbox: Path, env: 
 
 def _serve_and_compare(run: IntegrationRun, sandbox: Path, env: dict[str, str], inputs: Any) -> None:
     started = time.perf_counter()
-    rows = json.loads(inputs.head(COMPARED_ROWS).to_json(orient="records"))
+    rows = json.loads(inputs.head(COMPARED_ROWS).to_json(orient="records", date_format="iso"))
     process = subprocess.Popen(
         [*TAXIWAY, "--project", str(sandbox), "serve", "--port", "0"],
         cwd=sandbox,

@@ -42,7 +42,7 @@ from taxiway.store import Store
 from taxiway.train.failure_inputs import MARGIN, PREDICTION, TOP_PROBABILITY, InputLayout, training_frame
 from taxiway.train.packaged import load_packaged
 from taxiway.train.packaging import save_model
-from taxiway.train.runs import get_run
+from taxiway.train.runs import Run, get_run
 from taxiway.train.tracking import ActiveRun
 from taxiway.train.tree_walk import TreeWalk
 
@@ -51,6 +51,8 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "FailurePredictor",
     "OutOfFold",
+    "failure_predictor_artifact",
+    "failure_predictor_from",
     "fit_failure_predictor",
     "load_failure_predictor",
     "nothing_to_learn",
@@ -303,16 +305,31 @@ def load_failure_predictor(store: Store, run_id: str, root: Path | None = None) 
         ArtifactCorruptError: the artifact's bytes no longer hash to the digest in the run's tags.
     """
     run = get_run(store, run_id)
+    found = failure_predictor_artifact(run)
+    if found is None:
+        return None
+    artifact, model_format, trusted_types = found
+    pipeline = load_packaged(
+        store, artifact=artifact, model_format=model_format, trusted_types=trusted_types, root=root
+    )
+    return failure_predictor_from(run, pipeline)
+
+
+def failure_predictor_artifact(run: Run) -> tuple[str, str, list[str]] | None:
+    """Where run ``run``'s failure predictor is kept: (artifact, format, trusted types); None: it has none."""
     tags = run.tags
     if not tags.get(TAG):
         return None
-    pipeline = load_packaged(
-        store,
-        artifact=str(tags[TAG]),
-        model_format=str(tags.get(f"{TAG}_format", "skops")),
-        trusted_types=list(tags.get(f"{TAG}_trusted_types", [])),
-        root=root,
+    return (
+        str(tags[TAG]),
+        str(tags.get(f"{TAG}_format", "skops")),
+        list(tags.get(f"{TAG}_trusted_types", [])),
     )
+
+
+def failure_predictor_from(run: Run, pipeline: Any) -> FailurePredictor:
+    """Run ``run``'s failure predictor around its loaded ``pipeline`` (see failure_predictor_artifact)."""
+    tags = run.tags
     wrong_above = tags.get(f"{TAG}_wrong_above")
     rows = tags.get(f"{TAG}_rows")
     return FailurePredictor(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from threadpoolctl import threadpool_limits
 
+from taxiway.data.improvement import improvement_inputs
 from taxiway.data.power import smallest_improvement
 from taxiway.data.split import Split, SplitFrames
 from taxiway.data.versions import DatasetVersion
@@ -113,7 +114,8 @@ def train_project(
     # Unanswered, the smallest improvement is the gain this split's dev set can show (data/improvement.py).
     smallest, _ = smallest_improvement(setup.frames, setup.split.settings, charter, seed=charter.split.seed)
     verdict = decide(metric, scores, smallest, charter.problem.good_enough)
-    _record_evidence(project, verdict, setup.code)
+    inputs = improvement_inputs(setup.split.id, setup.split.settings, charter, seed=charter.split.seed)
+    _record_evidence(project, verdict, setup.code, smallest_improvement_inputs=inputs)
     _record_meta_requirements(project, verdict.best_candidate.run_id, setup.features)
     if study is not None:
         from taxiway.train.tuned import record_tuning
@@ -280,7 +282,9 @@ def _record_meta_requirements(project: Project, run_id: str, features: list[str]
     )
 
 
-def _record_evidence(project: Project, verdict: Verdict, code: Any) -> None:
+def _record_evidence(
+    project: Project, verdict: Verdict, code: Any, *, smallest_improvement_inputs: str
+) -> None:
     evidence = project.store.evidence
     stated = project.charter.problem.smallest_improvement is not None
     # A baseline that is already good enough means machine learning may not be needed: not a failure of
@@ -318,6 +322,9 @@ def _record_evidence(project: Project, verdict: Verdict, code: Any) -> None:
             "candidate_good_enough": verdict.is_good_enough,
             "baselines_good_enough": verdict.baselines_good_enough,
             "smallest_improvement_is_derived": not stated,
+            # `taxiway validate` reuses the value while these inputs are unchanged (data/improvement.py)
+            "smallest_improvement": verdict.smallest_improvement,
+            "smallest_improvement_inputs": smallest_improvement_inputs,
             "verdict": verdict.sentence(),
         },
     )

@@ -13,12 +13,14 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from taxiway.data.power import smallest_improvement
+from taxiway.data.improvement import improvement_inputs
+from taxiway.data.split import SplitFrames
 from taxiway.measure.calibration import Calibration, calibration
 from taxiway.measure.metrics import Task
 from taxiway.measure.stability import Stability, check_outputs
 from taxiway.project import Project
 from taxiway.registry.blessing import jsonable
+from taxiway.store.checks import Check
 from taxiway.train.runs import Run
 from taxiway.validate.feature_cost import FeatureCosts, feature_cost
 from taxiway.validate.feature_value import FeatureValue
@@ -39,13 +41,13 @@ from taxiway.validate.run_context import (
     score_test_split,
     staleness,
 )
-from taxiway.validate.serving import ServingMeasurement, ServingProbe, start_serving_probe
+from taxiway.validate.serving import Artifact, ServingMeasurement, ServingProbe, start_serving_probe
 from taxiway.validate.slices import SliceMetric, slice_metrics
 from taxiway.validate.staleness import StalenessImpact
 
 Progress = Callable[[str], None]
 
-__all__ = ["Evaluation", "evaluate_run"]
+__all__ = ["Evaluation", "evaluate_run", "start_probe"]
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,17 @@ class Evaluation:
 
 
 def evaluate_run(
-    project: Project, run: Run, *, progress: Progress | None = None, ctx: RunContext | None = None
+    project: Project,
+    run: Run,
+    *,
+    progress: Progress | None = None,
+    ctx: RunContext | None = None,
+    probe: ServingProbe | None = None,
 ) -> Evaluation:
     """Measure ``run``'s packaged model on its split's validation and test rows.
+
+    A caller that loaded the context, or started the serving probe (:func:`start_probe`), passes them in;
+    a probe passed in is the caller's to close.
 
     Raises:
         TaxiwayError: the run did not finish or has no packaged model or split, or a fresh process cannot
@@ -110,22 +120,41 @@ def evaluate_run(
     say = progress or (lambda _: None)
     say("loading the split and the packaged model")
     ctx = ctx or load_context(project, run)  # a caller that loaded it already passes it in
-    valid_rows = ctx.frames.valid
+    if probe is not None:
+        return _evaluate(project, run, ctx, probe, say)
     # The serving probe runs in its own process from the start: it times CPU, so the work below does not
     # change its figures, and on two cores its seconds overlap the evaluation's.
-    probe = start_serving_probe(
+    started = start_probe(project, run, ctx.frames, ctx.features)
+    try:
+        return _evaluate(project, run, ctx, started, say)
+    finally:
+        started.close()
+
+
+def start_probe(
+    project: Project,
+    run: Run,
+    frames: SplitFrames,
+    features: list[str],
+    *,
+    hand_over: bool = False,
+    others: dict[str, Artifact] | None = None,
+) -> ServingProbe:
+    """Start the fresh serving process that measures ``run``'s packaged model on the first validation rows
+    (training rows when there are none); see :func:`taxiway.validate.serving.start_serving_probe`."""
+    rows = frames.valid if len(frames.valid) else frames.train
+    classifies = project.charter.problem.task == "classification"
+    return start_serving_probe(
         project.store.artifacts.get_bytes(str(run.model_artifact)),
         model_format=str(run.tags.get("model_format", "skops")),
         trusted_types=list(run.tags.get("trusted_types", [])),
-        rows=valid_rows[ctx.features] if len(valid_rows) else ctx.frames.train[ctx.features],
-        method=ctx.method,
+        rows=rows[features],
+        method="predict_proba" if classifies else "predict",
         threads=project.charter.train.threads,
         root=project.root,
+        hand_over=hand_over,
+        others=others,
     )
-    try:
-        return _evaluate(project, run, ctx, probe, say)
-    finally:
-        probe.close()
 
 
 def _evaluate(project: Project, run: Run, ctx: RunContext, probe: ServingProbe, say: Progress) -> Evaluation:
@@ -143,7 +172,6 @@ def _evaluate(project: Project, run: Run, ctx: RunContext, probe: ServingProbe, 
     with threadpool_limits(charter.train.threads):
         say("predicting validation and test rows, checking the outputs")
         valid, test = ctx.predict(valid_rows), ctx.predict(ctx.frames.test)
-        stability = check_stability(ctx, valid, test)
         is_finite = check_outputs(outputs(valid), source="valid").non_finite == 0
         if not is_finite:
             notes.append("the validation predictions hold NaN or infinity: their quality cannot be measured")
@@ -201,11 +229,14 @@ def _evaluate(project: Project, run: Run, ctx: RunContext, probe: ServingProbe, 
         say("measuring staleness impact")
         impact = staleness(ctx, notes)
     say("the smallest improvement that matters and the state of the art")
-    split_settings = {"target": ctx.target, "task": ctx.task, "key_column": charter.data.key_column}
-    smallest, derived = smallest_improvement(ctx.frames, split_settings, charter, seed=charter.split.seed)
+    smallest, derived = _smallest_improvement(ctx)
     sota, sota_note = state_of_the_art(charter, ctx.metric)
     say("measuring latency, memory and throughput in a fresh process")
     serving = probe.result()
+    with threadpool_limits(charter.train.threads):
+        # the rows the probe predicted one at a time, as a server does, are checked with the rest
+        single = serving.single_outputs if len(valid_rows) and serving.single_outputs else None
+        stability = check_stability(ctx, valid, test, single)
     return Evaluation(
         run_id=run.id,
         run_name=run.name,
@@ -233,6 +264,22 @@ def _evaluate(project: Project, run: Run, ctx: RunContext, probe: ServingProbe, 
         state_of_the_art_note=sota_note,
         test_gap=gap,
     )
+
+
+def _smallest_improvement(ctx: RunContext) -> tuple[float, bool]:
+    """The charter's smallest improvement, else the one derived from the dev set: the value `taxiway train`
+    recorded for the same inputs, or (another split, a changed charter) derived again."""
+    charter = ctx.project.charter
+    if charter.problem.smallest_improvement is not None:
+        return charter.problem.smallest_improvement, False
+    settings = {"target": ctx.target, "task": ctx.task, "key_column": charter.data.key_column}
+    inputs = improvement_inputs(str(ctx.run.split_id), settings, charter, seed=charter.split.seed)
+    trained = ctx.project.store.evidence.latest([Check.TRAIN_BASELINES]).get(Check.TRAIN_BASELINES)
+    if trained is not None and trained.details.get("smallest_improvement_inputs") == inputs:
+        return float(trained.details["smallest_improvement"]), True
+    from taxiway.data.power import smallest_improvement  # fits a baseline: only when nothing recorded fits
+
+    return smallest_improvement(ctx.frames, settings, charter, seed=charter.split.seed)
 
 
 def _slice_reference(ctx: RunContext, base: Reference | None, notes: list[str]) -> Reference | None:

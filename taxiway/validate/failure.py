@@ -19,7 +19,12 @@ from threadpoolctl import threadpool_limits
 from taxiway.measure.metrics import Task
 from taxiway.project import Project
 from taxiway.registry.blessing import jsonable
-from taxiway.train.failure import WRONG_QUANTILE, FailurePredictor, load_failure_predictor
+from taxiway.train.failure import (
+    WRONG_QUANTILE,
+    FailurePredictor,
+    failure_predictor_from,
+    load_failure_predictor,
+)
 from taxiway.train.runs import Run
 from taxiway.validate.run_context import RunContext, load_context
 
@@ -152,13 +157,21 @@ def failure_report(
     )
 
 
-def run_failure_report(project: Project, run: Run, ctx: RunContext | None = None) -> FailureReport | None:
+def run_failure_report(
+    project: Project, run: Run, ctx: RunContext | None = None, *, pipeline: Any = None
+) -> FailureReport | None:
     """The failure report of ``run``'s model on its test split; None when the run has no failure predictor.
+
+    ``pipeline`` is the predictor's pipeline when the caller loaded it already (validation's serving probe
+    does); otherwise it is loaded from the run's artifact.
 
     Raises:
         ArtifactCorruptError: the predictor's or the model's artifact no longer hashes to its digest.
     """
-    predictor = load_failure_predictor(project.store, run.id, root=project.root)
+    if pipeline is not None:
+        predictor: FailurePredictor | None = failure_predictor_from(run, pipeline)
+    else:
+        predictor = load_failure_predictor(project.store, run.id, root=project.root)
     if predictor is None:
         return None
     ctx = ctx or load_context(project, run)

@@ -26,19 +26,24 @@ from sqlalchemy.orm import Session
 
 from taxiway.charter import Charter
 from taxiway.charter.questions import question
+from taxiway.data.split import SplitFrames
 from taxiway.project import Project
 from taxiway.registry.blessing import Blessing, GateResult, jsonable, save_blessing
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Comparison, EvidenceLog, Limit, Measurement
+from taxiway.train.failure import failure_predictor_artifact
 from taxiway.train.runs import get_run
-from taxiway.validate.evaluation import Evaluation, Progress, evaluate_run
+from taxiway.validate.evaluation import Evaluation, Progress, evaluate_run, start_probe
 from taxiway.validate.failure import FailureReport, run_failure_report
 from taxiway.validate.failure_switch import decide_failure_switch
 from taxiway.validate.feature_cost import SHARE_LIMIT
 from taxiway.validate.gates import Limits, run_gates
 from taxiway.validate.run_context import load_context
+from taxiway.validate.serving import Artifact, ServingProbe
 
 __all__ = ["ValidationReport", "validate_run"]
+
+FAILURE_PREDICTOR = "failure_predictor"  # the name the serving probe hands the failure predictor over by
 
 
 @dataclass(frozen=True)
@@ -60,14 +65,39 @@ def validate_run(project: Project, run_ref: str, *, progress: Progress | None = 
     """
     run = get_run(project.store, run_ref)
     if progress is not None:
-        progress("loading the split and the packaged model")
-    ctx = load_context(project, run)  # once, for the evaluation and the failure report
-    evaluation = evaluate_run(project, run, progress=progress, ctx=ctx)
+        progress("loading the split; a fresh serving process loads the packaged model")
+    probes: list[ServingProbe] = []
+    predictor = failure_predictor_artifact(run)
+
+    def from_the_probe(frames: SplitFrames, features: list[str]) -> Any:
+        # The serving probe loads the artifact as serving would and hands the model over: this process
+        # neither imports skops (0.8 s of CPU) nor loads the model a second time. It loads the failure
+        # predictor too, once it has measured.
+        others = (
+            {
+                FAILURE_PREDICTOR: Artifact(
+                    project.store.artifacts.get_bytes(predictor[0]), predictor[1], predictor[2]
+                )
+            }
+            if predictor is not None
+            else None
+        )
+        probes.append(start_probe(project, run, frames, features, hand_over=True, others=others))
+        return probes[0].loaded_model()
+
+    try:
+        ctx = load_context(project, run, model_from=from_the_probe)
+        evaluation = evaluate_run(project, run, progress=progress, ctx=ctx, probe=probes[0])
+        if progress is not None:
+            progress("scoring the failure predictor on the test rows")
+        # a report, not a gate: it never decides the blessing
+        pipeline = probes[0].handed_over(FAILURE_PREDICTOR) if predictor is not None else None
+        failure = run_failure_report(project, run, ctx, pipeline=pipeline) if pipeline is not None else None
+    finally:
+        for probe in probes:
+            probe.close()
     limits = Limits.from_charter(project.charter, derived_improvement=evaluation.smallest_improvement)
     gates = run_gates(evaluation, limits)
-    if progress is not None:
-        progress("scoring the failure predictor on the test rows")
-    failure = run_failure_report(project, run, ctx)  # a report, not a gate: it never decides the blessing
     recorded = evaluation.to_json()
     if failure is not None:
         switch = decide_failure_switch(failure)  # serving reads `enabled` before it loads the predictor

@@ -6,6 +6,7 @@ the outputs, score the test split, and measure feature value and staleness impac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ STACKED_ROWS = 200_000  # permutation importance: rows of shuffled copies predic
 TRAIN_ROWS_CHECKED = 5_000  # training rows whose outputs are checked for NaN / infinity
 
 __all__ = [
+    "ModelSource",
     "RunContext",
     "check_stability",
     "feature_values",
@@ -82,8 +84,12 @@ class RunContext:
         return metric_value(predictions, self.metric, costs=self.costs, threshold=threshold)
 
 
-def load_context(project: Project, run: Run) -> RunContext:
-    """Load the run's split and packaged model.
+ModelSource = Callable[[SplitFrames, list[str]], Any]  # (the split's rows, the features) -> the model
+
+
+def load_context(project: Project, run: Run, *, model_from: ModelSource | None = None) -> RunContext:
+    """Load the run's split and packaged model; ``model_from``, given the rows and the features, supplies
+    the model instead of loading the artifact here (validation takes it from its serving probe).
 
     Raises:
         TaxiwayError: the run did not finish, or has no packaged model or split.
@@ -104,13 +110,17 @@ def load_context(project: Project, run: Run) -> RunContext:
             f"data.slice_columns / data.protected_columns name {', '.join(missing)}, which the data lacks",
             hint=f"columns of dataset {split.dataset_id[:12]}: {', '.join(map(str, frames.valid.columns))}",
         )
-    model = load_packaged(
-        store,
-        artifact=run.model_artifact,
-        model_format=str(run.tags.get("model_format", "skops")),
-        trusted_types=list(run.tags.get("trusted_types", [])),
-        root=project.root,
-    )
+    features = feature_columns(frames.train.columns, charter)
+    if model_from is not None:
+        model = model_from(frames, features)
+    else:
+        model = load_packaged(
+            store,
+            artifact=run.model_artifact,
+            model_format=str(run.tags.get("model_format", "skops")),
+            trusted_types=list(run.tags.get("trusted_types", [])),
+            root=project.root,
+        )
     return RunContext(
         project=project,
         run=run,
@@ -119,7 +129,7 @@ def load_context(project: Project, run: Run) -> RunContext:
         costs=charter.error_costs(),
         threshold=decision_threshold(run),
         frames=frames,
-        features=feature_columns(frames.train.columns, charter),
+        features=features,
         target=charter.problem.target,
         model=model,
         strategy=split.strategy,
@@ -130,13 +140,25 @@ def outputs(predictions: Predictions) -> np.ndarray:
     return predictions.proba if predictions.proba is not None else predictions.y_pred
 
 
-def check_stability(ctx: RunContext, valid: Predictions, test: Predictions) -> Stability:
-    """Outputs checked on validation, test, a sample of training rows and rows predicted one at a time."""
+def check_stability(
+    ctx: RunContext, valid: Predictions, test: Predictions, single_outputs: list[list[float]] | None = None
+) -> Stability:
+    """Outputs checked on validation, test, a sample of training rows and rows predicted one at a time.
+
+    ``single_outputs`` are the outputs of the first validation rows, predicted one at a time by the serving
+    probe (a fresh process, as a server predicts them); without them, the first :data:`SINGLE_ROW_CHECKS`
+    are predicted here one at a time.
+    """
     train = ctx.frames.train
     if len(train) > TRAIN_ROWS_CHECKED:
         train = train.iloc[np.linspace(0, len(train) - 1, TRAIN_ROWS_CHECKED).astype(int)]
-    single = ctx.frames.valid.iloc[:SINGLE_ROW_CHECKS]
-    one_by_one = [outputs(ctx.predict(single.iloc[i : i + 1])) for i in range(len(single))]
+    if single_outputs is not None:
+        single = ctx.frames.valid.iloc[: len(single_outputs)]
+        shape = (1, -1) if ctx.task == "classification" else (-1,)  # probabilities are one row each
+        one_by_one = [np.asarray(output, dtype=float).reshape(shape) for output in single_outputs]
+    else:
+        single = ctx.frames.valid.iloc[:SINGLE_ROW_CHECKS]
+        one_by_one = [outputs(ctx.predict(single.iloc[i : i + 1])) for i in range(len(single))]
     parts = [
         check_outputs(outputs(valid), source="valid", row_keys=valid.row_key),
         check_outputs(outputs(test), source="test", row_keys=test.row_key),

@@ -109,6 +109,16 @@ def test_every_charter_key_is_a_flag_and_lists_are_comma_separated(runner: CliRu
     assert "needs the project in git: git init" in result.output
 
 
+def test_the_time_column_is_an_answer_like_any_other(runner: CliRunner, tmp_path: Path) -> None:
+    """Issue 18: `--answer data.time_column=...` was refused as "not a charter question"."""
+    root = tmp_path / "hotels"
+    args = ["init", str(root), "--yes", "--target", "price", "--task", "regression"]
+    result = runner.invoke(app, [*args, "--answer", "data.time_column=day", "-a", "data.group_column=hotel"])
+    assert result.exit_code == 0, result.output
+    charter = load_charter(root / "taxiway.toml")
+    assert (charter.data.time_column, charter.data.group_column) == ("day", "hotel")
+
+
 def test_an_unknown_key_suggests_the_closest_and_lists_each_key_once(
     runner: CliRunner, tmp_path: Path
 ) -> None:
