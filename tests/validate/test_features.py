@@ -46,7 +46,9 @@ def test_the_slow_feature_takes_most_of_the_predict_time() -> None:
     assert costs.method == "column_transformer" and set(by_name) == {"cheap", "noise", "costly"}
     assert by_name["costly"].step == "lookup" and by_name["costly"].share > 0.5
     assert by_name["cheap"].share < 0.1 and costs.most_costly is by_name["costly"]
-    assert costs.predict_seconds >= by_name["costly"].seconds >= 0.015
+    # Lower bounds only: the lookup sleeps 20 ms a batch, so neither figure can be smaller, at any load
+    # (the two are separate medians: comparing them with each other would measure the machine's noise).
+    assert by_name["costly"].seconds >= 0.02 and costs.predict_seconds >= 0.02
 
 
 def test_a_model_without_a_column_transformer_is_not_split() -> None:
