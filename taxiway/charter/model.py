@@ -171,6 +171,12 @@ class MonitoringSection(_Section):
     )
     max_error_rate: float = Field(0.01, ge=0, le=1, description="share of requests answered 5xx")
     max_fallback_rate: float = Field(0.2, ge=0, le=1, description="share of rows the fallback answered")
+    max_resource_growth: float = Field(
+        1.5,
+        gt=1,
+        description="how many times its first live window's p99 latency or memory (or the throughput of the "
+        "version before) the live version may reach before monitor.resource_regression (O6) fails",
+    )
     max_input_violation_rate: float = Field(
         0.05,
         ge=0,

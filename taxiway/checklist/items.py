@@ -336,7 +336,7 @@ CHECKS: Mapping[Check, CheckInfo] = {
     Check.MONITOR_SKEW: CheckInfo("training/serving skew", _MONITOR),
     Check.MONITOR_STALENESS: CheckInfo("model age vs the charter's freshness", _MONITOR),
     Check.MONITOR_NUMERICAL: CheckInfo("NaN / infinity in training or predictions", "taxiway validate RUN"),
-    Check.MONITOR_RESOURCE_REGRESSION: CheckInfo("regression from validation's figures", _MONITOR),
+    Check.MONITOR_RESOURCE_REGRESSION: CheckInfo("latency, memory, throughput regressions", _MONITOR),
     Check.MONITOR_ONLINE_QUALITY: CheckInfo("quality on served data", _MONITOR),
     Check.MONITOR_DRIFT: CheckInfo("feature and prediction drift vs the reference profile", _MONITOR),
     Check.MONITOR_ESTIMATED_QUALITY: CheckInfo("quality estimated from calibrated confidence", _MONITOR),

@@ -20,7 +20,7 @@ from typing import Literal
 from sqlalchemy import select
 
 from taxiway.charter import Charter
-from taxiway.deploy.state import deployment_history
+from taxiway.deploy.state import deployment_history, went_live_at
 from taxiway.registry.versions import ModelVersion, list_versions
 from taxiway.store import Store
 from taxiway.store.checks import Check
@@ -253,10 +253,7 @@ def resolve(store: Store, charter: Charter, root: Path | None) -> Subjects:
             ),  # the server's skew check names the model
             served_as=f"v{live}",
         )
-        for state in history:  # newest first: back to the change that made this version live
-            if state.live != live:
-                break
-            live_since = state.created_at
+        live_since = went_live_at(history)
     commit = lineage.get("git_commit")
     model_commit = commit if isinstance(commit, str) and not lineage.get("git_dirty") else None
     return Subjects(

@@ -29,6 +29,7 @@ __all__ = [
     "deployment_history",
     "desired_state",
     "newest_state",
+    "went_live_at",
 ]
 
 
@@ -126,6 +127,27 @@ def deployment_history(store: Store, *, limit: int = 50) -> list[DeploymentState
     query = select(DeploymentRow).order_by(DeploymentRow.generation.desc()).limit(limit)
     with store.session() as session:
         return [DeploymentState.from_row(row) for row in session.scalars(query)]
+
+
+def went_live_at(history: list[DeploymentState]) -> dt.datetime | None:
+    """When the version live in the newest state became live and stayed so (None: nothing is live).
+
+    ``history``: :func:`deployment_history`'s, newest first; a change of shadow or canary keeps live's moment.
+
+    Example:
+        >>> at = lambda h: dt.datetime(2026, 12, 1, h, tzinfo=dt.UTC)
+        >>> state = lambda g, v, h: DeploymentState(g, v, None, None, None, 0.0, "x", False, None, at(h))
+        >>> went_live_at([state(3, 2, 9), state(2, 2, 8), state(1, 1, 7)]).hour  # v2 since generation 2
+        8
+        >>> went_live_at([state(1, None, 7)]) is None
+        True
+    """
+    began = None
+    for state in history:
+        if state.live is None or state.live != history[0].live:
+            break
+        began = state.created_at
+    return began
 
 
 def newest_state(session: Session) -> DeploymentState:

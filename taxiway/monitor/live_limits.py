@@ -14,7 +14,9 @@ Figures over the window (all replicas):
 - fallback: rows the fallback answered / rows answered, against ``monitoring.max_fallback_rate``;
 - requests: requests per second against the capacity measured for the version (``taxiway monitor capacity``),
   else the charter's ``serving.min_throughput_rps``: traffic above what was proven sustainable fails;
-- downtime: share of the window with a heartbeat, against ``monitoring.min_uptime``.
+- downtime: share of the window with a heartbeat, against ``monitoring.min_uptime``;
+- resource regression (O6): latency and memory against the live version's first window, throughput against
+  the version before (``monitor/resource_regression.py``), against ``monitoring.max_resource_growth``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from sqlalchemy import select
 
 from taxiway.charter import Charter
 from taxiway.charter.questions import question
-from taxiway.deploy.state import desired_state
+from taxiway.deploy.state import deployment_history, desired_state, went_live_at
 from taxiway.monitor.judgement import Judgement
+from taxiway.monitor.resource_regression import judge_resource_regression, largest_rss, worst_replica_p99
 from taxiway.monitor.uptime import downtime
 from taxiway.store import Store
 from taxiway.store.checks import Check
@@ -102,26 +105,25 @@ def judge_live(store: Store, charter: Charter, *, now: dt.datetime | None = None
             {**base, **extra},
         )
 
-    p99 = [_weighted_p99(rs) for rs in by_replica.values()]
-    known_p99 = [v for v in p99 if v is not None]
-    if known_p99:
+    worst_p99 = worst_replica_p99(rows)
+    if worst_p99 is not None:
         judgements.append(
             judgement(
                 Check.MONITOR_LATENCY,
-                max(known_p99),
+                worst_p99,
                 Limit(_setting(charter, "serving.p99_latency_ms"), "<=", key="serving.p99_latency_ms"),
                 requests,
                 "worst replica's request-weighted mean of its 10 s windows' p99 latency (ms)",
             )
         )
-    rss = [r.rss_mb for r in rows if r.rss_mb is not None]
-    if rss:
+    rss = largest_rss(rows)
+    if rss is not None:
         judgements.append(
             judgement(
                 Check.MONITOR_MEMORY,
-                max(rss),
+                rss,
                 Limit(_setting(charter, "serving.max_memory_mb"), "<=", key="serving.max_memory_mb"),
-                len(rss),
+                sum(1 for r in rows if r.rss_mb is not None),
                 "largest resident memory (MB) any replica reported",
             )
         )
@@ -184,7 +186,50 @@ def judge_live(store: Store, charter: Charter, *, now: dt.datetime | None = None
             capacity_source="load test (monitor.capacity)" if capacity is not None else "charter",
         )
     )
+    regression = _resource_regression(store, charter, rows, subject=subject, since=since, until=until)
+    if regression is not None:
+        judgements.append(regression)
     return judgements
+
+
+def _resource_regression(
+    store: Store,
+    charter: Charter,
+    rows: list[ServingSnapshotRow],
+    *,
+    subject: str,
+    since: dt.datetime,
+    until: dt.datetime,
+) -> Judgement | None:
+    """O6: the window against the live version's first window (monitor/resource_regression.py)."""
+    state = desired_state(store)
+    if state.live is None:
+        return None
+    began = live_since(store)
+    first: list[ServingSnapshotRow] = []
+    if began is not None:
+        at = ServingSnapshotRow.recorded_at
+        with store.session() as session:
+            first = list(
+                session.scalars(select(ServingSnapshotRow).where(at > began, at <= began + (until - since)))
+            )
+    before = capacity_of(store, f"v{state.previous_live}") if state.previous_live is not None else None
+    return judge_resource_regression(
+        subject,
+        now=rows,
+        first=first,
+        since=since,
+        until=until,
+        live_since=began,
+        capacity=capacity_of(store, subject),
+        capacity_before=before,
+        max_growth=charter.monitoring.max_resource_growth,
+    )
+
+
+def live_since(store: Store) -> dt.datetime | None:
+    """When the version live now became live and stayed so (None: nothing is live)."""
+    return went_live_at(deployment_history(store, limit=10_000))
 
 
 def _downtime(
@@ -208,12 +253,6 @@ def _downtime(
             "never_served": report.uptime_ratio is None,
         },
     )
-
-
-def _weighted_p99(rows: list[ServingSnapshotRow]) -> float | None:
-    pairs = [(r.p99_ms, r.requests) for r in rows if r.p99_ms is not None and r.requests]
-    total = sum(n for _, n in pairs)
-    return sum(v * n for v, n in pairs) / total if total else None
 
 
 def _mean(values: list[float | None]) -> float | None:

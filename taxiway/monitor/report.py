@@ -31,7 +31,6 @@ from taxiway.monitor.logs import NoLogsError, logged_versions, read_window
 from taxiway.monitor.production import domain_check
 from taxiway.monitor.quality import estimate_quality, metric_of, positive_score, realised_quality, trust
 from taxiway.monitor.reference import ReferenceProfile, reference_for
-from taxiway.monitor.regression import judge_regression
 from taxiway.monitor.sketch import OTHER, CategorySketch, NumericSketch, sketch_from_dict
 from taxiway.monitor.window import WindowSummary, summarise_window
 from taxiway.project import Project
@@ -180,8 +179,6 @@ def monitor_pass(
         _judge_domain(report, project, profile, frame, settings, measured)
     report.realised = _realised(store, data, since, until, name)
     _judge_realised(report, data, settings, measured)
-    if report.enough_rows:
-        _judge_regression(report, data, settings, measured)
     _judge_staleness(report, project, name, until)
     report.judgements.extend(judge_live(store, charter, now=until))
     _judge_online_correlation(report, project)
@@ -433,26 +430,6 @@ def _judge_realised(report: MonitorReport, data: dict[str, Any], settings: Any, 
             {"metric": metric, "offline": offline, **report.realised},
         )
     )
-
-
-def _judge_regression(report: MonitorReport, data: dict[str, Any], settings: Any, measured: Any) -> None:
-    """O6: the worst regression of the window from the version's validation figures."""
-    metric, higher = metric_of(data["task"], data["classes"])
-    judged_realised = any(j.check == Check.MONITOR_ONLINE_QUALITY for j in report.judgements)
-    found = judge_regression(
-        report.version,
-        prediction_drift=report.prediction_drift,
-        confidence_drift=report.confidence_drift,
-        estimated=report.estimated,
-        realised=report.realised if judged_realised else {},
-        metric=metric,
-        higher_is_better=higher,
-        offline=(data.get("quality") or {}).get(metric),
-        settings=settings,
-        measured=measured(report.rows, "worst ratio of a regression from validation's figures to its limit"),
-    )
-    if found is not None:
-        report.judgements.append(found)
 
 
 def _judge_staleness(report: MonitorReport, project: Project, name: str, until: dt.datetime) -> None:

@@ -65,7 +65,7 @@ class Check(StrEnum):
     MONITOR_STALENESS = "monitor.staleness"  # model age vs the charter's freshness (O4)
     MONITOR_NUMERICAL = "monitor.numerical"  # NaN / inf in training or predictions (O5)
     MONITOR_RESOURCE_REGRESSION = (
-        "monitor.resource_regression"  # regression from the version's validation figures (O6)
+        "monitor.resource_regression"  # latency, memory, throughput regressions (O6)
     )
     MONITOR_ONLINE_QUALITY = "monitor.online_quality"  # quality on served data (O7)
     MONITOR_DRIFT = "monitor.drift"  # feature and prediction drift against the reference profile

@@ -300,8 +300,11 @@ def test_prometheus_scrapes_the_server_and_fires_the_charters_rule(
 def test_loadtest_measures_capacity_with_wrk_and_live_throughput_is_judged_against_it(
     project: Path, server: Server, tmp_path: Path
 ) -> None:
+    row = json.loads(_rows(project).drop(columns=["warm"]).head(1).to_json(orient="records"))[0]
+    with server.client() as client:  # a warm server: wrk's first second is not spent loading anything
+        assert client.post("/predict", json={"rows": [row]}).status_code == 200
     result = cli_result(
-        project, "loadtest", "--url", f"{server.url}/predict", "--duration", "1", "--max-connections", "2",
+        project, "loadtest", "--url", f"{server.url}/predict", "--duration", "2", "--max-connections", "2",
         "--format", "json",
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.output
@@ -319,7 +322,6 @@ def test_loadtest_measures_capacity_with_wrk_and_live_throughput_is_judged_again
     (strict / "taxiway.toml").write_text(
         text.replace("[serving]", "[serving]\nmin_throughput_rps = 10000000", 1), encoding="utf-8"
     )
-    row = json.loads(_rows(project).drop(columns=["warm"]).head(1).to_json(orient="records"))[0]
     failed = cli_result(
         strict, "loadtest", "--url", f"{server.url}/predict", "--duration", "1", "--max-connections", "1",
         "--row", json.dumps(row),
@@ -394,9 +396,7 @@ def _wait_refusals_counted(project: Path, since: dt.datetime, count: int) -> Non
         store.close()
 
 
-def test_refused_inputs_fail_the_live_invariants_and_validation_figures_are_compared(
-    project: Path, server: Server
-) -> None:
+def test_refused_inputs_fail_the_live_invariants(project: Path, server: Server) -> None:
     start = dt.datetime.now(dt.UTC)
     _send(server, _rows(project).sample(n=300, random_state=3), "invariants", labels=False)
     with server.client() as client:
@@ -409,9 +409,8 @@ def test_refused_inputs_fail_the_live_invariants_and_validation_figures_are_comp
     assert inputs["status"] == "fail" and inputs["limit_key"] == "monitoring.max_input_violation_rate"
     assert inputs["details"]["refused_requests"] >= 3 and inputs["value"] > inputs["threshold"]
     assert code == 1
-    regression = _judgement(report, Check.MONITOR_RESOURCE_REGRESSION)
-    assert regression["threshold"] == 1.0 and regression["details"]["parts"]
-    assert regression["status"] == "pass", regression["details"]  # drift-free rows: as validated
+    # v1 went live minutes ago: no first window to compare with yet, so no resource regression is judged
+    assert not [j for j in report["judgements"] if j["check"] == Check.MONITOR_RESOURCE_REGRESSION]
 
 
 def test_a_serving_environment_unlike_trainings_fails_the_dependencies_check(
