@@ -14,33 +14,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taxiway.demo.flights import packaged_flights_file
-from taxiway.train.packaging import save_model
+from latency_stability import weather_model  # this script's folder is on the path when it runs
+
 from taxiway.validate import serving
 
 NEVER = -1.0  # an agreement no two rounds reach: the probe then always times ROUNDS rounds
 
 
 def main() -> None:
-    import pandas as pd
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OrdinalEncoder
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=4)
     options = parser.parse_args()
-    weather = pd.read_csv(packaged_flights_file().parent / "weather.csv").dropna(subset=["temp"])
-    y = (weather["temp"] > 60).astype(int)
-    x = weather.drop(columns=["temp", "time_hour", "year"])
-    model = Pipeline(
-        [
-            ("columns", ColumnTransformer([("o", OrdinalEncoder(), ["origin"])], remainder="passthrough")),
-            ("trees", HistGradientBoostingClassifier(max_iter=100, random_state=0)),
-        ]
-    ).fit(x, y)
-    saved = save_model(model)
+    saved, x = weather_model()
     found: dict[str, list[tuple[float, int]]] = {"stops when two rounds agree": [], "always 3 rounds": []}
     rule = serving.ROUNDS_AGREE
     for _ in range(options.repeats):

