@@ -104,24 +104,30 @@ def project(root: Path, uri: str, fit_iterations: int = 40) -> Project:
 
 
 def workers(trials: int, fit_iterations: int = 40) -> dict[str, Any]:
-    """Seconds for ``trials`` trials with 1 worker, then with 2; ``fit_iterations`` sets a trial's size."""
+    """Seconds for ``trials`` trials with 1 worker, then 2, then 2 and 1 again (ABBA: a warm-up or a drift of
+    the machine's load falls on both alike); the medians. ``fit_iterations`` sets a trial's size."""
     uri = database()
     try:
         with tempfile.TemporaryDirectory() as folder:
             setup = prepare_training(project(Path(folder) / "p", uri, fit_iterations))
-            seconds = {}
-            for count in (1, 2):
+            seconds: dict[int, list[float]] = {1: [], 2: []}
+            for number, count in enumerate((1, 2, 2, 1)):
                 started = time.perf_counter()
-                report = tune_candidate(setup, n_trials=trials, workers=count, study_name=f"bench-{count}")
-                seconds[count] = time.perf_counter() - started
+                name = f"bench-{number}-{count}"
+                report = tune_candidate(setup, n_trials=trials, workers=count, study_name=name)
+                seconds[count].append(time.perf_counter() - started)
                 finished = report.n_complete + report.n_pruned + report.n_failed
-                print(f"  {count} worker(s): {trials} trials in {seconds[count]:.1f} s ({finished} finished)")
-            helper_start = first_trial_of_helper(uri, "bench-2")
-            print(f"  the helper's first trial began {helper_start:.1f} s after the study's first trial")
+                took = seconds[count][-1]
+                line = f"  {count} worker(s): {trials} trials in {took:.1f} s ({finished} finished)"
+                if count == 2:
+                    start_up = first_trial_of_helper(uri, name)
+                    line += f"; the helper's first trial {start_up:.1f} s after the first"
+                print(line)
             setup.project.store.close()
     finally:
         drop(uri)
-    return {"one": seconds[1], "two": seconds[2], "speedup": seconds[1] / seconds[2]}
+    one, two = statistics.median(seconds[1]), statistics.median(seconds[2])
+    return {"one": one, "two": two, "speedup": one / two}
 
 
 def first_trial_of_helper(uri: str, study_name: str) -> float:
