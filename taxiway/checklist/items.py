@@ -263,7 +263,7 @@ _DATA_CHECK = "taxiway data check"
 _FEATURES = "taxiway validate RUN"
 _TRAIN = "taxiway train"
 _TEST = "taxiway test unit"
-_MONITOR = f"{NOT_YET}: the monitoring stage will (attest it by hand meanwhile)"
+_MONITOR = "taxiway monitor (one pass over the live window; --watch repeats it)"
 _SERVING = "taxiway serve (its monitor records this while it runs)"
 CHECKS: Mapping[Check, CheckInfo] = {
     Check.DATA_VERSION: CheckInfo("dataset version stored with its content hash", "taxiway data add FILE"),
