@@ -13,7 +13,8 @@ same tests with every store on the machine's PostgreSQL server:
 A fresh database is a copy of a template migrated once per session (``CREATE DATABASE … TEMPLATE``: ~50 ms,
 against ~350 ms for running the migrations). Dropping one takes ~0.7 s on this machine (PostgreSQL waits for
 every backend to release the files), so databases are dropped by a background thread while the next tests
-run. Tests that are by nature about one backend are marked ``one_backend`` and run in the SQLite pass only.
+run. Tests that are by nature about one backend are marked ``one_backend``, and tests that check nothing the
+store holds (the wire protocols, the batcher) ``store_agnostic``; both run in the SQLite pass only.
 """
 
 from __future__ import annotations

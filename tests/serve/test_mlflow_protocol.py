@@ -15,6 +15,9 @@ import pytest
 from taxiway import __version__
 from tests.serve.server import PROTOCOL_ROWS, ROW, Server, deployed_project, native_answer, running_server
 
+# The wire format and the batcher: the store holds nothing these check (make test-postgres leaves them out).
+pytestmark = pytest.mark.store_agnostic
+
 with warnings.catch_warnings():
     # mlflow.pyfunc warns at import time about type hints of its own (MLflow 3.17): not about us.
     warnings.simplefilter("ignore", UserWarning)
