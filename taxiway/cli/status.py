@@ -107,6 +107,7 @@ def _print_figures(
             ("mean confidence", "right"),
             ("agrees with live", "right"),
             ("failed rows", "right"),
+            ("over latency budget", "right"),
         ],
         title=f"Serving, last {window} min",
     )
@@ -121,6 +122,7 @@ def _print_figures(
             fraction(f.mean_confidence),
             percent(f.agreement),
             f"{f.failed} ({percent(f.failure_rate)})" if f.role == "shadow" else "-",
+            percent(f.slow_rate),
         )
     console.print(table)
     # Beside the version live now: the window may hold an earlier live version too.

@@ -121,6 +121,7 @@ def test_replicas_and_figures_per_role_are_what_taxiway_status_shows(
             f"{figure['mean_confidence']:.3f}" if figure["mean_confidence"] is not None else "-"
         )
         assert cells[7] == share(figure["agreement"])
+        assert cells[9] == share(figure["slow_rate"])  # requests over the charter's p99 latency budget
     assert _cells(table_row(page, "data-key", "shadow:v3"))[7] == "70.0%"  # 35 of 50 rows agreed with live
     shadow = next(f for f in figures if f["key"] == "shadow:v3")
     assert _cells(table_row(page, "data-key", "shadow:v3"))[8] == (
