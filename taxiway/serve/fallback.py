@@ -21,7 +21,7 @@ import pandas as pd
 from taxiway.charter.model import FallbackKind
 from taxiway.measure.metrics import METRICS
 from taxiway.store import Store
-from taxiway.train.packaged import load_packaged
+from taxiway.train.packaged import load_trained
 from taxiway.train.runs import Run, list_runs
 
 __all__ = ["Fallback", "load_fallback"]
@@ -69,13 +69,7 @@ def load_fallback(store: Store, run: Run, kind: FallbackKind, metric: str, *, ro
     problems: list[str] = []
     for choice in choices:
         try:
-            model = load_packaged(
-                store,
-                artifact=str(choice.model_artifact),
-                model_format=str(choice.tags.get("model_format", "skops")),
-                trusted_types=list(choice.tags.get("trusted_types", [])),
-                root=root,
-            )
+            model = load_trained(store, choice, root=root)
         except Exception as error:  # noqa: BLE001  # a broken fallback must not stop the model serving
             problems.append(f"{choice.name} ({choice.id}): {type(error).__name__}: {error}")
             continue

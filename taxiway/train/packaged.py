@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taxiway.store import Store
 from taxiway.train.packaging import load_model
 from taxiway.train.user_code import PIPELINE_FILE, PIPELINE_MODULE
 from taxiway.train.user_code import import_pipeline as import_pipeline_file
 
-__all__ = ["PIPELINE_MODULE", "import_pipeline", "load_packaged"]
+if TYPE_CHECKING:
+    from taxiway.train.runs import Run
+
+__all__ = ["PIPELINE_MODULE", "import_pipeline", "load_packaged", "load_trained"]
 
 
 def import_pipeline(root: Path | None) -> Path | None:
@@ -50,3 +53,18 @@ def load_packaged(
     """
     import_pipeline(root)
     return load_model(store.artifacts.get_bytes(artifact), model_format, trusted_types)
+
+
+def load_trained(store: Store, run: Run, *, root: Path | None = None) -> Any:
+    """Load the model ``run`` trained, in the format and with the trusted types training recorded on it.
+
+    Raises:
+        ArtifactCorruptError, TaxiwayError: as :func:`load_packaged`.
+    """
+    return load_packaged(
+        store,
+        artifact=str(run.model_artifact),
+        model_format=str(run.tags.get("model_format", "skops")),
+        trusted_types=list(run.tags.get("trusted_types", [])),
+        root=root,
+    )

@@ -24,7 +24,7 @@ from taxiway.measure.scores import score_predictions
 from taxiway.measure.stability import Stability, check_outputs, combine
 from taxiway.project import Project
 from taxiway.train.features import feature_columns
-from taxiway.train.packaged import load_packaged
+from taxiway.train.packaged import load_trained
 from taxiway.train.runs import Run
 from taxiway.validate.feature_value import FeatureValue, feature_value
 from taxiway.validate.reference import decision_threshold
@@ -114,13 +114,7 @@ def load_context(project: Project, run: Run, *, model_from: ModelSource | None =
     if model_from is not None:
         model = model_from(frames, features)
     else:
-        model = load_packaged(
-            store,
-            artifact=run.model_artifact,
-            model_format=str(run.tags.get("model_format", "skops")),
-            trusted_types=list(run.tags.get("trusted_types", [])),
-            root=project.root,
-        )
+        model = load_trained(store, run, root=project.root)
     return RunContext(
         project=project,
         run=run,

@@ -22,7 +22,7 @@ from taxiway.measure.metrics import Task
 from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.train.features import feature_columns
-from taxiway.train.packaged import load_packaged
+from taxiway.train.packaged import load_trained
 from taxiway.train.runs import Run, get_run, list_runs
 
 
@@ -113,13 +113,7 @@ def load_run_model(project: Project, ref: str | None = None) -> RunModel:
             f"run {run.id} ({run.name}, {run.kind}, {run.status}) has no trained model",
             hint="give a finished baseline or candidate that `taxiway train` recorded (`taxiway runs`)",
         )
-    estimator = load_packaged(
-        store,
-        artifact=run.model_artifact,
-        model_format=str(run.tags.get("model_format", "skops")),
-        trusted_types=list(run.tags.get("trusted_types", [])),
-        root=project.root,
-    )
+    estimator = load_trained(store, run, root=project.root)
     frames = split_frames(store, get_split(store, run.split_id))
     names = getattr(estimator, "feature_names_in_", None)
     features = (
