@@ -21,6 +21,9 @@ from taxiway.data.split import SplitFrames
 from taxiway.measure.metrics import metrics_for
 from tests.data.split_helpers import charter, events, wine
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 Z = 1.959963984540054 + 0.8416212335729143  # z(1 - α/2) + z(power) at α 0.05, power 0.8
 
 

@@ -14,6 +14,9 @@ from sklearn.datasets import load_iris
 from taxiway.data.profile import MAX_CATEGORIES, ColumnSchema, Schema, profile_frame
 from taxiway.errors import DataError
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 
 def _columns(schema: Schema) -> dict[str, ColumnSchema]:
     return {column["name"]: column for column in schema["columns"]}

@@ -13,6 +13,9 @@ import pytest
 from taxiway.data.reading import FileKind, detect_kind, read_table
 from taxiway.errors import DataError
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 
 @pytest.mark.parametrize(
     ("name", "kind"),

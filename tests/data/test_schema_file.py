@@ -21,6 +21,9 @@ from taxiway.data.schema import (
 )
 from taxiway.errors import DataError
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 
 def _mixed() -> pd.DataFrame:
     """Every kind a schema describes, with gaps, a category dtype, free text and zoned times."""

@@ -19,6 +19,9 @@ from taxiway.data.schema_check import (
     validate_frame,
 )
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 
 def _found(report: ValidationReport) -> list[tuple[str, str, int, tuple[int, ...], tuple[object, ...]]]:
     return [(v.column, v.kind, v.count, v.rows, v.examples) for v in report.violations]

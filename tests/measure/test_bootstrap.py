@@ -17,6 +17,9 @@ from taxiway.measure.bootstrap import (
     paired_bootstrap_diff,
 )
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 RNG = np.random.default_rng(0)
 Y = RNG.integers(0, 2, 600)
 GOOD = Y + RNG.normal(0, 1, 600)

@@ -8,6 +8,9 @@ import pytest
 from taxiway.measure.calibration import calibration
 from taxiway.measure.predictions import Predictions
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 RNG = np.random.default_rng(2)
 
 

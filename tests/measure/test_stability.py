@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from taxiway.measure.stability import check_outputs, combine
+
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
 
 
 def test_each_kind_of_broken_output_is_counted_with_an_example() -> None:

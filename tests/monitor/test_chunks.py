@@ -21,6 +21,9 @@ from taxiway.monitor.sketch import (
     psi,
 )
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 SETTINGS = MonitoringSection()
 
 

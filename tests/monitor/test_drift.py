@@ -11,6 +11,9 @@ from taxiway.monitor.drift import feature_drift, judge
 from taxiway.monitor.reference import profile_features
 from taxiway.monitor.sketch import CategorySketch, NumericSketch, overdispersion
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 SETTINGS = MonitoringSection()
 KINDS = {"x": "numeric", "y": "numeric", "c": "categorical", "d": "categorical"}
 

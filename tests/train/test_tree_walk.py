@@ -10,6 +10,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from taxiway.train.tree_walk import TreeWalk
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 
 def rows_with_gaps(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     x, y = load_breast_cancer(return_X_y=True)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LinearRegression
 
 from taxiway.train.failure import fit_failure_predictor, out_of_fold
 from taxiway.validate.failure import FailureReport, failure_report
 from taxiway.validate.failure_switch import decide_failure_switch
+
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
 
 
 def _regression(noise_depends_on_x: bool, seed: int = 0) -> FailureReport:

@@ -9,6 +9,9 @@ import pytest
 from taxiway.measure.predictions import Predictions
 from taxiway.validate.inclusion import inclusion_gaps
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 RNG = np.random.default_rng(1)
 N = 1_000
 GROUP = pd.Series(np.repeat(["a", "b"], N // 2))

@@ -19,6 +19,9 @@ from taxiway.train.packaging import save_model
 from taxiway.train.user_code import PIPELINE_FILE
 from taxiway.validate.serving import ROUNDS, SINGLE_ROWS, Artifact, measure_serving, start_serving_probe
 
+# Opens no store: the backend changes nothing here (make test-postgres leaves it out).
+pytestmark = pytest.mark.store_agnostic
+
 X = pd.DataFrame({"a": np.arange(300.0), "b": np.arange(300.0) % 7})
 Y = (X["a"] > 150).astype(int)
 
