@@ -101,16 +101,12 @@ def linear_model(root: Path) -> Any:
         project.store.close()
 
 
-class Rows:
-    """One client thread posting real weather rows, a few per request, until stopped; with ``labels``, it
-    also sends each answered row's true label to /feedback (by the request id the answer carries)."""
+class _ClientThread:
+    """One client thread against ``url``, started by ``with`` and stopped (joined) when the block ends."""
 
-    def __init__(self, url: str, frame: pd.DataFrame, *, labels: bool = False) -> None:
-        self.url, self.labels = url, labels
-        self.rows = frame.drop(columns=["warm"]).to_dict(orient="records")
-        self.truth = frame["warm"].tolist()
-        self.statuses: list[int] = []
-        self.feedback: list[int] = []
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.statuses: list[int] = []  # each request's HTTP status (0: no HTTP answer)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._send, daemon=True)
 
@@ -121,6 +117,21 @@ class Rows:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
+
+    def _send(self) -> None:
+        raise NotImplementedError
+
+
+class Rows(_ClientThread):
+    """One client thread posting real weather rows, a few per request, until stopped; with ``labels``, it
+    also sends each answered row's true label to /feedback (by the request id the answer carries)."""
+
+    def __init__(self, url: str, frame: pd.DataFrame, *, labels: bool = False) -> None:
+        super().__init__(url)
+        self.labels = labels
+        self.rows = frame.drop(columns=["warm"]).to_dict(orient="records")
+        self.truth = frame["warm"].tolist()
+        self.feedback: list[int] = []
 
     def _send(self) -> None:
         with httpx.Client(base_url=self.url, timeout=30) as client:
@@ -176,24 +187,14 @@ def criteria(step: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in step["details"]["criteria"]}
 
 
-class SteadyLoad:
+class SteadyLoad(_ClientThread):
     """Steady load: one client thread sending ``{"row": ROW}`` at ``rate`` requests a second (paced, not as
     fast as the server answers), recording when each was sent and its status (0: no HTTP answer)."""
 
     def __init__(self, url: str, row: dict[str, Any], *, rate: float = 10.0) -> None:
-        self.url, self.row, self.interval = url, row, 1.0 / rate
+        super().__init__(url)
+        self.row, self.interval = row, 1.0 / rate
         self.sent: list[float] = []
-        self.statuses: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._send, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
 
     def sent_before(self, moment: float) -> int:
         return sum(1 for sent in list(self.sent) if sent < moment)
