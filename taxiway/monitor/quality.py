@@ -54,10 +54,11 @@ def estimate_quality(
     if not binary:
         return {"roc_auc": None, "accuracy": float(p.mean())}
     accuracy = float(np.where(score >= 0.5, p, 1 - p).mean())
-    # Rows in falling score order. The map is monotone, so sorting the scores and mapping them again gives
-    # each row's calibrated probability in that order without an argsort; rows tied on score share one
-    # probability, so their order among themselves moves no point of the curve off its straight segment.
-    ranked = calibrate(cal, np.sort(score)[::-1])
+    # Rows in falling score order. The map is monotone (non-decreasing), so the calibrated probabilities
+    # sorted are the probabilities of the rows sorted by score, without an argsort: rows the map sends to
+    # one probability share it, so their order among themselves moves no point of the curve off its
+    # straight segment.
+    ranked = np.sort(p)[::-1]
     positives, negatives = ranked, 1 - ranked
     if positives.sum() <= 0 or negatives.sum() <= 0:
         return {"roc_auc": None, "accuracy": accuracy}
