@@ -150,9 +150,18 @@ def _frame(project: Project, file: Path | None) -> Any:
 
 
 def render_pass(document: dict[str, Any], console: Console) -> None:
-    """The triggers that fired, then what the pass did and why."""
+    """The triggers that fired, the window trained on (ct.window_days), then what the pass did and why."""
     for trigger in document["triggers"]:
         console.print(f"▸ {trigger['kind']}: {trigger['why']}", highlight=False, markup=False)
+    window = document["details"].get("window")
+    if window:
+        console.print(
+            f"window: the newest {window['days']:g} days of {window['time_column']}, {window['first']} "
+            f"to {window['last']}: {window['rows_used']:,} rows used, "
+            f"{window['rows_before_window']:,} before it",
+            highlight=False,
+            markup=False,
+        )
     console.print(f"{document['action']}: {document['why']}", highlight=False, markup=False)
 
 
