@@ -111,6 +111,7 @@ def simulate_command(
         freshness_days=charter.serving.freshness_days or 30,
         max_retrains=charter.ct.max_retrains,
         budget_days=int(charter.ct.budget_days),
+        window_days=charter.ct.window_days,  # every policy trains on the window `ct run` would use
         quality_drop=charter.problem.smallest_improvement or 0.02,
     )
     with stderr().status("replaying ...") as status:
