@@ -10,7 +10,7 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from taxiway.charter.model import Charter
+from taxiway.charter.model import Charter, CrossFieldError
 from taxiway.charter.questions import questions_for
 from taxiway.errors import CharterError
 from taxiway.measure.metrics import Task
@@ -84,6 +84,9 @@ def _describe(error: Any) -> tuple[str, str, str]:
     """Turn one pydantic error into (field path, what is wrong, hint)."""
     loc = tuple(str(part) for part in error["loc"])
     path = ".".join(loc) or "(top level)"
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, CrossFieldError):  # a whole-charter check: shown at the key it is about
+        path = cause.path
     kind = error["type"]
     if kind == "extra_forbidden":
         section, key = loc[:-1], loc[-1]

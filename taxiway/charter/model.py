@@ -27,6 +27,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CrossFieldError(ValueError):
+    """A key whose value conflicts with another section's: ``path`` names the key the error is shown at.
+
+    pydantic places the errors of a whole-charter check at the top level; charter/io.py shows them at
+    ``path`` instead. The text follows the other validators': what is wrong, then ``; `` and the fix.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class ProjectSection(_Section):
     """Who the project is for and who answers for it."""
 
@@ -470,6 +482,12 @@ class CtSection(_Section):
     )
     max_retrains: int = Field(4, ge=1, description="at most this many retrains per budget period")
     budget_days: float = Field(30, gt=0, description="the budget period, in days")
+    window_days: float | None = Field(
+        None,
+        gt=0,
+        description="a CT retrain trains only on the rows less than this many days older than the newest "
+        "time in data.time_column (counted back from the data, not today), split by time; none: every row",
+    )
 
 
 class Charter(_Section):
@@ -515,6 +533,27 @@ class Charter(_Section):
                     "date = 2027-01-31 }"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _window_needs_time(self) -> Charter:
+        window = self.ct.window_days
+        if window is None:
+            return self
+        if self.data.time_column is None:
+            raise CrossFieldError(
+                "ct.window_days",
+                f"a {window:g}-day window needs data.time_column, which is not set: the window is counted "
+                "back from the newest time in that column; set data.time_column to the column that orders "
+                "rows in time, or remove ct.window_days to retrain on every row",
+            )
+        if self.split.strategy not in (None, "time"):
+            raise CrossFieldError(
+                "ct.window_days",
+                f"a {window:g}-day window keeps the newest rows and splits them by time, but "
+                f"split.strategy is '{self.split.strategy}'; set split.strategy = \"time\" (or remove it: "
+                "data.time_column implies time), or remove ct.window_days",
+            )
+        return self
 
     def error_costs(self) -> ErrorCosts:
         """The cost of each kind of error; unanswered questions fall back to their marked defaults.

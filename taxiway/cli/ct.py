@@ -111,6 +111,7 @@ def simulate_command(
         freshness_days=charter.serving.freshness_days or 30,
         max_retrains=charter.ct.max_retrains,
         budget_days=int(charter.ct.budget_days),
+        window_days=charter.ct.window_days,  # every policy trains on the window `ct run` would use
         quality_drop=charter.problem.smallest_improvement or 0.02,
     )
     with stderr().status("replaying ...") as status:
@@ -150,9 +151,18 @@ def _frame(project: Project, file: Path | None) -> Any:
 
 
 def render_pass(document: dict[str, Any], console: Console) -> None:
-    """The triggers that fired, then what the pass did and why."""
+    """The triggers that fired, the window trained on (ct.window_days), then what the pass did and why."""
     for trigger in document["triggers"]:
         console.print(f"▸ {trigger['kind']}: {trigger['why']}", highlight=False, markup=False)
+    window = document["details"].get("window")
+    if window:
+        console.print(
+            f"window: the newest {window['days']:g} days of {window['time_column']}, {window['first']} "
+            f"to {window['last']}: {window['rows_used']:,} rows used, "
+            f"{window['rows_before_window']:,} before it",
+            highlight=False,
+            markup=False,
+        )
     console.print(f"{document['action']}: {document['why']}", highlight=False, markup=False)
 
 

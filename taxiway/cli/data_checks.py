@@ -224,7 +224,8 @@ def _split_table(found: Split) -> Table:
             cells.append(f"{counts['target_mean'][name]:.4g}")
         table.add_row(*(Text(cell) for cell in cells))
     if counts.get("dropped"):
-        table.add_row(Text("dropped (gap)"), Text(f"{counts['dropped']:,}"), Text(""))
+        why = "gap, window" if counts.get("outside_window") else "gap"
+        table.add_row(Text(f"dropped ({why})"), Text(f"{counts['dropped']:,}"), Text(""))
     return table
 
 

@@ -1,8 +1,9 @@
 """`taxiway ct run`: one pass of continuous training.
 
 Judge the triggers (ct/triggers.py); when one fires and the budget allows, under the CT lock: train on the
-newest data, validate the best candidate, score it and live on the same recent holdout (the new split's
-test rows, paired), and only when it is blessed and better by the smallest improvement that matters,
+newest data (with ``ct.window_days``, only its newest rows: a time split of the window, data/split.py),
+validate the best candidate, score it and live on the same recent holdout (the new split's test rows,
+paired), and only when it is blessed and better by the smallest improvement that matters,
 register it and hand it to CD (`taxiway.cd.step.advance`: it goes to shadow). Every pass records
 ``ct.trigger``; a retrain records ``ct.retrain`` (the paired gain against the smallest improvement); a pass
 over budget records ``ct.budget``. All of it under ``started_by("ct")``.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taxiway.cd.step import advance
 from taxiway.ct.lock import retrain_lock
@@ -24,6 +25,9 @@ from taxiway.project import Project
 from taxiway.store.checks import Check
 from taxiway.store.evidence import Limit, Measurement, started_by
 from taxiway.store.tables import utcnow
+
+if TYPE_CHECKING:  # pandas and pyarrow: loaded when a retrain runs, not for every pass
+    from taxiway.data.split import Split
 
 
 @dataclass
@@ -58,6 +62,8 @@ def run_ct(project: Project, *, progress: Callable[[str], None] | None = None) -
 
     Raises:
         TaxiwayError: no data; another CT retrain holds the lock (``Busy``).
+        DataError: ``ct.window_days`` leaves a split empty or without a class, or one value of the target:
+            nothing is trained or registered.
     """
     say = progress or (lambda _: None)
     log, name = project.store.evidence, project.charter.project.name
@@ -95,8 +101,9 @@ def _retrain(project: Project, triggers: list[Trigger], say: Callable[[str], Non
     from taxiway.train.runner import train_project
     from taxiway.validate.judge import validate_run
 
-    say("training")
-    report = train_project(project)
+    window = project.charter.ct.window_days
+    say("training" if window is None else f"training on the newest {window:g} days")
+    report = train_project(project, window_days=window)
     candidate = report.verdict.best_candidate.run_id
     say("validating")
     validation = validate_run(project, candidate)
@@ -111,6 +118,8 @@ def _retrain(project: Project, triggers: list[Trigger], say: Callable[[str], Non
         gain, facts["against"] = report.verdict.improvement, "the best baseline"
     facts["blessed"] = validation.blessing.passed
     facts["failed_gates"] = validation.blessing.failed
+    facts["split_id"] = report.split.id
+    facts["window"] = _window(report.split)
     limit = Limit(float(smallest), ">=", key=key)
     record = project.store.evidence.record(
         Check.CT_RETRAIN,
@@ -119,7 +128,9 @@ def _retrain(project: Project, triggers: list[Trigger], say: Callable[[str], Non
         value=float(gain) if gain is not None else 0.0,
         limit=limit,
         measured=Measurement(
-            sample_size=facts.get("rows"), method="paired: candidate and live on the new test rows"
+            sample_size=facts.get("rows"),
+            method="paired: candidate and live on the new test rows"
+            + ("" if window is None else f" of the newest {window:g} days"),
         ),
         warn=None if validation.blessing.passed else "not blessed: " + ", ".join(validation.blessing.failed),
         details={**facts, "triggers": [t.kind for t in triggers], "first_model": first},
@@ -167,6 +178,21 @@ def _paired_gain(project: Project, candidate: str) -> tuple[float | None, dict[s
         return None, facts
     sign = 1 if METRICS[metric].greater_is_better else -1
     return sign * (ours[metric] - theirs[metric]), facts
+
+
+def _window(split: Split) -> dict[str, Any] | None:
+    """The rows a windowed split kept: its days, first and last time used, rows used and rows before it."""
+    settings, counts = split.settings, split.counts
+    if "window_days" not in settings:
+        return None
+    return {
+        "days": settings["window_days"],
+        "time_column": settings["time_column"],
+        "first": settings["window_from"],
+        "last": settings["window_to"],
+        "rows_used": sum(int(counts[name]) for name in ("train", "valid", "test")),
+        "rows_before_window": int(counts["outside_window"]),
+    }
 
 
 def _retrains_in_period(project: Project) -> int:

@@ -41,7 +41,7 @@ class Settings:
     label_delay_days: int = 7
     warmup_days: int = 30
     holdout_days: int = 7
-    window_days: int | None = None
+    window_days: float | None = None  # ct.window_days: train on the newest labelled days only
     freshness_days: int = 30
     new_rows: int = 2000
     drift_psi: float = 0.2
@@ -218,10 +218,14 @@ def _replay(data: _Data, s: Settings, policy: str) -> Outcome:
     first_day = int(data.days[0]) + s.warmup_days
     live = _train(data, s, first_day)
     if live is None:
+        window, widen = "", ""
+        if s.window_days is not None:  # the holdout comes out of the window: a short one leaves nothing
+            window = f", a {s.window_days:g}-day window (ct.window_days)"
+            widen = f", or widen ct.window_days well beyond the {s.holdout_days} days held out"
         raise TaxiwayError(
             f"the {s.warmup_days}-day warm-up leaves under 50 labelled rows of both classes to train on "
-            f"(labels {s.label_delay_days} days late, {s.holdout_days} days held out)",
-            hint="pass a longer --warmup-days",
+            f"(labels {s.label_delay_days} days late, {s.holdout_days} days held out{window})",
+            hint=f"pass a longer --warmup-days{widen}",
         )
     scores, truths = [], []
     outcome = Outcome(policy, 0.0, 0, 0, 0, 0, 0, 0.0)

@@ -22,7 +22,7 @@ from taxiway.errors import DataError
 if TYPE_CHECKING:  # versions counts duplicates with row_hashes when a version is added
     from taxiway.data.versions import DatasetVersion
 
-Labels = NDArray[np.object_]  # "train" / "valid" / "test", or None for a row a time split's gap drops
+Labels = NDArray[np.object_]  # "train" / "valid" / "test", or None: a row a time split's gap or window drops
 _NS_PER_DAY = 86_400 * 10**9
 _NAMES = ("train", "valid", "test")
 _SHOWN_COLUMNS = 20
@@ -70,9 +70,16 @@ def row_keys(frame: pd.DataFrame, key_column: str | None = None) -> pd.Series:
 
 
 def base_settings(
-    rows: pd.DataFrame, version: DatasetVersion, charter: Charter, strategy: SplitStrategy
+    rows: pd.DataFrame,
+    version: DatasetVersion,
+    charter: Charter,
+    strategy: SplitStrategy,
+    window_days: float | None = None,
 ) -> dict[str, Any]:
-    """The settings that decide the split, after checking the charter's columns against the data."""
+    """The settings that decide the split, after checking the charter's columns against the data.
+
+    ``window_days`` (time splits only) keeps the rows less than that many days older than the newest.
+    """
     data, split = charter.data, charter.split
     target = charter.problem.target
     _require(rows, target, "problem.target", version)
@@ -115,6 +122,13 @@ def base_settings(
             settings["seed"] = split.seed
     else:
         settings |= {"seed": split.seed}
+    if window_days is not None:
+        if strategy != "time":
+            raise DataError(
+                f"a {window_days:g}-day window (ct.window_days) needs a time split, not a {strategy} split",
+                hint='set split.strategy = "time" in taxiway.toml (or remove it), or remove ct.window_days',
+            )
+        settings["window_days"] = float(window_days)
     return settings
 
 
@@ -138,8 +152,16 @@ def assign(
         labels[uniform >= 1 - test] = "test"
         return base, labels
     times = time_ns(rows, base["time_column"])
+    inside = np.ones(len(rows), dtype=bool)
+    if "window_days" in base:
+        # Counted back from the newest time in the data, not from today: a replay of old files, or a file
+        # that arrives late, windows the same rows. Cuts are the window's own quantiles (never inherited).
+        newest = times.max()
+        inside = times > newest - round(base["window_days"] * _NS_PER_DAY)
+        base = base | {"window_from": _iso(times[inside].min()), "window_to": _iso(newest)}
+        inherited = None
     if inherited is None:
-        ordered = np.sort(times)
+        ordered = np.sort(times[inside])
         first, second = (
             ordered[min(len(ordered) - 1, round(q * len(ordered)))] for q in (1 - valid - test, 1 - test)
         )
@@ -148,7 +170,7 @@ def assign(
     first, second = (pd.Timestamp(settings[key]).value for key in ("valid_start", "test_start"))
     gap = round(base["gap_days"] * _NS_PER_DAY)
     labels = np.full(len(rows), None, dtype=object)
-    labels[times < first - gap] = "train"
+    labels[inside & (times < first - gap)] = "train"
     if settings.get("holdout", "sequential") == "shuffled":
         # Validation and test drawn at random from the same recent period, so that they share its
         # distribution (dev and test must agree), while training stays in the past. A row's draw is its
@@ -164,12 +186,33 @@ def assign(
     return settings, labels
 
 
+def in_window(rows: pd.DataFrame, settings: dict[str, Any]) -> NDArray[np.bool_]:
+    """Which rows a split's window keeps (all of them when the split has no ``window_days``).
+
+    Example:
+        >>> rows = pd.DataFrame({"t": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-09"])})
+        >>> in_window(rows, {"time_column": "t", "window_from": "2024-01-05T00:00:00+00:00"}).tolist()
+        [False, True, True]
+    """
+    if "window_from" not in settings:
+        return np.ones(len(rows), dtype=bool)
+    return np.asarray(time_ns(rows, settings["time_column"]) >= pd.Timestamp(settings["window_from"]).value)
+
+
 def check_assignment(
     rows: pd.DataFrame, labels: Labels, settings: dict[str, Any], version: DatasetVersion
 ) -> None:
-    """Refuse a split that leaves a split empty, or (classification) a split without a class of the target."""
+    """Refuse a split that leaves a split empty, or (classification) a split without a class of the target.
+
+    With a window, only the rows in it count: a class seen only before the window is not asked for, and a
+    window whose rows hold a single value of the target is refused.
+    """
     sizes = {name: int(np.sum(labels == name)) for name in _NAMES}
     shown = ", ".join(f"{name} {size:,}" for name, size in sizes.items())
+    inside = in_window(rows, settings)
+    if "window_days" in settings:
+        shown += f"; {int(inside.sum()):,} rows in the window, {int((~inside).sum()):,} before it"
+        _learnable_window(rows[settings["target"]][inside], settings, version)
     for name, size in sizes.items():
         if size == 0:
             raise DataError(
@@ -180,16 +223,19 @@ def check_assignment(
     if settings["task"] != "classification":
         return
     target = rows[settings["target"]]
-    everywhere = target.value_counts(dropna=True)
+    everywhere = target[inside].value_counts(dropna=True)
     for name in _NAMES:
         present = set(target[labels == name].dropna().unique().tolist())
         for label, total in everywhere.items():
             if label not in present:
+                where = "in the window" if "window_days" in settings else "in the dataset"
+                widen = "widen ct.window_days, " if "window_days" in settings else ""
                 raise DataError(
                     f"class '{label}' of target '{settings['target']}' has no rows in {name} "
-                    f"({int(total):,} rows of it in the dataset; {shown})",
-                    hint="a model cannot be trained or validated on a class a split lacks: gather more rows "
-                    "of it, merge it with a similar class, or change split.seed in taxiway.toml",
+                    f"({int(total):,} rows of it {where}; {shown})",
+                    hint="a model cannot be trained or validated on a class a split lacks: "
+                    f"{widen}gather more rows of it, merge it with a similar class, or change split.seed "
+                    "in taxiway.toml",
                 )
 
 
@@ -197,7 +243,9 @@ def count(rows: pd.DataFrame, labels: Labels, settings: dict[str, Any]) -> dict[
     """Rows per split (and per class, or the target's mean for regression), as JSON."""
     counts: dict[str, Any] = {"rows": len(rows)}
     counts |= {name: int(np.sum(labels == name)) for name in _NAMES}
-    counts["dropped"] = int(np.sum(labels == None))  # elementwise: None marks a row dropped by a gap
+    counts["dropped"] = int(np.sum(labels == None))  # elementwise: None marks a row a gap or window drops
+    if "window_days" in settings:
+        counts["outside_window"] = int(np.sum(~in_window(rows, settings)))  # part of "dropped"
     target = rows[settings["target"]]
     if settings["task"] == "classification":
         present = target.notna().to_numpy()
@@ -300,7 +348,26 @@ def _no_nulls(rows: pd.DataFrame, column: str, setting: str) -> None:
         )
 
 
+def _learnable_window(values: pd.Series, settings: dict[str, Any], version: DatasetVersion) -> None:
+    """Refuse a window whose rows hold fewer than two values of the target."""
+    distinct = values.dropna().unique()
+    if len(distinct) >= 2:
+        return
+    held = f"a single value ({json_value(distinct[0])!r})" if len(distinct) else "no value"
+    raise DataError(
+        f"the {settings['window_days']:g}-day window (ct.window_days) of dataset version {version.short_id} "
+        f"({len(values):,} rows, {settings['window_from']} to {settings['window_to']}) holds {held} of "
+        f"target '{settings['target']}': there is nothing to learn",
+        hint="widen ct.window_days in taxiway.toml, or remove it to train on every row",
+    )
+
+
 def _empty_hint(settings: dict[str, Any]) -> str:
+    if "window_days" in settings:
+        return (
+            f"the {settings['window_days']:g}-day window (ct.window_days) holds too few distinct times for "
+            "the split's fractions; widen ct.window_days in taxiway.toml, or remove it to train on every row"
+        )
     if "time_column" in settings:
         return (
             "the time column has too few distinct times for the fractions; reduce split.gap_days, "

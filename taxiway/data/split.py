@@ -19,6 +19,11 @@ of the dataset adds rows:
   given, and are kept in the split's settings. A later version of the same dataset reuses the cuts of its
   parent's time split (pass ``recut=True`` to compute new ones), so old rows stay put and appended, later
   rows fall into test.
+- **window** (``window_days``, a time split's setting; `taxiway ct run` passes ``ct.window_days``): only
+  the rows less than ``window_days`` older than the newest time in the data are split, with cuts computed
+  from them (never inherited); the rows before the window are in none of the three. The window counts back
+  from the data, not from today, so a replay or a late file windows the same rows. Such a split is one
+  retrain's: it is never the *current* split that `taxiway train` and the data checks take.
 
 A split's id is the SHA-256 of its dataset version id, strategy and settings; its manifest (row key,
 position, split) is a Parquet file in the artifact store.
@@ -157,6 +162,7 @@ def split_dataset(
     strategy: SplitStrategy | None = None,
     recut: bool = False,
     frame: pd.DataFrame | None = None,
+    window_days: float | None = None,
 ) -> SplitResult:
     """Split a dataset version by the charter (or ``strategy``) and store the split, once.
 
@@ -167,6 +173,7 @@ def split_dataset(
         strategy: overrides the charter's; the evidence records whether the two agree.
         recut: time split: compute new cuts from this version instead of reusing its parent's.
         frame: the version's rows, when the caller has already loaded them.
+        window_days: time split: split only the rows less than this many days older than the newest.
 
     Example:
         >>> import tempfile, pathlib
@@ -186,13 +193,14 @@ def split_dataset(
 
     Raises:
         DataError: a charter column is not in the data, the time column is not datetimes, the group or key
-            column has missing values, a split would be empty or lack a class of the target.
+            column has missing values, a split would be empty or lack a class of the target, a window is
+            asked of a split that is not by time, or holds a single value of the target.
     """
     chosen = strategy or implied_strategy(charter)
     rows = load_dataset(store, version) if frame is None else frame
-    base = _assign.base_settings(rows, version, charter, chosen)
+    base = _assign.base_settings(rows, version, charter, chosen, window_days)
     inherited = None
-    if chosen == "time" and not recut:
+    if chosen == "time" and not recut and window_days is None:
         inherited = _inherited_cuts(store, version, base)
     keys = row_keys(rows, base["key_column"])
     settings, labels = _assign.assign(rows, keys, version, base, inherited)
@@ -253,7 +261,11 @@ def split_dataset(
 
 
 def current_split(store: Store, dataset_id: str | None = None) -> Split | None:
-    """The newest split of a dataset version (default: of the newest version); None when there is none."""
+    """The newest split of a dataset version (default: of the newest version); None when there is none.
+
+    A windowed split (``window_days``, made by `taxiway ct run`) is never the current one: it belongs to
+    one retrain, and `taxiway train` by hand, CI and the data checks keep to the split of every row.
+    """
     if dataset_id is None:
         newest = latest_dataset(store)
         if newest is None:
@@ -263,11 +275,12 @@ def current_split(store: Store, dataset_id: str | None = None) -> Split | None:
         select(SplitRow)
         .where(SplitRow.dataset_id == dataset_id)
         .order_by(SplitRow.created_at.desc(), SplitRow.id)
-        .limit(1)
     )
     with store.session() as session:
-        row = session.scalars(query).first()
-        return Split._from_row(row) if row is not None else None
+        for row in session.scalars(query):  # a version has a few splits: filter the JSON settings here
+            if "window_days" not in row.settings:
+                return Split._from_row(row)
+    return None
 
 
 def splits_of(store: Store, dataset_ids: Sequence[str]) -> dict[str, list[Split]]:
@@ -372,6 +385,8 @@ def _inherited_cuts(store: Store, version: DatasetVersion, base: dict[str, Any])
                 .order_by(SplitRow.created_at.desc(), SplitRow.id)
             )
             for row in session.scalars(query):
+                if "window_days" in row.settings:  # a window's cuts describe its rows only
+                    continue
                 if all(row.settings.get(key) == value for key, value in wanted.items()):
                     return {key: row.settings[key] for key in ("valid_start", "test_start", "cuts_from")}
             ancestor = session.get(DatasetVersionRow, parent)

@@ -60,11 +60,13 @@ def train_project(
     study_name: str | None = None,
     workers: int = 1,
     heartbeat_s: float = 10.0,
+    window_days: float | None = None,
 ) -> TrainingReport:
     """Train the baselines and the candidate on the project's current dataset and split.
 
     With ``tune``, first run that many trials of the project's Optuna study (`taxiway.train.tune`), on
     ``workers`` processes; the candidate is then trained with the best parameters the study has found.
+    With ``window_days``, train on the newest rows only (see `prepare_training`): CT's ``ct.window_days``.
 
     Raises:
         TaxiwayError: no data, a target the task cannot learn, broken model code, or a run that crashed
@@ -73,7 +75,7 @@ def train_project(
     progress = progress or TrainProgress()
     charter = project.charter
     task, target = charter.problem.task, charter.problem.target
-    setup = prepare_training(project)
+    setup = prepare_training(project, window_days=window_days)
     params = dict(charter.train.params)
     study = None
     if tune is not None:

@@ -71,13 +71,16 @@ class TrainProgress:
         """Tuning trial ``number`` (Optuna's) starts, the ``index``-th of ``total`` in this process."""
 
 
-def prepare_training(project: Project) -> TrainingSetup:
+def prepare_training(project: Project, *, window_days: float | None = None) -> TrainingSetup:
     """The data, split, features, ranking metric, model code and code state a training starts from.
 
-    Makes the split the charter asks for when the newest dataset version has none yet.
+    Makes the split the charter asks for when the newest dataset version has none yet. With
+    ``window_days`` (`taxiway ct run` passes ``ct.window_days``) the split is the charter's time split of
+    only the newest rows: those less than ``window_days`` older than the newest ``data.time_column``.
 
     Raises:
         TaxiwayError: no data, a target the task cannot learn, or a pipeline.py that fails to import.
+        DataError: the window leaves a split empty, lacks a class, or holds one value of the target.
     """
     charter, store = project.charter, project.store
     task: Task = charter.problem.task
@@ -85,7 +88,10 @@ def prepare_training(project: Project) -> TrainingSetup:
     dataset = latest_dataset(store)
     if dataset is None:
         raise TaxiwayError("there is no dataset to train on", hint="add one first: taxiway data add FILE")
-    split = current_split(store, dataset.id) or split_dataset(store, dataset, charter).split
+    if window_days is not None:
+        split = split_dataset(store, dataset, charter, window_days=window_days).split
+    else:
+        split = current_split(store, dataset.id) or split_dataset(store, dataset, charter).split
     frames = split_frames(store, split)
     features = feature_columns(frames.train.columns, charter)
     _check_target(frames, charter.problem.target, task)

@@ -82,12 +82,32 @@ def test_every_question_path_exists_in_the_model() -> None:
         ('[project]\nname = "p"\n', r"problem: is required but missing", "add problem"),
         (MINIMAL + '[attest]\nZ9 = "x"\n', r"'Z9' is not an ML Test Score id", "D1..D7"),
         ('[project\nname = "p"', r"is not valid TOML", "fix the syntax"),
+        (
+            MINIMAL + "[ct]\nwindow_days = 30\n",
+            r"ct.window_days: a 30-day window needs data.time_column, which is not set",
+            "set data.time_column to the column that orders rows in time, or remove ct.window_days",
+        ),
+        (
+            MINIMAL + '[data]\ntime_column = "t"\n[split]\nstrategy = "group"\n[ct]\nwindow_days = 30\n',
+            r"ct.window_days: a 30-day window keeps the newest rows .* split.strategy is 'group'",
+            'set split.strategy = "time"',
+        ),
+        (
+            MINIMAL + '[data]\ntime_column = "t"\n[ct]\nwindow_days = 0\n',
+            r"ct.window_days: .*greater than 0",
+            "",
+        ),
     ],
 )
 def test_bad_charters_name_the_field_and_the_fix(text: str, message: str, hint: str) -> None:
     with pytest.raises(CharterError, match=message) as caught:
         parse_charter(text, source="taxiway.toml")
     assert hint in caught.value.hint
+
+
+def test_a_ct_window_with_a_time_column_loads() -> None:
+    charter = parse_charter(MINIMAL + '[data]\ntime_column = "t"\n[ct]\nwindow_days = 90\n')
+    assert charter.ct.window_days == 90.0 and parse_charter(MINIMAL).ct.window_days is None
 
 
 def test_several_problems_are_reported_together() -> None:

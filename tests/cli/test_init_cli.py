@@ -90,6 +90,7 @@ def test_every_charter_key_is_a_flag_and_lists_are_comma_separated(runner: CliRu
         "serving.fallback": "constant",
         "attest.D6": "https://wiki.example.com/d6, Ana, 2027-01-31",
         "train.params": '{"max_iter": 50}',
+        "ct.window_days": "90",
     }
     flags = [part for key, value in answers.items() for part in ("--answer", f"{key}={value}")]
     result = runner.invoke(
@@ -105,7 +106,7 @@ def test_every_charter_key_is_a_flag_and_lists_are_comma_separated(runner: CliRu
     assert charter.split.valid_fraction == 0.2 and charter.validation.require_calibration is True
     assert charter.problem.costs is not None and charter.problem.costs.false_negative == 5.0
     assert charter.serving.fallback == "constant" and charter.attest["D6"].link == "https://wiki.example.com/d6"
-    assert charter.train.params == {"max_iter": 50}
+    assert charter.train.params == {"max_iter": 50} and charter.ct.window_days == 90.0
     assert "needs the project in git: git init" in result.output
 
 
@@ -143,6 +144,10 @@ def test_an_unknown_key_suggests_the_closest_and_lists_each_key_once(
         ),
         (["--yes", "--target", "y", "--answer", "serving.p99=5"], "'serving.p99' is not a charter key"),
         (["--yes", "--target", "y", "--answer", "serving.freshness_days=weekly"], "'weekly' is not valid"),
+        (
+            ["--yes", "--target", "y", "--answer", "ct.window_days=30"],
+            "ct.window_days: a 30-day window needs data.time_column",
+        ),
         (["--target", "y"], "no terminal to ask"),
     ],
 )
