@@ -1,4 +1,4 @@
-"""The starter files `taxiway init` writes: pipeline.py, unit tests, behaviour tests, a .gitignore entry."""
+"""The starter files `taxiway init` writes: pipeline.py, unit tests, behaviour tests, .gitignore entries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 from taxiway.measure.metrics import Task
 
-GITIGNORE_ENTRY = ".taxiway/"
+# The local store, and the reports `taxiway test` and `taxiway ci run` write by default: none belongs in a
+# commit (a report left in the tree would make the next `ci run` see a tree that differs from its commit).
+GITIGNORE_ENTRIES = (".taxiway/", "taxiway-test.xml", "taxiway-ci/")
 _ESTIMATORS = {
     "classification": "HistGradientBoostingClassifier",
     "regression": "HistGradientBoostingRegressor",
@@ -56,7 +58,7 @@ def unchanged_tests(root: Path) -> tuple[str, ...]:
 
 
 def write_scaffold(root: Path, *, name: str, task: Task) -> Scaffold:
-    """Write pipeline.py, tests/test_pipeline.py, tests/behaviour.yaml and the .gitignore entry.
+    """Write pipeline.py, tests/test_pipeline.py, tests/behaviour.yaml and the .gitignore entries.
 
     A file that exists is kept as it is, never overwritten.
 
@@ -85,8 +87,9 @@ def write_scaffold(root: Path, *, name: str, task: Task) -> Scaffold:
         written.append(path)
     gitignore = root / ".gitignore"
     lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
-    if GITIGNORE_ENTRY not in lines:
-        gitignore.write_text("\n".join([*lines, GITIGNORE_ENTRY]) + "\n", encoding="utf-8")
+    missing = [entry for entry in GITIGNORE_ENTRIES if entry not in lines]
+    if missing:
+        gitignore.write_text("\n".join([*lines, *missing]) + "\n", encoding="utf-8")
         written.append(gitignore)
     else:
         kept.append(gitignore)

@@ -47,7 +47,9 @@ def test_unattended_init_writes_charter_scaffold_and_gitignore(runner: CliRunner
     assert (root / "pipeline.py").is_file() and (root / "tests" / "test_pipeline.py").is_file()
     assert "kind: directional" in (root / "tests" / "behaviour.yaml").read_text(), "behaviour test examples"
     assert "# def search_space(trial)" in (root / "pipeline.py").read_text(), "a tuning example"
-    assert ".taxiway/" in (root / ".gitignore").read_text().splitlines()
+    assert {".taxiway/", "taxiway-test.xml", "taxiway-ci/"} <= set(
+        (root / ".gitignore").read_text().splitlines()
+    )
 
 
 def test_the_starter_unit_tests_pass_on_the_starter_pipeline(runner: CliRunner, tmp_path: Path) -> None:
@@ -72,7 +74,7 @@ def test_init_keeps_existing_files_and_refuses_to_overwrite_a_charter(
     (tmp_path / ".gitignore").write_text("*.pyc\n")
     assert runner.invoke(app, ["init", str(tmp_path), "--yes", "--target", "y"]).exit_code == 0
     assert (tmp_path / "pipeline.py").read_text() == "# mine\n"
-    assert (tmp_path / ".gitignore").read_text() == "*.pyc\n.taxiway/\n"
+    assert (tmp_path / ".gitignore").read_text() == "*.pyc\n.taxiway/\ntaxiway-test.xml\ntaxiway-ci/\n"
     again = runner.invoke(app, ["init", str(tmp_path), "--yes", "--target", "y"])
     assert again.exit_code == 2
     assert "already exists" in again.output and "--force" in again.output
@@ -105,7 +107,9 @@ def test_every_charter_key_is_a_flag_and_lists_are_comma_separated(runner: CliRu
     assert charter.data.protected_columns == ["sex", "race"] and charter.data.drop_columns == ["id"]
     assert charter.split.valid_fraction == 0.2 and charter.validation.require_calibration is True
     assert charter.problem.costs is not None and charter.problem.costs.false_negative == 5.0
-    assert charter.serving.fallback == "constant" and charter.attest["D6"].link == "https://wiki.example.com/d6"
+    assert (
+        charter.serving.fallback == "constant" and charter.attest["D6"].link == "https://wiki.example.com/d6"
+    )
     assert charter.train.params == {"max_iter": 50} and charter.ct.window_days == 90.0
     assert "needs the project in git: git init" in result.output
 
