@@ -315,12 +315,19 @@ def _require(rows: pd.DataFrame, column: str, setting: str, version: DatasetVers
     )
 
 
-def _learnable(values: pd.Series, target: str, version: DatasetVersion) -> None:
-    """Refuse a target with fewer than two distinct values: a split of it has nothing to learn or judge."""
+def _too_few_values(values: pd.Series) -> str | None:
+    """What ``values`` hold when it is fewer than two distinct values ("a single value (…)", "no value")."""
     distinct = values.dropna().unique()
     if len(distinct) >= 2:
+        return None
+    return f"a single value ({json_value(distinct[0])!r})" if len(distinct) else "no value"
+
+
+def _learnable(values: pd.Series, target: str, version: DatasetVersion) -> None:
+    """Refuse a target with fewer than two distinct values: a split of it has nothing to learn or judge."""
+    held = _too_few_values(values)
+    if held is None:
         return
-    held = f"a single value ({json_value(distinct[0])!r})" if len(distinct) else "no value"
     raise DataError(
         f"target '{target}' (problem.target) holds {held} in dataset version {version.short_id} "
         f"({len(values):,} rows): there is nothing to learn",
@@ -350,10 +357,9 @@ def _no_nulls(rows: pd.DataFrame, column: str, setting: str) -> None:
 
 def _learnable_window(values: pd.Series, settings: dict[str, Any], version: DatasetVersion) -> None:
     """Refuse a window whose rows hold fewer than two values of the target."""
-    distinct = values.dropna().unique()
-    if len(distinct) >= 2:
+    held = _too_few_values(values)
+    if held is None:
         return
-    held = f"a single value ({json_value(distinct[0])!r})" if len(distinct) else "no value"
     raise DataError(
         f"the {settings['window_days']:g}-day window (ct.window_days) of dataset version {version.short_id} "
         f"({len(values):,} rows, {settings['window_from']} to {settings['window_to']}) holds {held} of "
