@@ -29,18 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE))
 
 from latency_stability import _spin, _stream, busy, weather_model  # this script's folder is on the path
 
 from taxiway.train.packaging import load_model
-from taxiway.validate.contention import REFERENCE_WORKLOAD, read_latency
+from taxiway.validate.contention import read_latency
 
 ROUNDS, ROWS = 4, 100
 
-_TIMINGS = (
-    REFERENCE_WORKLOAD
-    + """
+_TIMINGS = """
 import json, pickle, sys, time
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -49,7 +48,8 @@ model, rows = pickle.load(open(sys.argv[1], "rb"))
 predict = model.predict_proba
 with threadpool_limits(1):
     predict(rows.iloc[:1])
-    reference = _reference_workload(1)
+    from taxiway.validate.contention import reference_workload
+    reference = reference_workload(1)
     reference()
     found = {"cpu": [], "thread": [], "reference": []}
     for _ in range(int(sys.argv[2])):
@@ -66,7 +66,14 @@ with threadpool_limits(1):
         found["cpu"].append(cpu); found["thread"].append(thread); found["reference"].append(beside)
 print(json.dumps(found))
 """
-)
+
+
+def timings(model_file: Path) -> dict[str, list[list[float]]]:
+    """Every timing of one fresh process on the pickled model and rows in ``model_file``."""
+    args = [sys.executable, "-c", _TIMINGS, str(model_file), str(ROUNDS), str(ROWS)]
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    found = subprocess.run(args, env=env, cwd=model_file.parent, capture_output=True, text=True, check=True)
+    return json.loads(found.stdout)  # type: ignore[no-any-return]
 
 
 def main() -> None:
@@ -85,9 +92,7 @@ def main() -> None:
         for _ in range(options.repeats):
             for condition, (processes, work) in conditions.items():
                 with busy(processes, work):
-                    args = [sys.executable, "-c", _TIMINGS, str(model_file), str(ROUNDS), str(ROWS)]
-                    out = subprocess.run(args, capture_output=True, text=True, check=True, cwd=folder)
-                    runs.append((condition, os.getloadavg()[0], json.loads(out.stdout)))
+                    runs.append((condition, os.getloadavg()[0], timings(model_file)))
                     print(f"{condition}: done", file=sys.stderr)
     host = min(float(np.median(found["reference"])) * 1000 for _, _, found in runs)
     statistics: dict[str, list[float]] = {}

@@ -3,7 +3,7 @@
 CPU time leaves out the moments other processes held the core, but not what they did to it: after a switch
 the caches are cold, and a neighbour streaming memory shares its bandwidth. On the 2-core VM of
 docs/benchmarks.md the same model read 2.9 ms of CPU per row quiet and 4.6 ms beside four memory-bound
-processes. So the probe times a fixed workload, :data:`REFERENCE_WORKLOAD` (a small scikit-learn pipeline
+processes. So the probe times a fixed workload, :func:`reference_workload` (a small scikit-learn pipeline
 predicting one row: the same kind of code a served model runs), right before every timed prediction.
 Its time against this host's quiet time is the contention of that moment, and each prediction is divided by
 it (the median of the :data:`WINDOW` nearest reference timings, so one disturbed reference does not move a
@@ -22,7 +22,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -32,46 +32,18 @@ import numpy as np
 __all__ = [
     "HOST_REFERENCE_FILE",
     "MAX_CONTENTION",
-    "REFERENCE_WORKLOAD",
     "WINDOW",
     "LatencyReading",
     "host_key",
     "load_host_reference",
     "read_latency",
+    "reference_workload",
     "save_host_reference",
 ]
 
 WINDOW = 5  # reference timings a prediction's contention is the median of (it and the 2 either side)
 MAX_CONTENTION = 2.0  # a reading is divided by at most this: a wrong reference file cannot pass a slow model
 HOST_REFERENCE_FILE = Path(".taxiway") / "latency_reference.json"  # in the project folder
-
-# Runs in the probe (which imports nothing of taxiway): defines reference(), which predicts one row with a
-# fixed pipeline fitted on fixed data, so its work is the same in every probe on every host. About 2 ms of
-# CPU: pandas column handling and scikit-learn's input checks, which is where most single-row time of a
-# served pipeline goes. scikit-learn is already loaded by any scikit-learn model; the memory figure is read
-# before this runs.
-REFERENCE_WORKLOAD = """
-def _reference_workload(threads):
-    import numpy as np, pandas as pd
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OrdinalEncoder, StandardScaler
-    from threadpoolctl import threadpool_limits
-
-    # Libraries these imports loaded (scipy's BLAS, for one) were not there when the probe capped the
-    # thread pools: capped now, before the fit, or their idle threads spin for a while after it, and CPU
-    # time of the process counts them: a predict burning 5 ms of the process's CPU did 1.1-1.8 ms of it.
-    threadpool_limits(threads)
-
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({f"n{i}": rng.normal(size=200) for i in range(6)})
-    frame["c"] = rng.choice(list("abcde"), 200)
-    encode = ColumnTransformer([("c", OrdinalEncoder(), ["c"])], remainder="passthrough")
-    model = make_pipeline(encode, StandardScaler(), LogisticRegression()).fit(frame, frame["n0"] > 0)
-    row = frame.iloc[:1]
-    return lambda: model.predict_proba(row)
-"""
 
 
 @dataclass(frozen=True)
@@ -126,6 +98,39 @@ def read_latency(
         reference_ms=typical,
         host_reference_ms=host,
     )
+
+
+def reference_workload(threads: int) -> Callable[[], object]:
+    """The reference the probe times before each prediction: a fixed pipeline predicting one row.
+
+    Fitted on fixed data, so its work is the same in every probe on every host: about 2 ms of CPU of pandas
+    column handling and scikit-learn's input checks, which is where most single-row time of a served
+    pipeline goes. The probe loads this module by its path (it imports nothing of taxiway), after reading
+    the memory figure; scikit-learn is already loaded by any scikit-learn model.
+
+    Example:
+        >>> reference = reference_workload(threads=1)
+        >>> reference().shape
+        (1, 2)
+    """
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    # Libraries these imports loaded (scipy's BLAS, for one) were not there when the probe capped the
+    # thread pools: capped now, before the fit, or their idle threads spin for a while after it, and CPU
+    # time of the process counts them: a predict burning 5 ms of the process's CPU did 1.1-1.8 ms of it.
+    threadpool_limits(threads)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"n{i}": rng.normal(size=200) for i in range(6)})
+    frame["c"] = rng.choice(list("abcde"), 200)
+    encode = ColumnTransformer([("c", OrdinalEncoder(), ["c"])], remainder="passthrough")
+    model = make_pipeline(encode, StandardScaler(), LogisticRegression()).fit(frame, frame["n0"] > 0)
+    row = frame.iloc[:1]
+    return lambda: model.predict_proba(row)
 
 
 def _rolling_median(values: np.ndarray, window: int) -> np.ndarray:

@@ -42,12 +42,8 @@ import pandas as pd
 from taxiway.errors import TaxiwayError
 from taxiway.train.packaged import PIPELINE_MODULE, import_pipeline
 from taxiway.train.user_code import PIPELINE_FILE
-from taxiway.validate.contention import (
-    REFERENCE_WORKLOAD,
-    load_host_reference,
-    read_latency,
-    save_host_reference,
-)
+from taxiway.validate import contention
+from taxiway.validate.contention import load_host_reference, read_latency, save_host_reference
 
 SINGLE_ROWS = 100  # single-row predictions timed per round: p99 lies between the two slowest rows
 BATCH_ROWS = 1_000
@@ -75,9 +71,7 @@ __all__ = [
 # the artifact a second time. Pickle, not skops, because both ends are this machine's own processes and the
 # object is the one the artifact held. The other artifacts in `others` (e.g. the failure predictor) are
 # loaded only after the figures were printed, so they change none of them.
-_PROBE = (
-    REFERENCE_WORKLOAD
-    + """
+_PROBE = """
 import gc, importlib.util, json, pickle, sys, time
 from pathlib import Path
 
@@ -147,10 +141,15 @@ with threadpool_limits(args["threads"]):
         predict(batch)
         batches.append(clock() - started)
     peak_bytes = peak_memory()  # before the reference workload is built: its memory is not the model's
-    reference = _reference_workload(args["threads"])
+    # taxiway/validate/contention.py by its path: numpy and the standard library, nothing else of taxiway
+    spec = importlib.util.spec_from_file_location("_taxiway_contention", args["contention"])
+    contention = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = contention  # dataclasses look their module up
+    spec.loader.exec_module(contention)
+    reference = contention.reference_workload(args["threads"])
     reference()
     gc.collect()  # the garbage of loading and of the reference: not the model's to collect in its timings
-    rounds, references, outputs = [], [], []
+    rounds, references, outputs, p99s = [], [], [], []
     for _ in range(args["rounds"]):
         single, beside = [], []
         for index in range(min(args["single_rows"], len(rows))):
@@ -165,9 +164,9 @@ with threadpool_limits(args["threads"]):
                 outputs.append(np.asarray(output, dtype=float).ravel().tolist())
         rounds.append(single)
         references.append(beside)
-        # The p99 of each row's best round so far. A round that lowers it by no more than rounds_agree ends
-        # the timing: a further round could only lower the reading, never raise it (a stricter gate).
-        p99s = [float(np.percentile(np.min(rounds[: n + 1], axis=0), 99)) for n in range(len(rounds))]
+        # The reading so far. A round that lowers it by no more than rounds_agree ends the timing: a further
+        # round could only lower it, never raise it (a stricter gate, never a laxer one).
+        p99s.append(contention.read_latency(rounds, references, args["host_reference_ms"]).p99_ms)
         if len(p99s) >= 2 and p99s[-1] * (1 + args["rounds_agree"]) >= p99s[-2]:
             break
 print(json.dumps({
@@ -182,7 +181,6 @@ print(json.dumps({
 for other in args["others"]:
     hand_over(load(Path(other["model"]).read_bytes(), other["format"], other["trusted_types"]), other["out"])
 """
-)
 
 
 @dataclass(frozen=True)
@@ -233,9 +231,10 @@ class ServingProbe:
         others: list[str],
         root: Path | None = None,
         reference_file: Path | None = None,
+        host_reference_ms: float | None = None,
     ) -> None:
         self._process, self._folder, self._others, self._root = process, folder, others, root
-        self._reference_file = reference_file
+        self._reference_file, self._host_reference_ms = reference_file, host_reference_ms
         self._handed_over: dict[str, Any] = {}
 
     def loaded_model(self) -> Any:
@@ -275,8 +274,7 @@ class ServingProbe:
             self.close()
         found = json.loads(stdout.strip().splitlines()[-1])
         single, reference = found.pop("single_seconds"), found.pop("reference_seconds")
-        kept = None if self._reference_file is None else load_host_reference(self._reference_file)
-        reading = read_latency(single, reference, kept)
+        reading = read_latency(single, reference, self._host_reference_ms)
         if self._reference_file is not None:
             save_host_reference(self._reference_file, reading.host_reference_ms)
         return ServingMeasurement(
@@ -361,6 +359,7 @@ def start_serving_probe(
                 "out": str(Path(folder.name) / f"{name}.pickle"),
             }
         )
+    kept = None if reference_file is None else load_host_reference(reference_file)
     args = {
         "model": str(model_file),
         "rows": str(rows_file),
@@ -378,6 +377,8 @@ def start_serving_probe(
         "rounds": ROUNDS,
         "rounds_agree": ROUNDS_AGREE,
         "clock": clock,
+        "contention": contention.__file__,
+        "host_reference_ms": kept,
         "hand_over": str(Path(folder.name) / "model.pickle") if hand_over else None,
         "others": loaded_later,
     }
@@ -387,7 +388,7 @@ def start_serving_probe(
         stderr=subprocess.PIPE,
         bufsize=0,  # unbuffered: see ServingProbe.loaded_model
     )
-    return ServingProbe(process, folder, list(others or {}), root, reference_file)
+    return ServingProbe(process, folder, list(others or {}), root, reference_file, kept)
 
 
 def measure_serving(
