@@ -1,5 +1,5 @@
-"""Does the latency probe's early stop (two rounds within 10%) move its readings? Interleaved against a probe
-that always times three rounds, on the model of benchmarks/latency_stability.py.
+"""Does the latency probe's early stop (a round that lowers the p99 by 10% or less) move its readings?
+Interleaved against a probe that always times every round, on the model of benchmarks/latency_stability.py.
 
     .venv/bin/python benchmarks/latency_rounds.py [--repeats 4]
 """
@@ -18,7 +18,7 @@ from latency_stability import weather_model  # this script's folder is on the pa
 
 from taxiway.validate import serving
 
-NEVER = -1.0  # an agreement no two rounds reach: the probe then always times ROUNDS rounds
+NEVER = -1.0  # an agreement no round reaches: the probe then always times ROUNDS rounds
 
 
 def main() -> None:
@@ -26,7 +26,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4)
     options = parser.parse_args()
     saved, x = weather_model()
-    found: dict[str, list[tuple[float, int]]] = {"stops when two rounds agree": [], "always 3 rounds": []}
+    found: dict[str, list[tuple[float, int]]] = {
+        "stops when a round changes little": [],
+        f"always {serving.ROUNDS} rounds": [],
+    }
     rule = serving.ROUNDS_AGREE
     for _ in range(options.repeats):
         for name, agree in zip(found, (rule, NEVER), strict=True):

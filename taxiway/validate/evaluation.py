@@ -22,6 +22,7 @@ from taxiway.project import Project
 from taxiway.registry.blessing import jsonable
 from taxiway.store.checks import Check
 from taxiway.train.runs import Run
+from taxiway.validate.contention import HOST_REFERENCE_FILE
 from taxiway.validate.feature_cost import FeatureCosts, feature_cost
 from taxiway.validate.feature_value import FeatureValue
 from taxiway.validate.inclusion import InclusionGap, inclusion_gaps
@@ -154,6 +155,7 @@ def start_probe(
         root=project.root,
         hand_over=hand_over,
         others=others,
+        reference_file=project.root / HOST_REFERENCE_FILE,
     )
 
 

@@ -1,20 +1,24 @@
 """Serving constraints, measured on the packaged model in a fresh process, as a server would run it.
 
-A new Python process loads the model artifact (skops, with its recorded trusted types), then predicts:
-single rows one after another (p50/p99 latency, after one warm-up call) and a batch of up to 1,000 rows
-several times (throughput in rows per second). Both are timed in CPU time of the process
+A new Python process loads the model artifact (skops, with its recorded trusted types), then predicts: a
+batch of up to 1,000 rows several times (throughput in rows per second), then single rows one after another
+(p50/p99 latency, after one warm-up call). Both are timed in CPU time of the process
 (``time.process_time``), repeated, and the best taken: wall time on a machine at load 8 also counts the
 time other processes held the core, and the same model read 109 ms, then 50 ms a minute later.
 
-The single rows are timed in rounds, at most :data:`ROUNDS`, and the round with the lowest p99 counts: an
-interruption (a page fault, a cache a neighbour flushed) only ever adds time, so a disturbed round reads
-high. Once two rounds agree within :data:`ROUNDS_AGREE` the probe stops: neither was disturbed more than the
-other, and a further round could only lower the best reading, never raise it, so stopping early reads at
-least as high as going on (a stricter gate, never a laxer one). It saves a third of the probe's
-predictions, which are most of its CPU time (100 single rows of a flights pipeline: about 1 s). Its peak
-resident memory is read at the end from the kernel's high-water mark of the child's own memory (``VmHWM``
-in ``/proc/self/status`` on Linux), so it covers the interpreter, the libraries, the model and the
-predictions: what one serving process needs.
+The single rows are timed in rounds, at most :data:`ROUNDS`, and each row's best round counts: an
+interruption (a page fault, a cache a neighbour flushed) only ever adds time. Once a round lowers the p99
+of the rows' best rounds by no more than :data:`ROUNDS_AGREE` the probe stops: a further round could only
+lower the reading, never raise it, so stopping early reads at least as high as going on (a stricter gate,
+never a laxer one). CPU time still grows on a busy machine (cold caches after every switch, memory
+bandwidth shared), so a fixed reference workload is timed before every prediction and each prediction is
+divided by how much slower it ran than on this host when quiet (:mod:`taxiway.validate.contention`): the
+gate reads the normalised p99, and the evidence states the raw one and the factor beside it.
+
+Its peak resident memory is read after the batches, before the reference workload is built, from the
+kernel's high-water mark of the child's own memory (``VmHWM`` in ``/proc/self/status`` on Linux), so it
+covers the interpreter, the libraries, the model and its largest predictions: what one serving process
+needs.
 
 Why not ``getrusage``: on Linux ``ru_maxrss`` survives ``exec``. A child started by ``fork``/``vfork`` from
 the validating process reports that process's peak (the flights demo's model: 614 MB by ``ru_maxrss``,
@@ -38,12 +42,14 @@ import pandas as pd
 from taxiway.errors import TaxiwayError
 from taxiway.train.packaged import PIPELINE_MODULE, import_pipeline
 from taxiway.train.user_code import PIPELINE_FILE
+from taxiway.validate import contention
+from taxiway.validate.contention import load_host_reference, read_latency, save_host_reference
 
-SINGLE_ROWS = 100  # single-row predictions timed per round: p99 lies between the two slowest
+SINGLE_ROWS = 100  # single-row predictions timed per round: p99 lies between the two slowest rows
 BATCH_ROWS = 1_000
 BATCH_REPEATS = 5
-ROUNDS = 3  # the single rows are timed at most this many times over; the round with the lowest p99 counts
-ROUNDS_AGREE = 0.10  # two rounds whose p99s differ by at most this share of the lower one end the timing
+ROUNDS = 4  # the single rows are timed at most this many times over; each row's best round counts
+ROUNDS_AGREE = 0.10  # a round that lowers the p99 by at most this share of it ends the timing
 PROBE_TIMEOUT_S = 600
 
 __all__ = [
@@ -66,7 +72,7 @@ __all__ = [
 # object is the one the artifact held. The other artifacts in `others` (e.g. the failure predictor) are
 # loaded only after the figures were printed, so they change none of them.
 _PROBE = """
-import importlib.util, json, pickle, sys, time
+import gc, importlib.util, json, pickle, sys, time
 from pathlib import Path
 
 args = json.loads(sys.argv[1])
@@ -80,6 +86,23 @@ def load(data, model_format, trusted):
     if unexpected:
         sys.exit("the model artifact asks to load types it did not hold when saved: " + ", ".join(unexpected))
     return skops.io.loads(data, trusted=trusted)
+
+
+def peak_memory():  # bytes: the high-water mark of this process's own memory, which exec started afresh
+    try:  # Linux
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+    except ImportError:  # Windows
+        import psutil
+        return psutil.Process().memory_info().peak_wset
 
 
 def hand_over(model, path):
@@ -110,51 +133,46 @@ predict = getattr(model, args["method"])
 clock = time.process_time if args["clock"] == "process" else time.perf_counter
 with threadpool_limits(args["threads"]):
     predict(rows.iloc[:1])
-    rounds, outputs = [], []
-    for _ in range(args["rounds"]):
-        single = []
-        for index in range(min(args["single_rows"], len(rows))):
-            row = rows.iloc[index : index + 1]
-            started = clock()
-            output = predict(row)
-            single.append(clock() - started)
-            if not rounds:  # the first round's outputs: validation checks them for NaN and infinity
-                outputs.append(np.asarray(output, dtype=float).ravel().tolist())
-        rounds.append(single)
-        lowest = sorted(float(np.percentile(r, 99)) for r in rounds)[:2]
-        if len(lowest) == 2 and lowest[1] <= lowest[0] * (1 + args["rounds_agree"]):
-            break  # two rounds agree: a further one could only lower the best reading
+    threadpool_limits(args["threads"])  # any library the first predict loaded, too (see the reference)
     batch = rows.iloc[: args["batch_rows"]]
     batches = []
     for _ in range(args["batch_repeats"]):
         started = clock()
         predict(batch)
         batches.append(clock() - started)
-peak_bytes = None
-try:  # Linux: the high-water mark of this process's own memory, which exec started afresh
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                peak_bytes = int(line.split()[1]) * 1024
-except OSError:
-    pass
-if peak_bytes is None:
-    try:
-        import resource
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        peak_bytes = peak if sys.platform == "darwin" else peak * 1024
-    except ImportError:  # Windows
-        import psutil
-        peak_bytes = psutil.Process().memory_info().peak_wset
-# The best round: interruptions (page faults, a cache flushed by a neighbour) only ever add time.
-p99s = [float(np.percentile(np.array(r) * 1000, 99)) for r in rounds]
-best = rounds[int(np.argmin(p99s))]
+    peak_bytes = peak_memory()  # before the reference workload is built: its memory is not the model's
+    # taxiway/validate/contention.py by its path: numpy and the standard library, nothing else of taxiway
+    spec = importlib.util.spec_from_file_location("_taxiway_contention", args["contention"])
+    contention = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = contention  # dataclasses look their module up
+    spec.loader.exec_module(contention)
+    reference = contention.reference_workload(args["threads"])
+    reference()
+    gc.collect()  # the garbage of loading and of the reference: not the model's to collect in its timings
+    rounds, references, outputs, p99s = [], [], [], []
+    for _ in range(args["rounds"]):
+        single, beside = [], []
+        for index in range(min(args["single_rows"], len(rows))):
+            row = rows.iloc[index : index + 1]
+            started = clock()
+            reference()  # how busy the machine is at this moment (taxiway/validate/contention.py)
+            beside.append(clock() - started)
+            started = clock()
+            output = predict(row)
+            single.append(clock() - started)
+            if not rounds:  # the first round's outputs: validation checks them for NaN and infinity
+                outputs.append(np.asarray(output, dtype=float).ravel().tolist())
+        rounds.append(single)
+        references.append(beside)
+        # The reading so far. A round that lowers it by no more than rounds_agree ends the timing: a further
+        # round could only lower it, never raise it (a stricter gate, never a laxer one).
+        p99s.append(contention.read_latency(rounds, references, args["host_reference_ms"]).p99_ms)
+        if len(p99s) >= 2 and p99s[-1] * (1 + args["rounds_agree"]) >= p99s[-2]:
+            break
 print(json.dumps({
     "load_seconds": load_seconds,
-    "p50_ms": float(np.percentile(np.array(best) * 1000, 50)),
-    "p99_ms": min(p99s),
-    "single_rows": len(best),
-    "rounds": len(rounds),
+    "single_seconds": rounds,
+    "reference_seconds": references,
     "batch_rows": len(batch),
     "batch_seconds": max(float(np.min(batches)), 1e-9),
     "peak_memory_mb": peak_bytes / 1e6,
@@ -178,14 +196,18 @@ class Artifact:
 class ServingMeasurement:
     """What one fresh serving process measured."""
 
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float  # over rows of each row's best round, divided by the contention (see contention.py)
+    p99_ms: float  # the latency gate's figure
     single_rows: int
     batch_rows: int
     batch_seconds: float
     peak_memory_mb: float
     load_seconds: float
-    rounds: int = ROUNDS  # rounds of single rows timed (fewer than ROUNDS: two agreed early)
+    rounds: int = ROUNDS  # rounds of single rows timed (fewer than ROUNDS: a round changed little)
+    raw_p99_ms: float = 0.0  # the same p99 of the timings as taken, before dividing by the contention
+    contention: float = 1.0  # raw_p99_ms / p99_ms: how much the busy machine had slowed the predictions
+    reference_ms: float = 0.0  # the median time of the reference workload in this probe
+    host_reference_ms: float = 0.0  # its quiet time on this host, which the contention is measured against
     # the outputs of the first round's single rows, one list per row: checked for NaN and infinity
     single_outputs: list[list[float]] = field(default_factory=list, repr=False)
 
@@ -208,8 +230,11 @@ class ServingProbe:
         folder: tempfile.TemporaryDirectory[str],
         others: list[str],
         root: Path | None = None,
+        reference_file: Path | None = None,
+        host_reference_ms: float | None = None,
     ) -> None:
         self._process, self._folder, self._others, self._root = process, folder, others, root
+        self._reference_file, self._host_reference_ms = reference_file, host_reference_ms
         self._handed_over: dict[str, Any] = {}
 
     def loaded_model(self) -> Any:
@@ -247,7 +272,22 @@ class ServingProbe:
                 self._handed_over[name] = _unpickle(Path(self._folder.name) / f"{name}.pickle")
         finally:
             self.close()
-        return ServingMeasurement(**json.loads(stdout.strip().splitlines()[-1]))
+        found = json.loads(stdout.strip().splitlines()[-1])
+        single, reference = found.pop("single_seconds"), found.pop("reference_seconds")
+        reading = read_latency(single, reference, self._host_reference_ms)
+        if self._reference_file is not None:
+            save_host_reference(self._reference_file, reading.host_reference_ms)
+        return ServingMeasurement(
+            **found,
+            p50_ms=reading.p50_ms,
+            p99_ms=reading.p99_ms,
+            single_rows=len(single[0]),
+            rounds=len(single),
+            raw_p99_ms=reading.raw_p99_ms,
+            contention=reading.contention,
+            reference_ms=reading.reference_ms,
+            host_reference_ms=reading.host_reference_ms,
+        )
 
     def handed_over(self, name: str) -> Any:
         """Another artifact the process loaded after measuring, by its name (once ``result`` returned)."""
@@ -292,6 +332,7 @@ def start_serving_probe(
     clock: Literal["process", "wall"] = "process",
     hand_over: bool = False,
     others: dict[str, Artifact] | None = None,
+    reference_file: Path | None = None,
 ) -> ServingProbe:
     """Start loading ``model`` in a fresh Python process that predicts ``rows`` with ``method`` and measures.
 
@@ -300,6 +341,8 @@ def start_serving_probe(
     which shows why the gates do not use it. With ``hand_over``, :meth:`ServingProbe.loaded_model` returns
     the model the process loaded; ``others`` are loaded after the measurement, for
     :meth:`ServingProbe.handed_over`: the caller then needs neither skops nor a second load.
+    ``reference_file`` keeps this host's quiet time of the reference workload across probes
+    (:mod:`taxiway.validate.contention`); without it, the probe's own median reference time stands in.
     """
     folder = tempfile.TemporaryDirectory(prefix="taxiway-serving-")
     model_file, rows_file = Path(folder.name) / "model", Path(folder.name) / "rows.parquet"
@@ -316,6 +359,7 @@ def start_serving_probe(
                 "out": str(Path(folder.name) / f"{name}.pickle"),
             }
         )
+    kept = None if reference_file is None else load_host_reference(reference_file)
     args = {
         "model": str(model_file),
         "rows": str(rows_file),
@@ -333,6 +377,8 @@ def start_serving_probe(
         "rounds": ROUNDS,
         "rounds_agree": ROUNDS_AGREE,
         "clock": clock,
+        "contention": contention.__file__,
+        "host_reference_ms": kept,
         "hand_over": str(Path(folder.name) / "model.pickle") if hand_over else None,
         "others": loaded_later,
     }
@@ -342,7 +388,7 @@ def start_serving_probe(
         stderr=subprocess.PIPE,
         bufsize=0,  # unbuffered: see ServingProbe.loaded_model
     )
-    return ServingProbe(process, folder, list(others or {}), root)
+    return ServingProbe(process, folder, list(others or {}), root, reference_file, kept)
 
 
 def measure_serving(
