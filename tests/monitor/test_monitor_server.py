@@ -396,8 +396,35 @@ def _wait_refusals_counted(project: Path, since: dt.datetime, count: int) -> Non
         store.close()
 
 
+def _next_snapshot(project: Path) -> dt.datetime:
+    """When the replicas next record a snapshot (every ~10 s): traffic before it is counted in it or earlier.
+
+    A window that starts there holds the requests sent after it alone. One that starts at an arbitrary
+    moment would share its first snapshot with what an earlier test sent (wrk's thousands of requests in
+    the load test), and a share of refused requests would be diluted by them.
+    """
+    from sqlalchemy import func, select
+
+    from taxiway.store.tables import ServingSnapshotRow
+
+    asked = dt.datetime.now(dt.UTC)
+    store = Project.load(project).store
+    deadline = time.monotonic() + WAIT_S
+    try:
+        while True:
+            with store.session() as session:
+                recorded = ServingSnapshotRow.recorded_at
+                newest = session.scalar(select(func.max(recorded)).where(recorded > asked))
+            if newest is not None:
+                return newest if newest.tzinfo is not None else newest.replace(tzinfo=dt.UTC)
+            assert time.monotonic() < deadline, f"no snapshot recorded in {WAIT_S} s"
+            time.sleep(0.5)
+    finally:
+        store.close()
+
+
 def test_refused_inputs_fail_the_live_invariants(project: Path, server: Server) -> None:
-    start = dt.datetime.now(dt.UTC)
+    start = _next_snapshot(project)
     _send(server, _rows(project).sample(n=300, random_state=3), "invariants", labels=False)
     with server.client() as client:
         for _ in range(3):  # a field of the wrong type, the others missing: the contract refuses the request
