@@ -113,8 +113,8 @@ def first_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstPro
 
 
 def test_the_first_project_runs_from_csv_to_a_served_model(first_project: FirstProject) -> None:
-    process, out, err, env = first_project, first_project.out, first_project.err, first_project.env
-    assert process.returncode == 0, f"stdout:\n{out}\nstderr:\n{err}"
+    out, err, env = first_project.out, first_project.err, first_project.env
+    assert first_project.returncode == 0, f"stdout:\n{out}\nstderr:\n{err}"
     root = first_project.root
     answer, _ = json.JSONDecoder().raw_decode(out[out.index('{"request_id"') :])
     assert answer["model"]["version"] == "v1" and len(answer["predictions"]) == 1

@@ -11,22 +11,26 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
 
 from taxiway.monitor.reference import load_reference
 from taxiway.project import Project
 from taxiway.serve.prediction_log import read_prediction_logs
+from taxiway.store import Store
 from taxiway.store.checks import Check
+from taxiway.store.tables import ServingSnapshotRow
 from tests.serve.server import Server, cli_result, deployed_project, running_server
 
 WAIT_S = 120
+T = TypeVar("T")
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -99,30 +103,35 @@ def _send(server: Server, frame: pd.DataFrame, prefix: str, *, labels: bool) -> 
     return sent
 
 
-def _wait_logged(project: Path, prefix: str, count: int) -> None:
+def _wait_on_store(project: Path, read: Callable[[Store], T | None], waiting_for: str) -> T:
+    """Poll the project's store with ``read`` until it returns something, within ``WAIT_S``."""
     deadline = time.monotonic() + WAIT_S
     store = Project.load(project).store
     try:
-        while (read_prediction_logs(store)["request_id"].str.startswith(prefix)).sum() < count:
-            assert time.monotonic() < deadline, f"fewer than {count} {prefix} rows logged in {WAIT_S} s"
-            time.sleep(0.2)
+        while (found := read(store)) is None:
+            assert time.monotonic() < deadline, f"{waiting_for}: not in {WAIT_S} s"
+            time.sleep(0.3)
+        return found
     finally:
         store.close()
+
+
+def _wait_logged(project: Path, prefix: str, count: int) -> None:
+    def logged(store: Store) -> bool | None:
+        return (read_prediction_logs(store)["request_id"].str.startswith(prefix)).sum() >= count or None
+
+    _wait_on_store(project, logged, f"{count} {prefix} rows logged")
 
 
 def _wait_heartbeat(project: Path) -> None:
     """Until the server wrote a snapshot with traffic and judged it (its minute hook): downtime is measured
     from heartbeats, and a window before the first one has none."""
-    store = Project.load(project).store
-    deadline = time.monotonic() + WAIT_S
-    try:
-        while (found := store.evidence.latest_about(Check.MONITOR_LATENCY, "deployment", "v1")) is None or (
-            found.origin != "server"
-        ):
-            assert time.monotonic() < deadline, "the server recorded no live latency judgement"
-            time.sleep(0.5)
-    finally:
-        store.close()
+
+    def judged_by_server(store: Store) -> bool | None:
+        found = store.evidence.latest_about(Check.MONITOR_LATENCY, "deployment", "v1")
+        return (found is not None and found.origin == "server") or None
+
+    _wait_on_store(project, judged_by_server, "a live latency judgement by the server")
 
 
 def _monitor(project: Path, *args: str) -> tuple[int, dict[str, Any]]:
@@ -374,26 +383,17 @@ def test_watch_repeats_passes_recorded_by_the_monitor(project: Path, server: Ser
 
 def _wait_refusals_counted(project: Path, since: dt.datetime, count: int) -> None:
     """Until the replicas' snapshots after ``since`` counted ``count`` refused requests (every ~10 s)."""
-    from sqlalchemy import func, select
 
-    from taxiway.store.tables import ServingSnapshotRow
-
-    store = Project.load(project).store
-    deadline = time.monotonic() + WAIT_S
-    try:
-        while True:
-            with store.session() as session:
-                counted = session.scalar(
-                    select(func.coalesce(func.sum(ServingSnapshotRow.rejected), 0)).where(
-                        ServingSnapshotRow.recorded_at > since
-                    )
+    def counted(store: Store) -> bool | None:
+        with store.session() as session:
+            refused = session.scalar(
+                select(func.coalesce(func.sum(ServingSnapshotRow.rejected), 0)).where(
+                    ServingSnapshotRow.recorded_at > since
                 )
-            if int(counted or 0) >= count:
-                return
-            assert time.monotonic() < deadline, f"fewer than {count} refusals in the snapshots in {WAIT_S} s"
-            time.sleep(0.5)
-    finally:
-        store.close()
+            )
+        return int(refused or 0) >= count or None
+
+    _wait_on_store(project, counted, f"{count} refusals in the snapshots")
 
 
 def _next_snapshot(project: Path) -> dt.datetime:
@@ -403,24 +403,15 @@ def _next_snapshot(project: Path) -> dt.datetime:
     moment would share its first snapshot with what an earlier test sent (wrk's thousands of requests in
     the load test), and a share of refused requests would be diluted by them.
     """
-    from sqlalchemy import func, select
-
-    from taxiway.store.tables import ServingSnapshotRow
-
     asked = dt.datetime.now(dt.UTC)
-    store = Project.load(project).store
-    deadline = time.monotonic() + WAIT_S
-    try:
-        while True:
-            with store.session() as session:
-                recorded = ServingSnapshotRow.recorded_at
-                newest = session.scalar(select(func.max(recorded)).where(recorded > asked))
-            if newest is not None:
-                return newest if newest.tzinfo is not None else newest.replace(tzinfo=dt.UTC)
-            assert time.monotonic() < deadline, f"no snapshot recorded in {WAIT_S} s"
-            time.sleep(0.5)
-    finally:
-        store.close()
+
+    def newest_after(store: Store) -> dt.datetime | None:
+        with store.session() as session:
+            recorded = ServingSnapshotRow.recorded_at
+            newest = session.scalar(select(func.max(recorded)).where(recorded > asked))
+        return newest if newest is None or newest.tzinfo is not None else newest.replace(tzinfo=dt.UTC)
+
+    return _wait_on_store(project, newest_after, "a new snapshot")
 
 
 def test_refused_inputs_fail_the_live_invariants(project: Path, server: Server) -> None:
@@ -444,8 +435,6 @@ def test_a_serving_environment_unlike_trainings_fails_the_dependencies_check(
     project: Path, server: Server
 ) -> None:
     """Last in the module: it rewrites v1's recorded training environment (numpy 0.0.1) in the real store."""
-    from sqlalchemy import select
-
     from taxiway.monitor.live_limits import judge_dependencies
     from taxiway.store.tables import ModelVersionRow
 
