@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
@@ -69,36 +68,48 @@ def features(rng: np.random.Generator, rows: int) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def write_logs(folder: Path, frame: pd.DataFrame, rng: np.random.Generator) -> None:
-    """The rows as prediction-log Parquet files (as the server writes them: 50,000 rows a file)."""
-    from taxiway.serve.prediction_log import SCHEMA
+def write_logs(folder: Path, frame: pd.DataFrame, *, typed: bool = True) -> float:
+    """The rows as prediction-log Parquet files, written as `taxiway serve` writes them (its PredictionLog,
+    one flush per 50,000 rows, each row's inputs as the server's JSON text). ``typed=False``: as a server
+    before the typed copy of the inputs wrote them (the JSON text alone).
 
-    inputs = frame.to_json(orient="records", lines=True).splitlines()
-    start = pd.Timestamp.now(tz="UTC").floor("D") + pd.Timedelta(hours=1)
-    day = folder / f"date={start.date().isoformat()}"
-    day.mkdir(parents=True)
-    confidence = rng.beta(5, 2, len(frame)).clip(0.5, 1.0)
-    output = np.where(rng.random(len(frame)) < 0.4, "1", "0")
-    times = start + pd.to_timedelta(np.arange(len(frame)) * 0.05, unit="s")
-    for part, begin in enumerate(range(0, len(frame), 50_000)):
-        end = begin + 50_000
-        table = pa.table(
-            {
-                "request_id": [f"r{i}" for i in range(begin, min(end, len(frame)))],
-                "time": pa.array(times[begin:end]).cast(SCHEMA.field("time").type),
-                "replica_id": ["bench"] * len(inputs[begin:end]),
-                "version": ["v1"] * len(inputs[begin:end]),
-                "role": ["live"] * len(inputs[begin:end]),
-                "slot": ["blue"] * len(inputs[begin:end]),
-                "inputs": inputs[begin:end],
-                "output": output[begin:end].tolist(),
-                "confidence": confidence[begin:end],
-                "fallback": pa.nulls(len(inputs[begin:end]), pa.string()),
-                "latency_ms": np.full(len(inputs[begin:end]), 2.0),
-            },
-            schema=SCHEMA,
+    Returns the CPU seconds per row that the typed copy adds to a flush (serving's cost of it).
+    """
+    from taxiway.serve.prediction_log import PredictionLog, PredictionRecord
+    from taxiway.serve.service import json_text
+    from taxiway.serve.typed_inputs import TYPED_INPUTS, typed_inputs
+
+    texts = [json_text(row) for row in frame.to_dict(orient="records")]
+    start = pd.Timestamp.now(tz="UTC").floor("D").timestamp() + 3600
+    rng = np.random.default_rng(1)  # the same answers in both layouts
+    confidence = rng.beta(5, 2, len(frame)).clip(0.5, 1.0).tolist()
+    output = np.where(rng.random(len(frame)) < 0.4, "1", "0").tolist()
+    log = PredictionLog(str(folder), "bench")
+    for begin in range(0, len(frame), 50_000):
+        log.append(
+            [
+                PredictionRecord(
+                    f"r{i}",
+                    start + i * 0.05,
+                    "v1",
+                    "blue",
+                    "live",
+                    texts[i],
+                    output[i],
+                    confidence[i],
+                    None,
+                    2.0,
+                )
+                for i in range(begin, min(begin + 50_000, len(frame)))
+            ]
         )
-        pq.write_table(table, day / f"bench-20260101T000000000000Z-{part:06d}.parquet")
+        log.flush()
+    if not typed:
+        for path in folder.rglob("*.parquet"):
+            pq.write_table(pq.read_table(path).drop_columns([TYPED_INPUTS]), path)
+    cpu = time.process_time()
+    typed_inputs(texts[:50_000])
+    return (time.process_time() - cpu) / min(len(texts), 50_000)
 
 
 def build_profile(reference: pd.DataFrame) -> dict[str, Any]:
@@ -168,13 +179,23 @@ def speed(repeats: int, skip_evidently: bool) -> dict[str, Any]:
     reference, current = features(rng, ROWS), features(rng, ROWS)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        write_logs(folder / "logs", current, rng)
+        typed_cost = write_logs(folder / "logs", current)
+        write_logs(folder / "text-logs", current, typed=False)
+        sizes = {
+            name: sum(p.stat().st_size for p in (folder / name).rglob("*.parquet")) / 1e6
+            for name in ("logs", "text-logs")
+        }
         started, cpu = time.perf_counter(), time.process_time()
         profile = build_profile(reference)
         build_s, build_cpu_s = time.perf_counter() - started, time.process_time() - cpu
         (folder / "profile.json").write_text(json.dumps(profile))
         ours = [
             run_script(sys.executable, OURS, str(folder / "logs"), str(folder / "profile.json"))
+            for _ in range(repeats)
+        ]
+        # the same report over the same rows logged as JSON text only (the log before its typed copy)
+        text_logs = [
+            run_script(sys.executable, OURS, str(folder / "text-logs"), str(folder / "profile.json"))
             for _ in range(repeats)
         ]
         theirs = None
@@ -191,8 +212,12 @@ def speed(repeats: int, skip_evidently: bool) -> dict[str, Any]:
     return {
         "profile_build_s": build_s,
         "profile_build_cpu_s": build_cpu_s,
+        "typed_copy_cpu_us_per_logged_row": typed_cost * 1e6,
+        "log_mb": sizes,
         "taxiway": median,
         "taxiway_runs": ours,
+        "taxiway_text_logs": {key: statistics.median(r[key] for r in text_logs) for key in keys},
+        "taxiway_text_logs_runs": text_logs,
         "evidently": theirs,
     }
 

@@ -1,14 +1,17 @@
 """Reading a window of the prediction log for monitoring: DuckDB over the Parquet files where they lie.
 
-The log keeps each row's inputs as JSON text. DuckDB pulls the features out of it in C (one
-``json_extract`` per feature), so a million rows never become a million Python dicts. Shadow rows are left
-out: they were never answers. Feedback labels join by (request id, row position in its request); a row's
-position is its order within the request in the file it was written to (one request is one flush).
+The log keeps each row's inputs as JSON text and, in files written since it could, as a typed struct
+(:mod:`taxiway.serve.typed_inputs`). Readers take the features from the struct where a file has one and
+parse the text only where it has not (:func:`inputs_rows`), all inside DuckDB, so a million rows never
+become a million Python dicts. Shadow rows are left out: they were never answers. Feedback labels join by
+(request id, row position in its request); a row's position is its order within the request in the file it
+was written to (one request is one flush).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,7 @@ import pandas as pd
 
 from taxiway.errors import TaxiwayError
 from taxiway.serve.log_folder import LogFolder, log_root, readable_files
+from taxiway.serve.typed_inputs import TYPED_INPUTS
 
 if TYPE_CHECKING:
     from taxiway.store import Store
@@ -65,8 +69,84 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _json_path(name: str) -> str:
-    return "$." + '"' + name.replace('"', '\\"') + '"'
+def inputs_rows(
+    connection: Any,
+    files: list[str],
+    kinds: dict[str, str],
+    columns: str,
+    where: str,
+    params: list[Any],
+    *,
+    options: str = "",
+) -> tuple[str, list[Any]]:
+    """SQL for the rows of ``files`` that meet ``where``: ``columns``, then ``s`` and ``raw``, and its params.
+
+    ``s`` holds the features ``kinds`` names (numbers as DOUBLE, the rest as VARCHAR) from the typed copy of
+    the inputs, in files that have one; ``raw`` is the JSON text of the others' rows, for
+    :func:`inputs_struct` to parse. Parsing stays last so a query that keeps a few rows (a sample) parses only
+    theirs. ``options`` go to ``read_parquet`` (e.g. ``, filename = true``). ``files`` must not be empty.
+
+    Example:
+        >>> import duckdb, pathlib, tempfile
+        >>> from taxiway.serve.prediction_log import PredictionLog, PredictionRecord
+        >>> log = PredictionLog(tempfile.mkdtemp(), "replica")
+        >>> record = PredictionRecord("q1", 1764201600.0, "v1", "blue", "live", '{"x": 2}', "1", 0.9, None, 1)
+        >>> log.append([record])
+        >>> log.flush()
+        1
+        >>> files = [str(p) for p in pathlib.Path(log.uri).rglob("*.parquet")]
+        >>> connection = duckdb.connect()
+        >>> sql, params = inputs_rows(connection, files, {"x": "numeric"}, "request_id", "TRUE", [])
+        >>> features = inputs_struct({"x": "numeric"})
+        >>> connection.execute(f"SELECT request_id, {features} FROM ({sql})", params).fetchall()
+        [('q1', {'x': 2.0})]
+    """
+    typed = _typed_files(connection, files)
+    struct = _struct_type(kinds)
+    empty = f"NULL::{struct}" if kinds else "NULL"
+    typed_struct = f"TRY_CAST({TYPED_INPUTS} AS {struct})" if kinds else "NULL"
+    parts, bound = [], []
+    for chosen, inputs in (
+        ([f for f in files if f in typed], f"{typed_struct} AS s, NULL::VARCHAR AS raw"),
+        ([f for f in files if f not in typed], f"{empty} AS s, inputs AS raw"),
+    ):
+        if chosen:
+            source = f"read_parquet(?, union_by_name = true{options})"
+            parts.append(f"SELECT {columns}, {inputs} FROM {source} WHERE {where}")
+            bound += [chosen, *params]
+    return " UNION ALL ".join(parts), bound
+
+
+def inputs_struct(kinds: dict[str, str]) -> str:
+    """SQL of a row's features from :func:`inputs_rows`' ``s`` and ``raw``: the text parsed only where
+    there is no typed copy.
+
+    Example:
+        >>> print(inputs_struct({"x": "numeric", "city": "categorical"}))
+        coalesce(s, json_transform(raw, '{"x": "DOUBLE", "city": "VARCHAR"}'))
+    """
+    if not kinds:
+        return "NULL"
+    spec = json.dumps({name: _sql_type(kind) for name, kind in kinds.items()}).replace("'", "''")
+    return f"coalesce(s, json_transform(raw, '{spec}'))"
+
+
+def _typed_files(connection: Any, files: list[str]) -> set[str]:
+    """Those of ``files`` that keep the typed copy of the inputs (their Parquet footers say so)."""
+    if not files:
+        return set()
+    found = connection.execute(
+        "SELECT DISTINCT file_name FROM parquet_schema(?) WHERE name = ?", [files, TYPED_INPUTS]
+    ).fetchall()
+    return {str(name) for (name,) in found}
+
+
+def _struct_type(kinds: dict[str, str]) -> str:
+    return "STRUCT(" + ", ".join(f"{_quoted(name)} {_sql_type(kind)}" for name, kind in kinds.items()) + ")"
+
+
+def _sql_type(kind: str) -> str:
+    return "DOUBLE" if kind == "numeric" else "VARCHAR"
 
 
 def read_window(
@@ -103,11 +183,7 @@ def read_window(
             hint="serve the model (taxiway serve) with its prediction log on, send it traffic, "
             "or widen the window with --since",
         )
-    extracted = []
-    for name, kind in features.items():
-        text = f"json_extract_string(inputs, '{_json_path(name)}')"
-        column = f"TRY_CAST({text} AS DOUBLE)" if kind == "numeric" else text
-        extracted.append(f"{column} AS {_quoted(name)}")
+    extracted = "".join(f", parsed.{_quoted(name)} AS {_quoted(name)}" for name in features)
     row = (
         ", CAST(row_number() OVER (PARTITION BY request_id, version ORDER BY filename, file_row_number) - 1 "
         "AS INTEGER) AS row"
@@ -122,15 +198,24 @@ def read_window(
     if request_ids is not None:
         conditions.append("request_id IN (SELECT unnest(?::VARCHAR[]))")
         params.append(request_ids)
-    query = (
-        "SELECT request_id, time, version, role, output, confidence, fallback, latency_ms"
-        f"{''.join(', ' + e for e in extracted)}{row} "
-        "FROM read_parquet(?, union_by_name = true, filename = true, file_row_number = true) "
-        f"WHERE {' AND '.join(conditions)} ORDER BY time, request_id"
-    )
+    logged = "request_id, time, version, role, output, confidence, fallback, latency_ms"
     connection = _connect(folder)
     try:
-        frame: pd.DataFrame = connection.execute(query, [files, *params]).df()
+        rows, bound = inputs_rows(
+            connection,
+            files,
+            features,
+            f"{logged}, filename, file_row_number",
+            " AND ".join(conditions),
+            params,
+            options=", filename = true, file_row_number = true",
+        )
+        query = (
+            f"SELECT {logged}{extracted}{row} "
+            f"FROM (SELECT *, {inputs_struct(features)} AS parsed FROM ({rows})) "
+            "ORDER BY time, request_id"
+        )
+        frame: pd.DataFrame = connection.execute(query, bound).df()
     finally:
         connection.close()
     return LogWindow(since, until, frame)

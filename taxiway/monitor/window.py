@@ -1,8 +1,9 @@
 """A window of the prediction log summarised inside DuckDB: counts per bin, never a million Python rows.
 
-One pass parses each row's JSON once (``json_transform`` to a typed struct) and counts every feature into
-its reference sketch's bins with DuckDB's ``histogram`` aggregate, on every core; only the counts come
-back. The model's confidence comes back as one float array; everything that needs whole rows
+One pass reads each row's inputs once (the log's typed copy of them, or their JSON text parsed where a file
+has no typed copy: :func:`taxiway.monitor.logs.inputs_rows`) and counts every feature into its reference
+sketch's bins with DuckDB's ``histogram`` aggregate, on every core; only the counts come back. The
+model's confidence comes back as one float array; everything that needs whole rows
 (drift by segment, the drift strip, the domain classifier) gets a bounded random sample. This is what keeps
 a report over a million logged rows within seconds and a few hundred megabytes (benchmarks/monitoring.py).
 """
@@ -10,14 +11,13 @@ a report over a million logged rows within seconds and a few hundred megabytes (
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from taxiway.monitor.logs import NoLogsError, _connect, _files, _quoted
+from taxiway.monitor.logs import NoLogsError, _connect, _files, _quoted, inputs_rows, inputs_struct
 from taxiway.monitor.sketch import OTHER, CategorySketch, NumericSketch, Sketch
 from taxiway.serve.log_folder import LogFolder, log_root
 
@@ -69,8 +69,7 @@ def summarise_window(
             "or widen the window with --since",
         )
     kinds: dict[str, str] = profile["kinds"]
-    struct = json.dumps({name: "DOUBLE" if kind == "numeric" else "VARCHAR" for name, kind in kinds.items()})
-    parsed = f"json_transform(inputs, '{struct.replace(chr(39), chr(39) * 2)}')"
+    parsed = inputs_struct(kinds)
     conditions = ["time >= ?", "time < ?", "role <> 'shadow'"]
     params: list[Any] = [since, until]
     if version is not None:
@@ -82,8 +81,8 @@ def summarise_window(
     model = "fallback IS NULL AND confidence IS NOT NULL"
     connection = _connect(folder)
     try:
-        # The one pass over the inputs: each row's JSON parsed once, every feature counted into its bins,
-        # the answers counted. Only one row of counts comes back.
+        # The one pass over the inputs: each row's features read once, every one counted into its bins, the
+        # answers counted. Only one row of counts comes back.
         aggregates = [
             "count(*)",
             "histogram(output) FILTER (WHERE fallback IS NULL) AS outputs",
@@ -94,20 +93,23 @@ def summarise_window(
                 for name, sketch in sketches.items()
             ),
         ]
+        rows_sql, bound = inputs_rows(connection, files, kinds, "output, confidence, fallback", where, params)
         found = connection.execute(
             f"SELECT {', '.join(aggregates)} FROM (SELECT output, confidence, fallback, {parsed} AS s "
-            f"FROM {source} WHERE {where})",
-            [files, *params],
+            f"FROM ({rows_sql}))",
+            bound,
         ).fetchall()[0]
         rows, outputs, fallbacks, non_finite = int(found[0]), found[1], found[2], int(found[3])
-        # Whole rows only for a uniform sample: the reservoir keeps the raw JSON, parsed for its rows alone.
+        # Whole rows only for a uniform sample: text inputs are parsed for the sample's rows alone.
         columns = ", ".join(f"s.{_quoted(name)} AS {_quoted(name)}" for name in kinds)
+        rows_sql, bound = inputs_rows(
+            connection, files, kinds, "request_id, time, output, confidence, fallback", where, params
+        )
         sample = connection.execute(
             f"SELECT request_id, time, output, confidence, fallback{', ' + columns if columns else ''} FROM "
-            f"(SELECT *, {parsed} AS s FROM (SELECT request_id, time, output, confidence, fallback, inputs "
-            f"FROM {source} WHERE {where} USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE (7))) "
-            "ORDER BY time",
-            [files, *params],
+            f"(SELECT * EXCLUDE (s, raw), {parsed} AS s FROM (SELECT * FROM ({rows_sql}) "
+            f"USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE (7))) ORDER BY time",
+            bound,
         ).df()
         scored = connection.execute(
             f"SELECT epoch_us(time) AS t, confidence, {_POSITIVE} AS s FROM {source} "

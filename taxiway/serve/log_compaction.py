@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from taxiway.errors import TaxiwayError
 from taxiway.serve.log_folder import COVERS_KEY, Coverage, LogFolder, log_root
+from taxiway.serve.typed_inputs import TYPED_INPUTS
 from taxiway.store import Store
 
 __all__ = ["CompactedDay", "CompactionReport", "compact_prediction_logs"]
@@ -109,7 +110,7 @@ def _compact_day(folder: LogFolder, day: str) -> CompactedDay:
     for path in paths:
         with folder.fs.open(path, "rb") as handle:
             schemas.append(pq.read_schema(handle).remove_metadata())
-    schema = pa.unify_schemas(schemas).with_metadata({COVERS_KEY: covers_json.encode()})
+    schema = _merged_schema(schemas).with_metadata({COVERS_KEY: covers_json.encode()})
     rows = 0
 
     def write(where: str | IO[bytes]) -> None:
@@ -130,6 +131,35 @@ def _compact_day(folder: LogFolder, day: str) -> CompactedDay:
     for path in paths:  # only now: the merged file already covers them
         folder.fs.rm(path)
     return CompactedDay(day, len(sources), rows, target, len(leftovers))
+
+
+def _merged_schema(schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for the merged file: the sources' columns, and the typed copy of the inputs only when
+    every source has one and their fields unify (numbers widen; an input that is a number in one file and
+    text in another cannot), so that no merged row lacks it (see :mod:`taxiway.serve.typed_inputs`).
+
+    Example:
+        >>> inputs = pa.field("inputs", pa.string())
+        >>> typed = lambda kind: pa.schema([inputs, (TYPED_INPUTS, pa.struct([("x", kind)]))])
+        >>> _merged_schema([typed(pa.int64()), typed(pa.float64())]).field(TYPED_INPUTS).type
+        StructType(struct<x: double>)
+        >>> _merged_schema([typed(pa.int64()), typed(pa.string())]).names
+        ['inputs']
+        >>> _merged_schema([typed(pa.int64()), pa.schema([inputs])]).names
+        ['inputs']
+    """
+    base = pa.unify_schemas(
+        [s.remove(s.get_field_index(TYPED_INPUTS)) if TYPED_INPUTS in s.names else s for s in schemas]
+    )
+    if not all(TYPED_INPUTS in s.names for s in schemas):
+        return base
+    try:
+        typed = pa.unify_schemas(
+            [pa.schema([s.field(TYPED_INPUTS)]) for s in schemas], promote_options="permissive"
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return base
+    return base.append(typed.field(TYPED_INPUTS))
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

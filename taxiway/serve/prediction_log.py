@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from taxiway.serve.log_folder import LogFolder, log_root, readable_files
+from taxiway.serve.typed_inputs import TYPED_INPUTS, typed_inputs
 from taxiway.store import Store
 
 __all__ = ["SCHEMA", "PredictionLog", "PredictionRecord", "log_root", "read_prediction_logs"]
@@ -150,7 +151,11 @@ class PredictionLog:
 
 
 def _table(records: list[PredictionRecord], replica_id: str) -> pa.Table:
-    """Column by column, each from one C-level pass over the records: no pandas, no per-row Python code."""
+    """Column by column, each from one C-level pass over the records: no pandas, no per-row Python code.
+
+    The inputs are kept twice: as JSON text (the record) and, when they make one, as a typed struct that
+    monitoring reads without parsing (:mod:`taxiway.serve.typed_inputs`).
+    """
     columns: dict[str, Any] = {}
     for name in SCHEMA.names:
         kind = SCHEMA.field(name).type
@@ -161,6 +166,9 @@ def _table(records: list[PredictionRecord], replica_id: str) -> pa.Table:
             columns[name] = pa.array(np.round(seconds * 1e6).astype(np.int64)).cast(kind)
         else:
             columns[name] = pa.array(list(map(attrgetter(name), records)), kind)
+    typed = typed_inputs(list(map(attrgetter("inputs"), records)))
+    if typed is not None:
+        columns[TYPED_INPUTS] = typed
     return pa.table(columns)
 
 
@@ -208,8 +216,14 @@ def read_prediction_logs(
             if not folder.is_local:
                 connection.register_filesystem(folder.fs)
             newest = f"ORDER BY time DESC, request_id DESC LIMIT {int(limit)}" if limit is not None else ""
+            source = "read_parquet(?, union_by_name = true)"
+            # every column but the typed copy of the inputs, which repeats the JSON text as a struct
+            names = [
+                row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {source}", [files]).fetchall()
+            ]
+            wanted = ", ".join('"' + n.replace('"', '""') + '"' for n in names if n != TYPED_INPUTS)
             query = (
-                f"SELECT * FROM (SELECT * FROM read_parquet(?, union_by_name = true) "
+                f"SELECT * FROM (SELECT {wanted} FROM {source} "
                 f"WHERE {' AND '.join(conditions)} {newest}) ORDER BY time, request_id"
             )
             frame: pd.DataFrame = connection.execute(query, [files, *params]).df()

@@ -1,0 +1,163 @@
+"""Monitoring reads the same window whatever layout the log kept the inputs in: JSON text alone (servers
+before the typed copy, or a flush whose inputs made no one struct), the typed copy beside it, or both mixed
+in one window, before and after compaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from taxiway.charter.model import MonitoringSection
+from taxiway.monitor.logs import read_window
+from taxiway.monitor.reference import profile_features
+from taxiway.monitor.window import WindowSummary, summarise_window
+from taxiway.serve.log_compaction import compact_prediction_logs
+from taxiway.serve.prediction_log import PredictionLog, PredictionRecord
+from taxiway.serve.service import json_text
+from taxiway.serve.typed_inputs import TYPED_INPUTS
+
+KINDS = {
+    "distance": "numeric",
+    "delay": "numeric",
+    "carrier": "categorical",
+    "gate": "categorical",
+    "day": "categorical",
+    "late": "categorical",
+}
+START = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=2)
+
+
+def flights(rng: np.random.Generator, rows: int) -> list[dict[str, Any]]:
+    """Rows as clients send them: numbers (whole and not), missing inputs, integer codes as categories,
+    dates as text, booleans."""
+    found = []
+    for i in range(rows):
+        row: dict[str, Any] = {
+            "distance": int(rng.integers(100, 3000)),
+            "delay": round(float(rng.normal(5, 20)), 2) if rng.random() > 0.1 else None,
+            "carrier": str(rng.choice(["UA", "AA", "DL", "B6"])),
+            "gate": int(rng.integers(1, 6)),
+            "day": f"2013-01-{1 + i % 28:02d}",
+            "late": bool(rng.random() < 0.3),
+        }
+        if rng.random() < 0.05:
+            del row["carrier"]  # an input a client left out
+        found.append(row)
+    return found
+
+
+def write(folder: Path, batches: list[list[dict[str, Any]]], *, text_only: bool = False) -> None:
+    log = PredictionLog(str(folder), "host:8000:1")
+    at = START.timestamp() + 3600
+    for b, rows in enumerate(batches):
+        log.append(
+            [
+                PredictionRecord(
+                    f"b{b}-r{i}",
+                    at + b * 60 + i / 1000,
+                    "v1",
+                    "blue",
+                    "live",
+                    json_text(row),
+                    '"1"' if i % 3 else '"0"',
+                    0.55 + (i % 40) / 100,
+                    None,
+                    2.0,
+                )
+                for i, row in enumerate(rows)
+            ]
+        )
+        log.flush()
+    if text_only:
+        for path in folder.rglob("*.parquet"):
+            table = pq.read_table(path)
+            if TYPED_INPUTS in table.column_names:
+                pq.write_table(table.drop_columns([TYPED_INPUTS]), path)
+
+
+def summary(folder: Path, profile: dict[str, Any]) -> WindowSummary:
+    return summarise_window(
+        str(folder),
+        profile,
+        since=START,
+        until=START + dt.timedelta(days=1),
+        version="v1",
+        positive='"1"',
+        sample_rows=10_000,
+    )
+
+
+def comparable(found: WindowSummary) -> dict[str, Any]:
+    return {
+        "rows": found.rows,
+        "features": {name: sketch.to_dict() for name, sketch in found.features.items()},
+        "outputs": found.outputs,
+        "confidence": sorted(found.confidence.tolist()),
+        "sample": found.sample.sort_values("request_id").reset_index(drop=True),
+    }
+
+
+@pytest.fixture(scope="module")
+def profile() -> dict[str, Any]:
+    reference = pd.DataFrame(flights(np.random.default_rng(0), 2000))
+    return {
+        "kinds": KINDS,
+        "features": profile_features(reference, KINDS, chunk_rows=200, settings=MonitoringSection()),
+    }
+
+
+def test_a_window_reads_the_same_from_text_from_the_typed_copy_and_from_both(
+    tmp_path: Path, profile: dict[str, Any]
+) -> None:
+    rng = np.random.default_rng(1)
+    batches = [flights(rng, 300) for _ in range(3)]
+    batches.append([*flights(rng, 50), {**flights(rng, 1)[0], "distance": "far"}])  # no one type: text only
+    write(tmp_path / "typed", batches)
+    write(tmp_path / "text", batches, text_only=True)
+    layouts = [
+        TYPED_INPUTS in pq.read_schema(p).names for p in sorted((tmp_path / "typed").rglob("*.parquet"))
+    ]
+    assert layouts == [True, True, True, False]  # the window mixes both layouts
+
+    typed, text = summary(tmp_path / "typed", profile), summary(tmp_path / "text", profile)
+    assert typed.rows == 951
+    expected, found = comparable(text), comparable(typed)
+    pd.testing.assert_frame_equal(found.pop("sample"), expected.pop("sample"))
+    assert found == expected
+
+    features = dict(KINDS)
+    window = {"since": START, "until": START + dt.timedelta(days=1), "with_row": True}
+    typed_rows = read_window(str(tmp_path / "typed"), features, **window).frame
+    text_rows = read_window(str(tmp_path / "text"), features, **window).frame
+    pd.testing.assert_frame_equal(typed_rows, text_rows)
+    sent = [row for rows in batches for row in rows]
+    assert typed_rows["gate"].tolist() == [str(row["gate"]) for row in sent]  # codes keep their spelling
+    assert typed_rows["day"].tolist() == [row["day"] for row in sent]  # dates stay the text sent
+    assert typed_rows["late"].tolist() == ["true" if row["late"] else "false" for row in sent]
+    assert typed_rows["carrier"].isna().sum() == sum("carrier" not in row for row in sent)
+    assert typed_rows["distance"].isna().sum() == 1  # "far" is not a number
+
+
+def test_compaction_keeps_the_typed_copy_when_every_file_has_one_and_drops_it_when_not(
+    tmp_path: Path, profile: dict[str, Any]
+) -> None:
+    rng = np.random.default_rng(2)
+    batches = [flights(rng, 200) for _ in range(3)]
+    write(tmp_path / "typed", batches)
+    mixed = [*batches, [{**flights(rng, 1)[0], "distance": "far"}]]
+    write(tmp_path / "mixed", mixed)
+    before = {name: comparable(summary(tmp_path / name, profile)) for name in ("typed", "mixed")}
+    for name in ("typed", "mixed"):
+        report = compact_prediction_logs(str(tmp_path / name))
+        assert report.merged_files == (3 if name == "typed" else 4)
+        (merged,) = sorted((tmp_path / name).rglob("*.parquet"))
+        assert (TYPED_INPUTS in pq.read_schema(merged).names) is (name == "typed")
+        after = comparable(summary(tmp_path / name, profile))
+        pd.testing.assert_frame_equal(after.pop("sample"), before[name].pop("sample"))
+        assert after == before[name]
