@@ -25,7 +25,7 @@ Usage (repository root): ``.venv/bin/python benchmarks/monitoring.py [--repeats 
 The Evidently venv is created when missing: ``python -m venv benchmarks/.venvs/evidently &&
 benchmarks/.venvs/evidently/bin/pip install 'evidently>=0.7,<0.8' 'pandas<3' pyarrow``. The census for the
 estimation part is read from NannyML's package in a venv of its own: ``python -m venv
-benchmarks/.venvs/nannyml && benchmarks/.venvs/nannyml/bin/pip install nannyml==0.13.1``.
+benchmarks/.venvs/nannyml && benchmarks/.venvs/nannyml/bin/pip install --no-deps nannyml==0.13.1``.
 """
 
 from __future__ import annotations
