@@ -19,14 +19,14 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from taxiway.monitor.reference import load_reference
 from taxiway.project import Project
 from taxiway.serve.prediction_log import read_prediction_logs
 from taxiway.store import Store
 from taxiway.store.checks import Check
-from taxiway.store.tables import ServingSnapshotRow
+from taxiway.store.tables import ReferenceProfileRow, ServingSnapshotRow
 from tests.serve.server import Server, cli_result, deployed_project, running_server
 
 WAIT_S = 120
@@ -225,6 +225,32 @@ def test_a_version_never_served_is_a_clear_error(project: Path, server: Server) 
     result = cli_result(project, "monitor", "--version", "v2", "--since", "1h")
     assert result.exit_code == 2  # bad input, as every TaxiwayError
     assert "no prediction of v2 was logged" in result.output and "hint:" in result.output
+
+
+def test_a_version_without_a_reference_profile_gets_one_built_from_its_validation_rows(
+    project: Path, server: Server
+) -> None:
+    """A version registered before monitoring existed has no profile: a pass builds it, the same one."""
+    store = Project.load(project).store
+    try:
+        before = load_reference(store, 1)
+        assert before is not None
+        with store.write_session() as session, session.begin():
+            session.execute(delete(ReferenceProfileRow).where(ReferenceProfileRow.version == 1))
+        assert load_reference(store, 1) is None
+    finally:
+        store.close()
+    _send(server, _rows(project).iloc[:5], "unprofiled", labels=False)
+    _wait_logged(project, "unprofiled", 5)
+    code, report = _monitor(project, "--since", "1h")
+    assert report, code
+    assert _judgement(report, Check.MONITOR_DRIFT)["sample_size"] >= 600
+    store = Project.load(project).store
+    try:
+        rebuilt = load_reference(store, 1)
+    finally:
+        store.close()
+    assert rebuilt is not None and rebuilt.source == before.source and rebuilt.data == before.data
 
 
 def _free_port() -> int:
