@@ -36,7 +36,8 @@ def dask_cluster() -> Iterator[str]:
         processes=True,
         host="127.0.0.1",
         scheduler_port=0,
-        dashboard_address=None,
+        # a free port: None still binds the default 8787, which another suite on the machine may hold
+        dashboard_address="127.0.0.1:0",
     ) as cluster:
         yield str(cluster.scheduler_address)
 
