@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from taxiway.demo.flights import KNOWN_AFTER_DEPARTURE, TARGET, flights_frame
 
@@ -24,6 +25,7 @@ def test_flights_have_the_target_and_no_column_known_only_after_departure() -> N
     assert frame.equals(flights_frame(rows=2_000)), "the sample is reproducible"
 
 
+@pytest.mark.one_backend  # the laptop setup: the demo makes its own SQLite project whatever the backend
 def test_quick_demo_builds_a_project_and_prints_the_checklist(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     env = {"PATH": str(Path(sys.executable).parent), "NO_COLOR": "1", "HOME": str(tmp_path)}
