@@ -135,16 +135,16 @@ def _compact_day(folder: LogFolder, day: str) -> CompactedDay:
 
 def _merged_schema(schemas: list[pa.Schema]) -> pa.Schema:
     """One schema for the merged file: the sources' columns, and the typed copy of the inputs only when
-    every source has one and their fields unify (numbers widen; an input that is a number in one file and
-    text in another cannot), so that no merged row lacks it (see :mod:`taxiway.serve.typed_inputs`).
+    every source has one, so that no merged row lacks it (see :mod:`taxiway.serve.typed_inputs`). Numbers
+    widen; an input that is a number in one file and text in another becomes text.
 
     Example:
         >>> inputs = pa.field("inputs", pa.string())
         >>> typed = lambda kind: pa.schema([inputs, (TYPED_INPUTS, pa.struct([("x", kind)]))])
         >>> _merged_schema([typed(pa.int64()), typed(pa.float64())]).field(TYPED_INPUTS).type
         StructType(struct<x: double>)
-        >>> _merged_schema([typed(pa.int64()), typed(pa.string())]).names
-        ['inputs']
+        >>> _merged_schema([typed(pa.int64()), typed(pa.string())]).field(TYPED_INPUTS).type
+        StructType(struct<x: string>)
         >>> _merged_schema([typed(pa.int64()), pa.schema([inputs])]).names
         ['inputs']
     """
@@ -153,13 +153,20 @@ def _merged_schema(schemas: list[pa.Schema]) -> pa.Schema:
     )
     if not all(TYPED_INPUTS in s.names for s in schemas):
         return base
+    kinds: dict[str, list[pa.DataType]] = {}
+    for schema in schemas:
+        for child in schema.field(TYPED_INPUTS).type:
+            kinds.setdefault(child.name, []).append(child.type)
+    return base.append(pa.field(TYPED_INPUTS, pa.struct([(n, _widest(k)) for n, k in kinds.items()])))
+
+
+def _widest(kinds: list[pa.DataType]) -> pa.DataType:
+    """One type that holds every value of ``kinds`` (text when numbers and text meet)."""
     try:
-        typed = pa.unify_schemas(
-            [pa.schema([s.field(TYPED_INPUTS)]) for s in schemas], promote_options="permissive"
-        )
+        unified = pa.unify_schemas([pa.schema([("x", k)]) for k in kinds], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return base
-    return base.append(typed.field(TYPED_INPUTS))
+        return pa.string()
+    return unified.field("x").type
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -6,16 +6,19 @@ text was most of a report's CPU time (benchmarks/monitoring.py). So each flush a
 ``typed_inputs``, the texts parsed once by Arrow's JSON reader into a struct with one typed child per input
 (numbers, booleans, text), which DuckDB reads column by column without parsing anything.
 
-The typed copy is a view, never the record: a flush whose inputs do not make one struct (an input that is a
-number in one row and text in another, or rows that are not JSON objects) writes the text alone, and
-readers parse it as before. Values that are lists or objects stay in the text only. Within a file, the
-column is there for every row or not at all (compaction keeps it so: :mod:`taxiway.serve.log_compaction`).
+The typed copy is a view, never the record. An input sent as a number by one client and as text by another
+(``42`` and ``"42"``) becomes text in that flush's copy, spelt as a reader of the JSON would read it (``42``,
+``"forty"``), so readers get the same values from either; rows that are not JSON objects leave the flush
+with the text alone, which readers parse as before. Values that are lists or objects stay in the text only.
+Within a file, the column is there for every row or not at all (compaction keeps it so:
+:mod:`taxiway.serve.log_compaction`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
@@ -35,7 +38,9 @@ def typed_inputs(texts: Sequence[str]) -> pa.StructArray | None:
         StructType(struct<age: double, city: string>)
         >>> typed_inputs(['{"day": "2013-01-01"}']).type
         StructType(struct<day: string>)
-        >>> typed_inputs(['{"age": 41}', '{"age": "forty"}']) is None  # no one type for "age"
+        >>> typed_inputs(['{"age": 41}', '{"age": "forty"}']).to_pylist()  # no one type for "age": text
+        [{'age': '41'}, {'age': 'forty'}]
+        >>> typed_inputs(['{"age": 41}', '[41]']) is None  # not an object
         True
     """
     if not texts:
@@ -51,14 +56,43 @@ def typed_inputs(texts: Sequence[str]) -> pa.StructArray | None:
             parse = pa_json.ParseOptions(explicit_schema=schema)
             table = pa_json.read_json(pa.py_buffer(data), read_options=read, parse_options=parse)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
+        return _one_by_one(texts)
     if table.num_rows != len(texts):  # a text spread over several lines: the rows would not line up
+        return _one_by_one(texts)
+    return _struct({name: table.column(name).combine_chunks() for name in table.column_names})
+
+
+def _one_by_one(texts: Sequence[str]) -> pa.StructArray | None:
+    """The slow way, for the flushes Arrow's reader refuses: each text parsed in Python, and an input with
+    values of several types kept as text (a string as it is, anything else as its JSON)."""
+    try:
+        rows = [orjson.loads(text) for text in texts]
+    except orjson.JSONDecodeError:
         return None
-    kept = [name for name, kind in zip(table.column_names, table.schema.types, strict=True) if _scalar(kind)]
+    if not all(isinstance(row, dict) for row in rows):
+        return None
+    columns: dict[str, pa.Array] = {}
+    for name in dict.fromkeys(key for row in rows for key in row):
+        values = [row.get(name) for row in rows]
+        try:
+            columns[name] = pa.array(values)  # Python's str never becomes a timestamp here
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[name] = pa.array([_as_text(value) for value in values], pa.string())
+    return _struct(columns)
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _struct(columns: dict[str, pa.Array]) -> pa.StructArray | None:
+    """The scalar columns as one struct (None when there is none)."""
+    kept = {name: column for name, column in columns.items() if _scalar(column.type)}
     if not kept:
         return None
-    columns = [table.column(name).combine_chunks() for name in kept]
-    return pa.StructArray.from_arrays(columns, names=kept)
+    return pa.StructArray.from_arrays(list(kept.values()), names=list(kept))
 
 
 def _scalar(kind: pa.DataType) -> bool:

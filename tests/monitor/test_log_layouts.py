@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -52,7 +53,9 @@ def flights(rng: np.random.Generator, rows: int) -> list[dict[str, Any]]:
     return found
 
 
-def write(folder: Path, batches: list[list[dict[str, Any]]], *, text_only: bool = False) -> None:
+def write(folder: Path, batches: list[list[dict[str, Any]]], *, text_only: tuple[int, ...] = ()) -> None:
+    """One flush per batch, as the server logs; the flushes in ``text_only`` without the typed copy (as a
+    server before it wrote them)."""
     log = PredictionLog(str(folder), "host:8000:1")
     at = START.timestamp() + 3600
     for b, rows in enumerate(batches):
@@ -74,11 +77,13 @@ def write(folder: Path, batches: list[list[dict[str, Any]]], *, text_only: bool 
             ]
         )
         log.flush()
-    if text_only:
-        for path in folder.rglob("*.parquet"):
-            table = pq.read_table(path)
-            if TYPED_INPUTS in table.column_names:
-                pq.write_table(table.drop_columns([TYPED_INPUTS]), path)
+    for b, path in enumerate(sorted(folder.rglob("*.parquet"))):  # file names sort in flush order
+        if b in text_only:
+            pq.write_table(pq.read_table(path).drop_columns([TYPED_INPUTS]), path)
+
+
+def layouts(folder: Path) -> list[bool]:
+    return [TYPED_INPUTS in pq.read_schema(path).names for path in sorted(folder.rglob("*.parquet"))]
 
 
 def summary(folder: Path, profile: dict[str, Any]) -> WindowSummary:
@@ -117,31 +122,41 @@ def test_a_window_reads_the_same_from_text_from_the_typed_copy_and_from_both(
 ) -> None:
     rng = np.random.default_rng(1)
     batches = [flights(rng, 300) for _ in range(3)]
-    batches.append([*flights(rng, 50), {**flights(rng, 1)[0], "distance": "far"}])  # no one type: text only
+    batches.append([*flights(rng, 50), {**flights(rng, 1)[0], "distance": "far"}])  # a number, and text
     write(tmp_path / "typed", batches)
-    write(tmp_path / "text", batches, text_only=True)
-    layouts = [
-        TYPED_INPUTS in pq.read_schema(p).names for p in sorted((tmp_path / "typed").rglob("*.parquet"))
+    write(tmp_path / "mixed", batches, text_only=(0, 2))
+    write(tmp_path / "text", batches, text_only=(0, 1, 2, 3))
+    assert layouts(tmp_path / "typed") == [True] * 4 and layouts(tmp_path / "mixed") == [
+        False,
+        True,
+        False,
+        True,
     ]
-    assert layouts == [True, True, True, False]  # the window mixes both layouts
+    last = max((tmp_path / "typed").rglob("*.parquet"))  # names sort in flush order
+    assert pq.read_schema(last).field(TYPED_INPUTS).type.field("distance").type == pa.string()
 
-    typed, text = summary(tmp_path / "typed", profile), summary(tmp_path / "text", profile)
-    assert typed.rows == 951
-    expected, found = comparable(text), comparable(typed)
-    pd.testing.assert_frame_equal(found.pop("sample"), expected.pop("sample"))
-    assert found == expected
-
-    features = dict(KINDS)
+    text = summary(tmp_path / "text", profile)
+    assert text.rows == 951
+    expected = comparable(text)
+    expected_sample = expected.pop("sample")
     window = {"since": START, "until": START + dt.timedelta(days=1), "with_row": True}
-    typed_rows = read_window(str(tmp_path / "typed"), features, **window).frame
-    text_rows = read_window(str(tmp_path / "text"), features, **window).frame
-    pd.testing.assert_frame_equal(typed_rows, text_rows)
+    text_rows = read_window(str(tmp_path / "text"), dict(KINDS), **window).frame
+    for layout in ("typed", "mixed"):
+        found = comparable(summary(tmp_path / layout, profile))
+        pd.testing.assert_frame_equal(found.pop("sample"), expected_sample)
+        assert found == expected, layout
+        pd.testing.assert_frame_equal(
+            read_window(str(tmp_path / layout), dict(KINDS), **window).frame, text_rows
+        )
+
+    typed_rows = read_window(str(tmp_path / "typed"), dict(KINDS), **window).frame
     sent = [row for rows in batches for row in rows]
     assert typed_rows["gate"].tolist() == [str(row["gate"]) for row in sent]  # codes keep their spelling
     assert typed_rows["day"].tolist() == [row["day"] for row in sent]  # dates stay the text sent
     assert typed_rows["late"].tolist() == ["true" if row["late"] else "false" for row in sent]
     assert typed_rows["carrier"].isna().sum() == sum("carrier" not in row for row in sent)
     assert typed_rows["distance"].isna().sum() == 1  # "far" is not a number
+    assert typed_rows["distance"].tolist()[:300] == [float(row["distance"]) for row in sent[:300]]
 
 
 def test_compaction_keeps_the_typed_copy_when_every_file_has_one_and_drops_it_when_not(
@@ -149,15 +164,15 @@ def test_compaction_keeps_the_typed_copy_when_every_file_has_one_and_drops_it_wh
 ) -> None:
     rng = np.random.default_rng(2)
     batches = [flights(rng, 200) for _ in range(3)]
+    batches.append([{**flights(rng, 1)[0], "distance": "far"}])  # this flush's "distance" is text
     write(tmp_path / "typed", batches)
-    mixed = [*batches, [{**flights(rng, 1)[0], "distance": "far"}]]
-    write(tmp_path / "mixed", mixed)
+    write(tmp_path / "mixed", batches, text_only=(1,))
     before = {name: comparable(summary(tmp_path / name, profile)) for name in ("typed", "mixed")}
     for name in ("typed", "mixed"):
-        report = compact_prediction_logs(str(tmp_path / name))
-        assert report.merged_files == (3 if name == "typed" else 4)
-        (merged,) = sorted((tmp_path / name).rglob("*.parquet"))
-        assert (TYPED_INPUTS in pq.read_schema(merged).names) is (name == "typed")
+        assert compact_prediction_logs(str(tmp_path / name)).merged_files == 4
+        assert layouts(tmp_path / name) == [name == "typed"]  # one merged file
         after = comparable(summary(tmp_path / name, profile))
         pd.testing.assert_frame_equal(after.pop("sample"), before[name].pop("sample"))
         assert after == before[name]
+    (merged,) = (tmp_path / "typed").rglob("*.parquet")
+    assert pq.read_schema(merged).field(TYPED_INPUTS).type.field("distance").type == pa.string()

@@ -43,10 +43,22 @@ def test_lists_objects_and_inputs_null_in_every_row_stay_in_the_text_only() -> N
     assert typed_inputs(['{"tags": ["a"]}']) is None  # nothing typed is left
 
 
+def test_an_input_of_several_types_becomes_text_spelt_as_the_json_reads() -> None:
+    texts = ['{"x": 1, "y": 2}', '{"x": "one", "y": 2.5}', '{"x": 2.5, "y": null}', '{"x": true, "z": [1]}']
+    typed = typed_inputs(texts)
+    assert typed is not None
+    assert typed.type == pa.struct([("x", pa.string()), ("y", pa.float64())])  # z: a list, text only
+    assert typed.to_pylist() == [
+        {"x": "1", "y": 2.0},
+        {"x": "one", "y": 2.5},
+        {"x": "2.5", "y": None},
+        {"x": "true", "y": None},
+    ]
+    assert typed_inputs(['{"x": true}', '{"x": 1}']).to_pylist() == [{"x": "true"}, {"x": "1"}]  # type: ignore[union-attr]
+
+
 def test_rows_that_do_not_make_one_struct_give_none() -> None:
     assert typed_inputs([]) is None
-    assert typed_inputs(['{"x": 1}', '{"x": "one"}']) is None  # a number in one row, text in another
-    assert typed_inputs(['{"x": true}', '{"x": 1}']) is None
     assert typed_inputs(['{"x": 1}', "[1, 2]"]) is None  # not an object
     assert typed_inputs(['{"x": 1}', "not json"]) is None
     assert typed_inputs(['{"x": 1}\n{"x": 2}']) is None  # one text holding two rows: they would not line up
@@ -72,7 +84,7 @@ def test_a_flush_writes_the_typed_copy_beside_the_text_and_readers_of_the_log_se
     log.append(
         [
             PredictionRecord("q", now, "v1", "blue", "live", '{"x": "three"}', "1", 0.9, None, 1.0),
-            PredictionRecord("p", now, "v1", "blue", "live", '{"x": 3}', "1", 0.9, None, 1.0),
+            PredictionRecord("p", now, "v1", "blue", "live", "[3]", "1", 0.9, None, 1.0),  # not an object
         ]
     )
     log.flush()
@@ -83,4 +95,4 @@ def test_a_flush_writes_the_typed_copy_beside_the_text_and_readers_of_the_log_se
     frame = read_prediction_logs(str(tmp_path))
     assert TYPED_INPUTS not in frame.columns  # it repeats the text: not shown twice
     assert set(SCHEMA.names) <= set(frame.columns)
-    assert sorted(frame["inputs"]) == sorted(['{"x":0}', '{"x":1}', '{"x":2}', '{"x": "three"}', '{"x": 3}'])
+    assert sorted(frame["inputs"]) == sorted(['{"x":0}', '{"x":1}', '{"x":2}', '{"x": "three"}', "[3]"])
