@@ -70,8 +70,8 @@ def _quoted(name: str) -> str:
 
 
 def inputs_rows(
-    connection: Any,
     files: list[str],
+    typed: set[str],
     kinds: dict[str, str],
     columns: str,
     where: str,
@@ -82,9 +82,10 @@ def inputs_rows(
     """SQL for the rows of ``files`` that meet ``where``: ``columns``, then ``s`` and ``raw``, and its params.
 
     ``s`` holds the features ``kinds`` names (numbers as DOUBLE, the rest as VARCHAR) from the typed copy of
-    the inputs, in files that have one; ``raw`` is the JSON text of the others' rows, for
-    :func:`inputs_struct` to parse. Parsing stays last so a query that keeps a few rows (a sample) parses only
-    theirs. ``options`` go to ``read_parquet`` (e.g. ``, filename = true``). ``files`` must not be empty.
+    the inputs, in the files ``typed`` names (:func:`typed_files`); ``raw`` is the JSON text of the other
+    files' rows, for :func:`inputs_struct` to parse. Parsing stays last so a query that keeps a few rows (a
+    sample) parses only theirs. ``options`` go to ``read_parquet`` (e.g. ``, filename = true``). ``files``
+    must not be empty.
 
     Example:
         >>> import duckdb, pathlib, tempfile
@@ -96,12 +97,12 @@ def inputs_rows(
         1
         >>> files = [str(p) for p in pathlib.Path(log.uri).rglob("*.parquet")]
         >>> connection = duckdb.connect()
-        >>> sql, params = inputs_rows(connection, files, {"x": "numeric"}, "request_id", "TRUE", [])
+        >>> typed = typed_files(connection, files)
+        >>> sql, params = inputs_rows(files, typed, {"x": "numeric"}, "request_id", "TRUE", [])
         >>> features = inputs_struct({"x": "numeric"})
         >>> connection.execute(f"SELECT request_id, {features} FROM ({sql})", params).fetchall()
         [('q1', {'x': 2.0})]
     """
-    typed = _typed_files(connection, files)
     struct = _struct_type(kinds)
     empty = f"NULL::{struct}" if kinds else "NULL"
     typed_struct = f"TRY_CAST({TYPED_INPUTS} AS {struct})" if kinds else "NULL"
@@ -131,7 +132,7 @@ def inputs_struct(kinds: dict[str, str]) -> str:
     return f"coalesce(s, json_transform(raw, '{spec}'))"
 
 
-def _typed_files(connection: Any, files: list[str]) -> set[str]:
+def typed_files(connection: Any, files: list[str]) -> set[str]:
     """Those of ``files`` that keep the typed copy of the inputs (their Parquet footers say so)."""
     if not files:
         return set()
@@ -202,8 +203,8 @@ def read_window(
     connection = _connect(folder)
     try:
         rows, bound = inputs_rows(
-            connection,
             files,
+            typed_files(connection, files),
             features,
             f"{logged}, filename, file_row_number",
             " AND ".join(conditions),

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from taxiway.monitor.logs import NoLogsError, _connect, _files, _quoted, inputs_rows, inputs_struct
+from taxiway.monitor.logs import (
+    NoLogsError,
+    _connect,
+    _files,
+    _quoted,
+    inputs_rows,
+    inputs_struct,
+    typed_files,
+)
 from taxiway.monitor.sketch import OTHER, CategorySketch, NumericSketch, Sketch
 from taxiway.serve.log_folder import LogFolder, log_root
 
@@ -93,7 +101,8 @@ def summarise_window(
                 for name, sketch in sketches.items()
             ),
         ]
-        rows_sql, bound = inputs_rows(connection, files, kinds, "output, confidence, fallback", where, params)
+        typed = typed_files(connection, files)
+        rows_sql, bound = inputs_rows(files, typed, kinds, "output, confidence, fallback", where, params)
         found = connection.execute(
             f"SELECT {', '.join(aggregates)} FROM (SELECT output, confidence, fallback, {parsed} AS s "
             f"FROM ({rows_sql}))",
@@ -103,7 +112,7 @@ def summarise_window(
         # Whole rows only for a uniform sample: text inputs are parsed for the sample's rows alone.
         columns = ", ".join(f"s.{_quoted(name)} AS {_quoted(name)}" for name in kinds)
         rows_sql, bound = inputs_rows(
-            connection, files, kinds, "request_id, time, output, confidence, fallback", where, params
+            files, typed, kinds, "request_id, time, output, confidence, fallback", where, params
         )
         sample = connection.execute(
             f"SELECT request_id, time, output, confidence, fallback{', ' + columns if columns else ''} FROM "

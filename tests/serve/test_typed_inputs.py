@@ -54,7 +54,8 @@ def test_an_input_of_several_types_becomes_text_spelt_as_the_json_reads() -> Non
         {"x": "2.5", "y": None},
         {"x": "true", "y": None},
     ]
-    assert typed_inputs(['{"x": true}', '{"x": 1}']).to_pylist() == [{"x": "true"}, {"x": "1"}]  # type: ignore[union-attr]
+    typed = typed_inputs(['{"x": true}', '{"x": 1}'])
+    assert typed is not None and typed.to_pylist() == [{"x": "true"}, {"x": "1"}]
 
 
 def test_rows_that_do_not_make_one_struct_give_none() -> None:
