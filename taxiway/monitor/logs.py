@@ -69,9 +69,41 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@dataclass(frozen=True)
+class TypedCopies:
+    """Which of a window's files keep the typed copy of the inputs, and the inputs those copies hold."""
+
+    files: frozenset[str]
+    inputs: frozenset[str]
+
+
+def typed_copies(connection: Any, files: list[str]) -> TypedCopies:
+    """Those of ``files`` that keep the typed copy of the inputs, and its fields: both read from the Parquet
+    footers, not the rows.
+
+    Example:
+        >>> import duckdb
+        >>> typed_copies(duckdb.connect(), [])
+        TypedCopies(files=frozenset(), inputs=frozenset())
+    """
+    if not files:
+        return TypedCopies(frozenset(), frozenset())
+    found = connection.execute(
+        "SELECT DISTINCT file_name FROM parquet_schema(?) WHERE name = ?", [files, TYPED_INPUTS]
+    ).fetchall()
+    typed = sorted(str(name) for (name,) in found)
+    if not typed:
+        return TypedCopies(frozenset(), frozenset())
+    # the union of every copy's fields, from the footers (a relation's types, without reading a row)
+    union = connection.sql(
+        f"SELECT {TYPED_INPUTS} FROM read_parquet(?, union_by_name = true)", params=[typed]
+    )
+    return TypedCopies(frozenset(typed), frozenset(name for name, _ in union.types[0].children))
+
+
 def inputs_rows(
     files: list[str],
-    typed: set[str],
+    typed: TypedCopies,
     kinds: dict[str, str],
     columns: str,
     where: str,
@@ -82,7 +114,7 @@ def inputs_rows(
     """SQL for the rows of ``files`` that meet ``where``: ``columns``, then ``s`` and ``raw``, and its params.
 
     ``s`` holds the features ``kinds`` names (numbers as DOUBLE, the rest as VARCHAR) from the typed copy of
-    the inputs, in the files ``typed`` names (:func:`typed_files`); ``raw`` is the JSON text of the other
+    the inputs, in the files ``typed`` names (:func:`typed_copies`); ``raw`` is the JSON text of the other
     files' rows, for :func:`inputs_struct` to parse. Parsing stays last so a query that keeps a few rows (a
     sample) parses only theirs. ``options`` go to ``read_parquet`` (e.g. ``, filename = true``). ``files``
     must not be empty.
@@ -97,19 +129,29 @@ def inputs_rows(
         1
         >>> files = [str(p) for p in pathlib.Path(log.uri).rglob("*.parquet")]
         >>> connection = duckdb.connect()
-        >>> typed = typed_files(connection, files)
+        >>> typed = typed_copies(connection, files)
         >>> sql, params = inputs_rows(files, typed, {"x": "numeric"}, "request_id", "TRUE", [])
         >>> features = inputs_struct({"x": "numeric"})
         >>> connection.execute(f"SELECT request_id, {features} FROM ({sql})", params).fetchall()
         [('q1', {'x': 2.0})]
     """
-    struct = _struct_type(kinds)
-    empty = f"NULL::{struct}" if kinds else "NULL"
-    typed_struct = f"TRY_CAST({TYPED_INPUTS} AS {struct})" if kinds else "NULL"
+    empty = f"NULL::{_struct_type(kinds)}" if kinds else "NULL"
+    # field by field: an input no typed copy holds is null (a cast of the whole struct would refuse to bind
+    # when the copies hold none of the wanted inputs)
+    fields = ", ".join(
+        f"{_quoted(name)} := "
+        + (
+            f"TRY_CAST({TYPED_INPUTS}.{_quoted(name)} AS {_sql_type(kind)})"
+            if name in typed.inputs
+            else f"NULL::{_sql_type(kind)}"
+        )
+        for name, kind in kinds.items()
+    )
+    typed_struct = f"struct_pack({fields})" if kinds else "NULL"
     parts, bound = [], []
     for chosen, inputs in (
-        ([f for f in files if f in typed], f"{typed_struct} AS s, NULL::VARCHAR AS raw"),
-        ([f for f in files if f not in typed], f"{empty} AS s, inputs AS raw"),
+        ([f for f in files if f in typed.files], f"{typed_struct} AS s, NULL::VARCHAR AS raw"),
+        ([f for f in files if f not in typed.files], f"{empty} AS s, inputs AS raw"),
     ):
         if chosen:
             source = f"read_parquet(?, union_by_name = true{options})"
@@ -130,16 +172,6 @@ def inputs_struct(kinds: dict[str, str]) -> str:
         return "NULL"
     spec = json.dumps({name: _sql_type(kind) for name, kind in kinds.items()}).replace("'", "''")
     return f"coalesce(s, json_transform(raw, '{spec}'))"
-
-
-def typed_files(connection: Any, files: list[str]) -> set[str]:
-    """Those of ``files`` that keep the typed copy of the inputs (their Parquet footers say so)."""
-    if not files:
-        return set()
-    found = connection.execute(
-        "SELECT DISTINCT file_name FROM parquet_schema(?) WHERE name = ?", [files, TYPED_INPUTS]
-    ).fetchall()
-    return {str(name) for (name,) in found}
 
 
 def _struct_type(kinds: dict[str, str]) -> str:
@@ -204,7 +236,7 @@ def read_window(
     try:
         rows, bound = inputs_rows(
             files,
-            typed_files(connection, files),
+            typed_copies(connection, files),
             features,
             f"{logged}, filename, file_row_number",
             " AND ".join(conditions),

@@ -24,7 +24,7 @@ from taxiway.monitor.logs import (
     _quoted,
     inputs_rows,
     inputs_struct,
-    typed_files,
+    typed_copies,
 )
 from taxiway.monitor.sketch import OTHER, CategorySketch, NumericSketch, Sketch
 from taxiway.serve.log_folder import LogFolder, log_root
@@ -101,7 +101,7 @@ def summarise_window(
                 for name, sketch in sketches.items()
             ),
         ]
-        typed = typed_files(connection, files)
+        typed = typed_copies(connection, files)
         rows_sql, bound = inputs_rows(files, typed, kinds, "output, confidence, fallback", where, params)
         found = connection.execute(
             f"SELECT {', '.join(aggregates)} FROM (SELECT output, confidence, fallback, {parsed} AS s "

@@ -53,18 +53,24 @@ def flights(rng: np.random.Generator, rows: int) -> list[dict[str, Any]]:
     return found
 
 
-def write(folder: Path, batches: list[list[dict[str, Any]]], *, text_only: tuple[int, ...] = ()) -> None:
+def write(
+    folder: Path,
+    batches: list[list[dict[str, Any]]],
+    *,
+    text_only: tuple[int, ...] = (),
+    version: str = "v1",
+) -> None:
     """One flush per batch, as the server logs; the flushes in ``text_only`` without the typed copy (as a
     server before it wrote them)."""
-    log = PredictionLog(str(folder), "host:8000:1")
+    log = PredictionLog(str(folder), f"host:8000:{version}")
     at = START.timestamp() + 3600
     for b, rows in enumerate(batches):
         log.append(
             [
                 PredictionRecord(
-                    f"b{b}-r{i}",
+                    f"{version}-b{b}-r{i}",
                     at + b * 60 + i / 1000,
-                    "v1",
+                    version,
                     "blue",
                     "live",
                     json_text(row),
@@ -76,9 +82,10 @@ def write(folder: Path, batches: list[list[dict[str, Any]]], *, text_only: tuple
                 for i, row in enumerate(rows)
             ]
         )
+        before = set(folder.rglob("*.parquet"))
         log.flush()
-    for b, path in enumerate(sorted(folder.rglob("*.parquet"))):  # file names sort in flush order
         if b in text_only:
+            (path,) = set(folder.rglob("*.parquet")) - before
             pq.write_table(pq.read_table(path).drop_columns([TYPED_INPUTS]), path)
 
 
@@ -86,13 +93,13 @@ def layouts(folder: Path) -> list[bool]:
     return [TYPED_INPUTS in pq.read_schema(path).names for path in sorted(folder.rglob("*.parquet"))]
 
 
-def summary(folder: Path, profile: dict[str, Any]) -> WindowSummary:
+def summary(folder: Path, profile: dict[str, Any], version: str = "v1") -> WindowSummary:
     return summarise_window(
         str(folder),
         profile,
         since=START,
         until=START + dt.timedelta(days=1),
-        version="v1",
+        version=version,
         positive='"1"',
         sample_rows=10_000,
     )
@@ -176,3 +183,26 @@ def test_compaction_keeps_the_typed_copy_when_every_file_has_one_and_drops_it_wh
         assert after == before[name]
     (merged,) = (tmp_path / "typed").rglob("*.parquet")
     assert pq.read_schema(merged).field(TYPED_INPUTS).type.field("distance").type == pa.string()
+
+
+def test_typed_copies_that_hold_none_of_the_wanted_inputs_leave_them_null(
+    tmp_path: Path, profile: dict[str, Any]
+) -> None:
+    """The window's typed files hold only another version's inputs; the wanted version was logged as text."""
+    rng = np.random.default_rng(3)
+    batches = [flights(rng, 300) for _ in range(2)]
+    write(tmp_path / "both", [[{"p": i, "q": "x"} for i in range(50)]], version="v0")
+    write(tmp_path / "both", batches, text_only=(0, 1))
+    write(tmp_path / "text", batches, text_only=(0, 1))
+    assert sorted(layouts(tmp_path / "both")) == [False, False, True]
+    found, expected = (
+        comparable(summary(tmp_path / "both", profile)),
+        comparable(summary(tmp_path / "text", profile)),
+    )
+    pd.testing.assert_frame_equal(found.pop("sample"), expected.pop("sample"))
+    assert found == expected and found["rows"] == 600
+    other = summary(tmp_path / "both", profile, version="v0")
+    assert other.rows == 50 and other.features["distance"].to_dict()["missing"] == 50
+    window = {"since": START, "until": START + dt.timedelta(days=1)}
+    rows = read_window(str(tmp_path / "both"), dict(KINDS), **window).frame
+    assert len(rows) == 650 and rows.loc[rows["version"] == "v0", "distance"].isna().all()
