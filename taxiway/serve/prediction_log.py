@@ -157,16 +157,19 @@ def _table(records: list[PredictionRecord], replica_id: str) -> pa.Table:
     monitoring reads without parsing (:mod:`taxiway.serve.typed_inputs`).
     """
     columns: dict[str, Any] = {}
+    texts = list(map(attrgetter("inputs"), records))  # the text column and its typed copy both come from it
     for name in SCHEMA.names:
         kind = SCHEMA.field(name).type
-        if name == "replica_id":
+        if name == "inputs":
+            columns[name] = pa.array(texts, kind)
+        elif name == "replica_id":
             columns[name] = pa.array([replica_id] * len(records), kind)
         elif name == "time":
             seconds = np.fromiter(map(attrgetter("time"), records), np.float64, len(records))
             columns[name] = pa.array(np.round(seconds * 1e6).astype(np.int64)).cast(kind)
         else:
             columns[name] = pa.array(list(map(attrgetter(name), records)), kind)
-    typed = typed_inputs(list(map(attrgetter("inputs"), records)))
+    typed = typed_inputs(texts)
     if typed is not None:
         columns[TYPED_INPUTS] = typed
     return pa.table(columns)
