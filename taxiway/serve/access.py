@@ -99,7 +99,8 @@ class RequestIds:
     Example:
         >>> ids = RequestIds(b"k" * 32)
         >>> made = ids.new()
-        >>> ids.known(made), ids.known(made[:-1] + "0"), ids.known("mine-1")
+        >>> forged = made[:-1] + ("1" if made.endswith("0") else "0")  # the signature's last digit changed
+        >>> ids.known(made), ids.known(forged), ids.known("mine-1")
         (True, False, False)
         >>> ids.remember("mine-1"); ids.known("mine-1")
         True
